@@ -1,0 +1,259 @@
+import { availableParallelism } from 'node:os';
+import { dirname, relative, resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { formatDiagnostic, PipelineError } from './runner/diagnostics.js';
+import { renderDot, renderMermaid, renderTextTree } from './runner/dag-render.js';
+import { LocalProcessPool } from './runner/executor/local-pool.js';
+import type { Reporter } from './runner/logging/events.js';
+import { formatDuration, PlainReporter } from './runner/logging/plain.js';
+import { collectGarbage, findLockfiles, verifyLockfiles } from './runner/maintenance.js';
+import { loadPipeline, type Plan } from './runner/plan.js';
+import { runPlan, UnknownTargetError } from './runner/scheduler.js';
+import { pipelineStatus, type StageStatus } from './runner/status.js';
+import { findWorkspaceRoot, workspaceAt } from './runner/workspace.js';
+
+/** Exit codes, as documented in the README. */
+export const EXIT = { ok: 0, failed: 1, invalid: 2, interrupted: 130 } as const;
+
+const USAGE = `ablate — YAML pipelines of ML stages, run incrementally with a content-addressed cache
+
+Usage:
+  ablate run FILE [STAGE...]      run the pipeline (or STAGEs and what they need)
+      --set NAME=VALUE            override a pipeline param (repeatable)
+      -j, --jobs N                stages run at once (default: number of cores)
+      --force[=STAGE,...]         rerun even if cached (all selected stages, or the named ones)
+      --dry-run                   say what would run and why; change nothing
+      -k, --keep-going            keep running independent stages after a failure
+      --plain                     line-per-event output even on a terminal
+  ablate status FILE [STAGE...]   which stages are stale and why   [--json] [--set ...]
+  ablate dag FILE                 the stage graph   [--format text|mermaid|dot] [--set ...]
+  ablate validate FILE...         check pipeline files; print every error at file:line:col
+  ablate verify [FILE...]         check artifacts against the lockfiles (default: all lockfiles)
+  ablate gc [--dry-run]           drop cache entries no lockfile references
+
+Exit codes: 0 ok, 1 a stage failed or verify found a mismatch, 2 invalid pipeline or usage, 130 interrupted.`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'run':
+        return await runCommand(rest);
+      case 'status':
+        return await statusCommand(rest);
+      case 'dag':
+        return await dagCommand(rest);
+      case 'validate':
+        return await validateCommand(rest);
+      case 'verify':
+        return verifyCommand(rest);
+      case 'gc':
+        return gcCommand(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return command === undefined ? EXIT.invalid : EXIT.ok;
+      default:
+        console.error(`ablate: unknown command '${command}'\n\n${USAGE}`);
+        return EXIT.invalid;
+    }
+  } catch (error) {
+    if (error instanceof PipelineError) {
+      printDiagnostics(error);
+      return EXIT.invalid;
+    }
+    if (error instanceof UsageError || error instanceof UnknownTargetError) {
+      console.error(`ablate: ${error.message}`);
+      return EXIT.invalid;
+    }
+    throw error;
+  }
+}
+
+class UsageError extends Error {}
+
+function printDiagnostics(error: PipelineError): void {
+  const n = error.diagnostics.length;
+  for (const d of error.diagnostics) console.error(formatDiagnostic(d, error.sourceText));
+  console.error(`\n${n} error${n === 1 ? '' : 's'}; nothing was run.`);
+}
+
+function parse(args: readonly string[], options: NonNullable<ParseArgsConfig['options']>) {
+  try {
+    return parseArgs({ args: [...args], options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** `--force` takes an optional value: `--force`, `--force=vae`, or `--force vae` when vae is not a file. */
+function normalizeForce(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    if (arg === '--force') {
+      if (next !== undefined && !next.startsWith('-') && !/\.ya?ml$/.test(next)) {
+        out.push(`--force=${next}`);
+        i++;
+      } else out.push('--force=*');
+    } else out.push(arg);
+  }
+  return out;
+}
+
+async function load(file: string | undefined, overrides: readonly string[] = []): Promise<Plan> {
+  if (!file) throw new UsageError('missing pipeline FILE');
+  return loadPipeline(file, { overrides });
+}
+
+function workspaceFor(plan: Plan) {
+  return workspaceAt(findWorkspaceRoot(dirname(plan.file)));
+}
+
+async function runCommand(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(normalizeForce(args), {
+    set: { type: 'string', multiple: true },
+    jobs: { type: 'string', short: 'j' },
+    force: { type: 'string', multiple: true },
+    'dry-run': { type: 'boolean' },
+    'keep-going': { type: 'boolean', short: 'k' },
+    plain: { type: 'boolean' },
+  });
+  const [file, ...targets] = positionals;
+  const plan = await load(file, values.set as string[] | undefined);
+  const workspace = workspaceFor(plan);
+  const forceValues = (values.force as string[] | undefined) ?? [];
+  const force: true | string[] | undefined = forceValues.includes('*') ? true : forceValues.length ? forceValues.flatMap((f) => f.split(',')) : undefined;
+  const selection = { ...(targets.length ? { targets } : {}), ...(force ? { force } : {}) };
+  if (values['dry-run']) {
+    printStatus(await pipelineStatus(plan, workspace, selection), 'dry-run');
+    return EXIT.ok;
+  }
+  const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs expects a positive integer, got '${String(values.jobs)}'`);
+
+  const reporter = await makeReporter(plan, Boolean(values.plain));
+  const executor = new LocalProcessPool(jobs);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      process.stderr.write('\nablate: interrupted; stopping running stages (Ctrl-C again to quit now)\n');
+      controller.abort();
+    } else process.exit(EXIT.interrupted);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const started = performance.now();
+  try {
+    const summary = await runPlan(plan, workspace, executor, reporter, { ...selection, keepGoing: Boolean(values['keep-going']), signal: controller.signal });
+    await reporter.close();
+    const parts = [
+      `${summary.ran.length} ran`,
+      `${summary.upToDate.length} up to date`,
+      `${summary.restored.length} restored`,
+      `${summary.failed.length} failed`,
+      ...(summary.skipped.length ? [`${summary.skipped.length} skipped`] : []),
+    ];
+    console.log(`${plan.name}: ${parts.join(', ')} in ${formatDuration(Math.round(performance.now() - started))}`);
+    if (summary.interrupted) return EXIT.interrupted;
+    return summary.failed.length ? EXIT.failed : EXIT.ok;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await executor.close();
+  }
+}
+
+/** Most stages a live display shows; bigger runs get the line-per-event log, which scales. */
+const LIVE_DISPLAY_MAX_STAGES = 100;
+
+async function makeReporter(plan: Plan, plain: boolean): Promise<Reporter> {
+  const live = !plain && process.stdout.isTTY && !process.env.CI && plan.instances.length <= LIVE_DISPLAY_MAX_STAGES;
+  if (!live) return new PlainReporter(process.stdout);
+  const { ListrReporter } = await import('./runner/logging/listr.js');
+  return new ListrReporter(process.stdout);
+}
+
+async function statusCommand(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, { set: { type: 'string', multiple: true }, json: { type: 'boolean' } });
+  const [file, ...targets] = positionals;
+  const plan = await load(file, values.set as string[] | undefined);
+  const statuses = await pipelineStatus(plan, workspaceFor(plan), targets.length ? { targets } : {});
+  if (values.json) console.log(JSON.stringify(statuses, null, 2));
+  else printStatus(statuses, 'status');
+  return EXIT.ok;
+}
+
+function printStatus(statuses: readonly StageStatus[], mode: 'status' | 'dry-run'): void {
+  const width = Math.min(48, Math.max(0, ...statuses.map((s) => s.id.length)));
+  const label = { 'up-to-date': 'up to date', restore: mode === 'dry-run' ? 'would restore' : 'restore', stale: mode === 'dry-run' ? 'would run' : 'stale' };
+  for (const s of statuses) {
+    const why = s.explanation.length ? `  ${s.explanation.join('; ')}` : '';
+    console.log(`${label[s.state].padEnd(13)} ${s.id.padEnd(width)}${why}`);
+  }
+  const stale = statuses.filter((s) => s.state === 'stale').length;
+  const restore = statuses.filter((s) => s.state === 'restore').length;
+  console.log(`\n${stale} stale, ${restore} to restore, ${statuses.length - stale - restore} up to date`);
+}
+
+async function dagCommand(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, { set: { type: 'string', multiple: true }, format: { type: 'string' } });
+  const plan = await load(positionals[0], values.set as string[] | undefined);
+  const format = (values.format as string | undefined) ?? 'text';
+  const renderers: Record<string, typeof renderTextTree> = { text: renderTextTree, mermaid: renderMermaid, dot: renderDot };
+  const render = renderers[format];
+  if (!render) throw new UsageError(`--format expects text, mermaid or dot, got '${format}'`);
+  process.stdout.write(render(plan.graph));
+  return EXIT.ok;
+}
+
+async function validateCommand(files: readonly string[]): Promise<number> {
+  if (!files.length) throw new UsageError('validate: give at least one pipeline FILE');
+  let status: number = EXIT.ok;
+  for (const file of files) {
+    try {
+      const plan = await loadPipeline(file);
+      console.log(`${file}: ok (${plan.stageNames.length} stages, ${plan.instances.length} instances)`);
+    } catch (error) {
+      if (!(error instanceof PipelineError)) throw error;
+      for (const d of error.diagnostics) console.error(formatDiagnostic(d, error.sourceText));
+      status = EXIT.invalid;
+    }
+  }
+  return status;
+}
+
+function verifyCommand(files: readonly string[]): number {
+  const root = findWorkspaceRoot(files[0] ? dirname(resolve(files[0])) : process.cwd());
+  const lockfiles = files.length ? files.map((f) => resolve(f.replace(/\.ya?ml$/, '.lock.json'))) : findLockfiles(root);
+  if (!lockfiles.length) {
+    console.error('ablate verify: no lockfiles found (run a pipeline first)');
+    return EXIT.failed;
+  }
+  const { files: count, stages, problems } = verifyLockfiles(root, lockfiles);
+  for (const p of problems) console.error(`${p.lockfile}: ${p.stage}: ${p.file} ${p.problem}`);
+  const where = lockfiles.map((l) => relative(process.cwd(), l)).join(', ');
+  if (problems.length) {
+    console.error(`verify: ${problems.length} of ${count} artifact files do not match (${where}); \`ablate run\` restores them`);
+    return EXIT.failed;
+  }
+  console.log(`verify: ${count} files of ${stages} stages match their lockfile digests (${where})`);
+  return EXIT.ok;
+}
+
+function gcCommand(args: readonly string[]): number {
+  const { values } = parse(args, { 'dry-run': { type: 'boolean' } });
+  const root = findWorkspaceRoot(process.cwd());
+  const lockfiles = findLockfiles(root);
+  const result = collectGarbage(workspaceAt(root), lockfiles, { dryRun: Boolean(values['dry-run']) });
+  const verb = values['dry-run'] ? 'would remove' : 'removed';
+  console.log(
+    `gc: kept ${result.keptRuns} cache entries referenced by ${lockfiles.length} lockfiles; ${verb} ${result.removedRuns} entries, ${result.removedObjects} objects (${(result.freedBytes / 1e6).toFixed(1)} MB), ${result.removedTemp} temp dirs`,
+  );
+  return EXIT.ok;
+}

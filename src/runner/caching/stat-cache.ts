@@ -1,0 +1,75 @@
+import { existsSync, readFileSync, statSync, type Stats } from 'node:fs';
+import { writeFileAtomic } from '../fsutil.js';
+import { hashFile, identityOf, sameIdentity, type Digest, type FileIdentity } from '../hashing.js';
+
+type Entry = readonly [ino: number, size: number, mtimeMs: number, ctimeMs: number, digest: Digest];
+
+/**
+ * Remembers the digest of each file together with its (inode, size, mtime, ctime), so an
+ * unchanged file is verified by one stat instead of a read — what makes a no-op rerun
+ * cheap while still checking content. Any change to the file changes its ctime, so a
+ * stale entry is never trusted. Shared by concurrent runs: each saves atomically and the
+ * worst a lost update costs is one rehash.
+ */
+export class StatCache {
+  private dirty = false;
+
+  private constructor(
+    private readonly file: string | undefined,
+    private readonly entries: Map<string, Entry>,
+  ) {}
+
+  static load(file: string): StatCache {
+    let entries = new Map<string, Entry>();
+    if (existsSync(file)) {
+      try {
+        const parsed = JSON.parse(readFileSync(file, 'utf8')) as { version: number; entries: Record<string, Entry> };
+        if (parsed.version === 1) entries = new Map(Object.entries(parsed.entries));
+      } catch {
+        // A damaged stat cache is only a lost optimisation: start empty and rehash.
+      }
+    }
+    return new StatCache(file, entries);
+  }
+
+  /** A cache that is never written (dry runs, read-only commands). */
+  static inMemory(): StatCache {
+    return new StatCache(undefined, new Map());
+  }
+
+  /** The digest of `path` if its identity still matches what was recorded. */
+  lookup(path: string, stats: Stats): Digest | undefined {
+    const entry = this.entries.get(path);
+    if (!entry) return undefined;
+    const recorded: FileIdentity = { ino: entry[0], size: entry[1], mtimeMs: entry[2], ctimeMs: entry[3] };
+    return sameIdentity(recorded, identityOf(stats)) ? entry[4] : undefined;
+  }
+
+  record(path: string, stats: Stats, digest: Digest): void {
+    this.entries.set(path, [stats.ino, stats.size, stats.mtimeMs, stats.ctimeMs, digest]);
+    this.dirty = true;
+  }
+
+  forget(path: string): void {
+    this.dirty = this.entries.delete(path) || this.dirty;
+  }
+
+  /** Digest of a file, hashing it only when its identity changed since last time. */
+  async digestOf(path: string, stats: Stats = statSync(path)): Promise<Digest> {
+    const known = this.lookup(path, stats);
+    if (known) return known;
+    const digest = await hashFile(path, stats.size);
+    this.record(path, stats, digest);
+    return digest;
+  }
+
+  paths(): IterableIterator<string> {
+    return this.entries.keys();
+  }
+
+  save(): void {
+    if (!this.file || !this.dirty) return;
+    writeFileAtomic(this.file, JSON.stringify({ version: 1, entries: Object.fromEntries(this.entries) }));
+    this.dirty = false;
+  }
+}

@@ -1,0 +1,170 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Fingerprint, FingerprintDigest } from '../fingerprint.js';
+import { uniqueSuffix, writeFileAtomic } from '../fsutil.js';
+import { hashBytes, type Digest } from '../hashing.js';
+import { listFiles, type Manifest, type ManifestEntry } from './manifest.js';
+import type { StatCache } from './stat-cache.js';
+
+/** What the cache remembers about one successful stage execution. */
+export interface RunRecord {
+  readonly digest: FingerprintDigest;
+  readonly fingerprint: Fingerprint;
+  readonly outputs: Manifest;
+  readonly outputDigest: Digest;
+  /** Headline numbers from the stage's metrics file, if it declares one. */
+  readonly metrics?: Readonly<Record<string, number>>;
+  readonly durationMs: number;
+  readonly createdAt: string;
+}
+
+/**
+ * Content-addressed store under .ablate/cache/:
+ *   objects/ab/cdef…   file contents by SHA-256, read-only
+ *   runs/ab/cdef….json RunRecords by fingerprint digest
+ * A run record is written only after all its objects are in place, so a record never
+ * points at a missing object unless someone deletes objects by hand (then `restore`
+ * notices, and the stage runs again).
+ */
+export class CacheStore {
+  constructor(readonly root: string) {}
+
+  objectPath(digest: Digest): string {
+    return join(this.root, 'objects', digest.slice(0, 2), digest.slice(2));
+  }
+
+  private runPath(digest: FingerprintDigest): string {
+    return join(this.root, 'runs', digest.slice(0, 2), `${digest.slice(2)}.json`);
+  }
+
+  readRun(digest: FingerprintDigest): RunRecord | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.runPath(digest), 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      return JSON.parse(text) as RunRecord;
+    } catch {
+      return undefined;
+    }
+  }
+
+  writeRun(record: RunRecord): void {
+    writeFileAtomic(this.runPath(record.digest), JSON.stringify(record));
+  }
+
+  dropRun(digest: FingerprintDigest): void {
+    rmSync(this.runPath(digest), { force: true });
+  }
+
+  /**
+   * Moves a finished stage's output directory into the object store and returns its
+   * manifest. Files are hashed once here; an object that already exists is kept (same
+   * content by definition) and the new copy dropped.
+   */
+  ingest(dir: string): Manifest {
+    const manifest: Record<string, ManifestEntry> = {};
+    for (const { path, abs, stats } of listFiles(dir)) {
+      const digest = hashBytes(readFileSync(abs));
+      manifest[path] = { digest, size: stats.size, executable: (stats.mode & 0o111) !== 0 };
+      const target = this.objectPath(digest);
+      if (existsSync(target)) continue;
+      mkdirSync(dirname(target), { recursive: true });
+      chmodSync(abs, 0o444);
+      renameSync(abs, target);
+    }
+    return manifest;
+  }
+
+  /** Whether every object of a manifest is present (cheap: stats only). */
+  hasObjects(manifest: Manifest): boolean {
+    return Object.values(manifest).every((e) => existsSync(this.objectPath(e.digest)));
+  }
+
+  /**
+   * Copies a manifest's objects into `targetDir`, verifying each against its digest on the
+   * way, and swaps the result in by rename. Throws CorruptObjectError if an object does
+   * not match its digest (and deletes it, so the next run recomputes it).
+   */
+  materialize(manifest: Manifest, targetDir: string, statCache: StatCache): void {
+    const staging = `${targetDir}.tmp-${uniqueSuffix()}`;
+    try {
+      mkdirSync(staging, { recursive: true });
+      for (const [path, entry] of Object.entries(manifest)) {
+        const object = this.objectPath(entry.digest);
+        const content = readFileSync(object);
+        if (hashBytes(content) !== entry.digest) {
+          unlinkSync(object);
+          throw new CorruptObjectError(object, path);
+        }
+        const dest = join(staging, path);
+        mkdirSync(dirname(dest), { recursive: true });
+        copyFileSync(object, dest, constants.COPYFILE_FICLONE);
+        chmodSync(dest, entry.executable ? 0o755 : 0o644);
+      }
+      swapDirectory(staging, targetDir);
+    } finally {
+      rmSync(staging, { recursive: true, force: true });
+    }
+    for (const [path, entry] of Object.entries(manifest)) {
+      const abs = join(targetDir, path);
+      statCache.record(abs, statSync(abs), entry.digest);
+    }
+  }
+
+  /** Every run record's digest. */
+  listRuns(): FingerprintDigest[] {
+    return listSharded(join(this.root, 'runs')).map((name) => name.replace(/\.json$/, '') as FingerprintDigest);
+  }
+
+  listObjects(): Digest[] {
+    return listSharded(join(this.root, 'objects')) as Digest[];
+  }
+
+  dropObject(digest: Digest): void {
+    rmSync(this.objectPath(digest), { force: true });
+  }
+}
+
+export class CorruptObjectError extends Error {
+  constructor(
+    readonly object: string,
+    readonly path: string,
+  ) {
+    super(`cache object ${object} (for ${path}) does not match its digest; it was removed`);
+  }
+}
+
+function listSharded(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((shard) => readdirSync(join(dir, shard)).filter((n) => !n.includes('.tmp-')).map((name) => shard + name));
+}
+
+/**
+ * Replaces `target` with `staging` by renames, so a reader sees the old directory or the new
+ * one. Another run may be swapping the same target at the same moment (same content); retry
+ * until our rename lands.
+ */
+function swapDirectory(staging: string, target: string): void {
+  mkdirSync(dirname(target), { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    const trash = `${target}.old-${randomBytes(4).toString('hex')}`;
+    try {
+      if (existsSync(target)) renameSync(target, trash);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    try {
+      renameSync(staging, target);
+      rmSync(trash, { recursive: true, force: true });
+      return;
+    } catch (error) {
+      rmSync(trash, { recursive: true, force: true });
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || attempt > 20) throw error;
+    }
+  }
+}

@@ -1,0 +1,38 @@
+import type { GatheredInput, Variant } from '../../stages/contract.js';
+import type { StageRef } from '../../stages/registry.js';
+
+/** Everything a process needs to run one stage instance; plain data, so it can cross a process (or machine) boundary. */
+export interface StageJob {
+  readonly id: string;
+  readonly ref: StageRef;
+  readonly variant: Variant;
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly inputs: Readonly<Record<string, string | readonly GatheredInput[]>>;
+  readonly outDir: string;
+  readonly pipelineDir: string;
+  readonly logFile: string;
+  readonly seed: number;
+}
+
+export interface JobObserver {
+  progress(message: string, fraction?: number): void;
+}
+
+/**
+ * Where stages run. The scheduler decides what runs and when; an Executor only runs the
+ * job it is given and resolves when the stage's `run` resolved (rejects with its error).
+ * Implementations: a local pool of worker processes; a queue-backed one later.
+ */
+export interface Executor {
+  /** How many jobs it can run at once. */
+  readonly slots: number;
+  run(job: StageJob, observer: JobObserver, signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Messages between the coordinator and a worker process. */
+export type ToWorker = { readonly type: 'run'; readonly job: StageJob } | { readonly type: 'abort' };
+export type FromWorker =
+  | { readonly type: 'progress'; readonly message: string; readonly fraction?: number }
+  | { readonly type: 'done' }
+  | { readonly type: 'failed'; readonly message: string };

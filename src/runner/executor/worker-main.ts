@@ -1,0 +1,27 @@
+/**
+ * Entry point of a worker process in the local pool: runs the jobs its parent sends, one
+ * at a time, and exits when the parent goes away (even if the parent was killed -9).
+ */
+import { runStageJob } from './run-stage.js';
+import type { FromWorker, ToWorker } from './types.js';
+
+let current: AbortController | undefined;
+
+const send = (message: FromWorker) => process.send?.(message);
+
+process.on('message', (message: ToWorker) => {
+  if (message.type === 'abort') {
+    current?.abort();
+    return;
+  }
+  current = new AbortController();
+  const { signal } = current;
+  runStageJob(message.job, { progress: (text, fraction) => send({ type: 'progress', message: text, ...(fraction === undefined ? {} : { fraction }) }) }, signal).then(
+    () => send({ type: 'done' }),
+    (error: unknown) => send({ type: 'failed', message: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+  );
+});
+
+process.on('disconnect', () => process.exit(0));
+// The parent handles Ctrl-C (it aborts our job); the terminal sends SIGINT to us too.
+process.on('SIGINT', () => undefined);

@@ -1,0 +1,75 @@
+import { nearestName } from './suggest.js';
+
+/** What `${params.NAME}` and `${matrix.KEY}` resolve against. */
+export interface InterpolationScope {
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly matrix: Readonly<Record<string, unknown>>;
+}
+
+export interface InterpolationError {
+  /** Path inside the interpolated value, e.g. ['layers', 0]. */
+  readonly path: readonly (string | number)[];
+  readonly message: string;
+  readonly suggestion?: string;
+}
+
+const REFERENCE = /\$\{([^}]*)\}/g;
+const NAMESPACES = ['params', 'matrix'] as const;
+
+/**
+ * Replaces `${params.NAME}` / `${matrix.KEY}` in every string of `value`. A string that is
+ * exactly one reference takes the referenced value with its type (so `"${matrix.beta}"` is
+ * the number 4); inside a longer string it is spliced in as text. Other `${...}` (shell
+ * variables such as `${HOME}`) are left alone, but a dotted reference to an unknown
+ * namespace is reported, since only a typo produces one.
+ */
+export function interpolate(value: unknown, scope: InterpolationScope, errors: InterpolationError[], path: (string | number)[] = []): unknown {
+  if (typeof value === 'string') return interpolateString(value, scope, errors, path);
+  if (Array.isArray(value)) return value.map((item, i) => interpolate(item, scope, errors, [...path, i]));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolate(v, scope, errors, [...path, k])]));
+  }
+  return value;
+}
+
+function interpolateString(text: string, scope: InterpolationScope, errors: InterpolationError[], path: (string | number)[]): unknown {
+  const whole = /^\$\{([^}]*)\}$/.exec(text);
+  if (whole) {
+    const resolved = lookup(whole[1]!, scope, errors, path);
+    return resolved.found ? resolved.value : text;
+  }
+  return text.replace(REFERENCE, (match, expr: string) => {
+    const resolved = lookup(expr, scope, errors, path);
+    if (!resolved.found) return match;
+    return typeof resolved.value === 'object' ? JSON.stringify(resolved.value) : String(resolved.value);
+  });
+}
+
+function lookup(
+  expr: string,
+  scope: InterpolationScope,
+  errors: InterpolationError[],
+  path: (string | number)[],
+): { found: true; value: unknown } | { found: false } {
+  const m = /^\s*([A-Za-z_]\w*)\.([A-Za-z_]\w*)\s*$/.exec(expr);
+  if (!m) return { found: false };
+  const [, namespace, name] = m as unknown as [string, string, string];
+  if (!(NAMESPACES as readonly string[]).includes(namespace)) {
+    const suggestion = nearestName(namespace, NAMESPACES);
+    errors.push({ path, message: `unknown reference '\${${expr.trim()}}': only \${params.NAME} and \${matrix.KEY} are interpolated`, ...(suggestion ? { suggestion: `\${${suggestion}.${name}}` } : {}) });
+    return { found: false };
+  }
+  const table = scope[namespace as (typeof NAMESPACES)[number]];
+  if (!Object.hasOwn(table, name)) {
+    const known = Object.keys(table);
+    const suggestion = nearestName(name, known);
+    const where = namespace === 'params' ? 'pipeline params' : "this stage's matrix (and its upstream variants)";
+    errors.push({
+      path,
+      message: `unknown ${namespace === 'params' ? 'param' : 'matrix key'} '${name}' in '\${${namespace}.${name}}': ${known.length ? `${where} define ${known.join(', ')}` : `${where} define none`}`,
+      ...(suggestion ? { suggestion: `\${${namespace}.${suggestion}}` } : {}),
+    });
+    return { found: false };
+  }
+  return { found: true, value: table[name] };
+}

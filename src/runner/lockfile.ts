@@ -1,0 +1,61 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { RunRecord } from './caching/store.js';
+import { writeFileAtomic } from './fsutil.js';
+import { FileLock } from './locks.js';
+
+/** A stage as it last completed: the run record plus where its outputs were materialized. */
+export interface LockEntry extends Omit<RunRecord, 'createdAt'> {
+  /** Relative to the workspace root. */
+  readonly artifactDir: string;
+}
+
+/**
+ * The commit-able record of a pipeline's last results (like dvc.lock): for each stage
+ * instance its fingerprint, output digests and headline metrics. It lists only completed
+ * stages, each written after its outputs are in the cache and materialized.
+ */
+export interface Lockfile {
+  readonly version: 1;
+  readonly pipeline: string;
+  readonly stages: Readonly<Record<string, LockEntry>>;
+}
+
+/** `pipelines/quickstart.yaml` → `pipelines/quickstart.lock.json`. */
+export function lockfilePathFor(pipelineFile: string): string {
+  return join(dirname(pipelineFile), `${basename(pipelineFile).replace(/\.ya?ml$/, '')}.lock.json`);
+}
+
+export function readLockfile(path: string): Lockfile | undefined {
+  if (!existsSync(path)) return undefined;
+  const parsed = JSON.parse(readFileSync(path, 'utf8')) as Lockfile;
+  if (parsed.version !== 1) throw new Error(`${path}: unsupported lockfile version ${String(parsed.version)}`);
+  return parsed;
+}
+
+/**
+ * Read-modify-write under a lock, so two runs that finish different stages at the same
+ * time both keep their entries. Entries for instances no longer in the pipeline are dropped.
+ */
+export async function updateLockfile(
+  path: string,
+  pipeline: string,
+  updates: ReadonlyMap<string, LockEntry>,
+  currentIds: readonly string[],
+  locksDir: string,
+): Promise<void> {
+  const mutex = await FileLock.acquire(join(locksDir, `lockfile-${basename(path)}.lock`));
+  try {
+    const previous = readLockfile(path)?.stages ?? {};
+    const stages: Record<string, LockEntry> = {};
+    for (const id of currentIds) {
+      const entry = updates.get(id) ?? previous[id];
+      if (entry) stages[id] = entry;
+    }
+    const next: Lockfile = { version: 1, pipeline, stages };
+    const text = JSON.stringify(next, null, 2) + '\n';
+    if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileAtomic(path, text);
+  } finally {
+    mutex.release();
+  }
+}

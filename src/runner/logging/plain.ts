@@ -1,0 +1,64 @@
+import type { Writable } from 'node:stream';
+import type { Reporter, RunEvent } from './events.js';
+
+/** Progress lines per stage are at most this frequent: a log, not an animation. */
+const PROGRESS_INTERVAL_MS = 5000;
+
+/**
+ * One line per event, each naming its stage: for CI logs and pipes, where an animated
+ * display would be noise.
+ */
+export class PlainReporter implements Reporter {
+  private width = 0;
+  private readonly lastProgress = new Map<string, number>();
+
+  constructor(private readonly out: Writable) {}
+
+  event(e: RunEvent): void {
+    switch (e.type) {
+      case 'plan':
+        this.width = Math.min(48, Math.max(0, ...e.ids.map((id) => id.length)));
+        return;
+      case 'cached':
+        return this.line('✓', e.id, e.restored ? 'restored from cache' : 'up to date');
+      case 'waiting':
+        return this.line('…', e.id, `waiting: another ablate run (pid ${e.holderPid}) is running this stage`);
+      case 'start':
+        return this.line('▶', e.id, `running: ${e.reasons.join('; ')}`);
+      case 'progress': {
+        const now = Date.now();
+        if (now - (this.lastProgress.get(e.id) ?? 0) < PROGRESS_INTERVAL_MS) return;
+        this.lastProgress.set(e.id, now);
+        return this.line('·', e.id, e.message);
+      }
+      case 'done':
+        return this.line('✓', e.id, `done in ${formatDuration(e.durationMs)}${formatMetrics(e.metrics)}`);
+      case 'failed':
+        this.line('✗', e.id, `failed: ${e.message.split('\n')[0]}`);
+        if (e.logTail) this.out.write(e.logTail.replace(/^/gm, '    | ') + '\n');
+        if (e.logFile) this.out.write(`    log: ${e.logFile}\n`);
+        return;
+      case 'skipped':
+        return this.line('-', e.id, `skipped: ${e.reason}`);
+    }
+  }
+
+  private line(mark: string, id: string, text: string): void {
+    this.out.write(`${mark} ${id.padEnd(this.width)}  ${text}\n`);
+  }
+
+  async close(): Promise<void> {}
+}
+
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** A few headline numbers, for the done line. */
+export function formatMetrics(metrics: Readonly<Record<string, number>> | undefined, max = 4): string {
+  if (!metrics) return '';
+  const entries = Object.entries(metrics).slice(0, max);
+  return entries.length ? `  ${entries.map(([k, v]) => `${k}=${Number.isInteger(v) ? v : v.toPrecision(4)}`).join(' ')}` : '';
+}

@@ -1,0 +1,105 @@
+import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { CacheStore } from './caching/store.js';
+import type { FingerprintDigest } from './fingerprint.js';
+import { hashBytes } from './hashing.js';
+import { readLockfile } from './lockfile.js';
+import { liveHolders } from './locks.js';
+import type { Workspace } from './workspace.js';
+
+const SKIP_DIRS = new Set(['node_modules', '.git', '.ablate', 'artifacts', 'dist']);
+
+/** Every `*.lock.json` in the workspace (outside dependency, state and output folders). */
+export function findLockfiles(root: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory() && !SKIP_DIRS.has(entry.name)) walk(join(dir, entry.name));
+      else if (entry.isFile() && entry.name.endsWith('.lock.json')) found.push(join(dir, entry.name));
+    }
+  };
+  walk(root);
+  return found.sort();
+}
+
+export interface VerifyProblem {
+  readonly lockfile: string;
+  readonly stage: string;
+  readonly file: string;
+  readonly problem: 'missing' | 'modified';
+}
+
+/**
+ * Checks that every artifact a lockfile records exists and has the recorded content,
+ * hashing every file (no stat cache): this is the proof CI relies on.
+ */
+export function verifyLockfiles(root: string, lockfiles: readonly string[]): { files: number; stages: number; problems: VerifyProblem[] } {
+  let files = 0;
+  let stages = 0;
+  const problems: VerifyProblem[] = [];
+  for (const lockfile of lockfiles) {
+    const lock = readLockfile(lockfile);
+    if (!lock) continue;
+    for (const [stage, entry] of Object.entries(lock.stages)) {
+      stages++;
+      for (const [path, output] of Object.entries(entry.outputs)) {
+        files++;
+        const abs = join(root, entry.artifactDir, path);
+        const where = { lockfile: relative(root, lockfile), stage, file: relative(root, abs) };
+        if (!existsSync(abs)) problems.push({ ...where, problem: 'missing' });
+        else if (hashBytes(readFileSync(abs)) !== output.digest) problems.push({ ...where, problem: 'modified' });
+      }
+    }
+  }
+  return { files, stages, problems };
+}
+
+export interface GcResult {
+  readonly keptRuns: number;
+  readonly removedRuns: number;
+  readonly removedObjects: number;
+  readonly freedBytes: number;
+  readonly removedTemp: number;
+}
+
+/**
+ * Drops cache entries that no lockfile references, then objects no remaining entry uses,
+ * and temp dirs left by killed runs. Refuses while another run holds a stage lock: its
+ * freshly stored objects are not referenced by any lockfile yet.
+ */
+export function collectGarbage(workspace: Workspace, lockfiles: readonly string[], options: { dryRun?: boolean } = {}): GcResult {
+  const active = liveHolders(workspace.locksDir);
+  if (active.length) throw new Error(`another ablate run is active (pid ${active.map((h) => h.pid).join(', ')}); run gc when it has finished`);
+  const store = new CacheStore(workspace.cacheDir);
+  const referenced = new Set<string>();
+  for (const file of lockfiles) for (const entry of Object.values(readLockfile(file)?.stages ?? {})) referenced.add(entry.digest);
+  const keep = new Set<string>();
+  let removedRuns = 0;
+  let keptRuns = 0;
+  for (const digest of store.listRuns()) {
+    const record = store.readRun(digest);
+    if (record && referenced.has(digest)) {
+      keptRuns++;
+      for (const entry of Object.values(record.outputs)) keep.add(entry.digest);
+    } else {
+      removedRuns++;
+      if (!options.dryRun) store.dropRun(digest as FingerprintDigest);
+    }
+  }
+  let removedObjects = 0;
+  let freedBytes = 0;
+  for (const digest of store.listObjects()) {
+    if (keep.has(digest)) continue;
+    removedObjects++;
+    freedBytes += statSync(store.objectPath(digest)).size;
+    if (!options.dryRun) store.dropObject(digest);
+  }
+  let removedTemp = 0;
+  if (existsSync(workspace.tmpDir)) {
+    for (const name of readdirSync(workspace.tmpDir)) {
+      removedTemp++;
+      if (!options.dryRun) rmSync(join(workspace.tmpDir, name), { recursive: true, force: true });
+    }
+  }
+  return { keptRuns, removedRuns, removedObjects, freedBytes, removedTemp };
+}

@@ -1,0 +1,341 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYamlValue } from 'yaml';
+import type { OutputPaths, Scalar, StageKind, Variant } from '../stages/contract.js';
+import { builtinKindNames, loadStageKind, resolveStageRef, type StageRef } from '../stages/registry.js';
+import { findCycle, topologicalOrder, type DependencyGraph } from './dag.js';
+import { PipelineError, type Diagnostic } from './diagnostics.js';
+import { interpolate, type InterpolationError } from './interpolate.js';
+import { PipelineSchema, type PipelineSpec, type StageSpec } from './pipeline-schema.js';
+import { schemaDiagnostics } from './schema-check.js';
+import { YamlSource } from './source.js';
+import { nearestName } from './suggest.js';
+
+/** How an instance receives one input. */
+export type InputBinding =
+  | { readonly type: 'single'; readonly from: string; readonly output?: string }
+  | { readonly type: 'gather'; readonly from: readonly { readonly id: string; readonly variant: Variant }[]; readonly output?: string };
+
+/** One concrete unit of work: a stage, or one variant of a matrix stage. */
+export interface StageInstance {
+  /** `stage` or `stage[key=value,…]`; unique in the plan. */
+  readonly id: string;
+  readonly stage: string;
+  readonly variant: Variant;
+  readonly ref: StageRef;
+  readonly kind: StageKind;
+  /** `with:` after interpolation and schema defaults. */
+  readonly params: Readonly<Record<string, unknown>>;
+  readonly inputs: Readonly<Record<string, InputBinding>>;
+  readonly outputs: OutputPaths;
+  readonly metricsFile: string | undefined;
+  /** Absolute paths of workspace files the result depends on (shell `deps`). */
+  readonly fileDeps: readonly string[];
+  /** Where outputs are materialized, relative to the workspace: artifacts/<pipeline>/<stage>[/<variant>]. */
+  readonly artifactDir: string;
+}
+
+export interface Plan {
+  readonly name: string;
+  readonly file: string;
+  readonly dir: string;
+  readonly source: YamlSource;
+  readonly params: Readonly<Record<string, unknown>>;
+  /** Stage names, dependencies first. */
+  readonly stageNames: readonly string[];
+  /** Instances, dependencies first. */
+  readonly instances: readonly StageInstance[];
+  readonly byId: ReadonlyMap<string, StageInstance>;
+  /** Instance id → ids it depends on. */
+  readonly graph: DependencyGraph;
+}
+
+export interface InputRef {
+  readonly stage: string;
+  readonly gather: boolean;
+  readonly output?: string;
+}
+
+/** `stage`, `stage.output`, `stage[*]`, `stage[*].output`. */
+export function parseInputRef(text: string): InputRef {
+  const m = /^([A-Za-z_][A-Za-z0-9_-]*)(\[\*\])?(?:\.(.+))?$/.exec(text);
+  if (!m) throw new Error(`invalid input reference '${text}'`);
+  return { stage: m[1]!, gather: Boolean(m[2]), ...(m[3] ? { output: m[3] } : {}) };
+}
+
+/** Renders a variant as the `key=value,…` used in ids and artifact folder names. */
+export function variantLabel(variant: Variant): string {
+  return Object.entries(variant)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(',');
+}
+
+export function instanceId(stage: string, variant: Variant): string {
+  return Object.keys(variant).length ? `${stage}[${variantLabel(variant)}]` : stage;
+}
+
+/** Folder-safe: keeps the readable `latent_dim=2,beta=4`, escapes what a filesystem would misread. */
+function variantFolder(variant: Variant): string {
+  return variantLabel(variant).replace(/[/\\:*?"<>|\0]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+export interface LoadOptions {
+  /** `--set NAME=VALUE` from the command line; the value is read as YAML (so `5` is a number). */
+  readonly overrides?: readonly string[];
+}
+
+/**
+ * Reads, validates and expands a pipeline file into a plan of stage instances.
+ * Throws PipelineError with every problem found, each at file:line:col.
+ */
+export async function loadPipeline(file: string, options: LoadOptions = {}): Promise<Plan> {
+  const absFile = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(absFile, 'utf8');
+  } catch (error) {
+    throw new PipelineError([{ file, keyPath: '', message: `cannot read pipeline file: ${(error as Error).message}` }]);
+  }
+  try {
+    const { source, value, diagnostics } = YamlSource.parse(file, text);
+    if (diagnostics.length) throw new PipelineError(diagnostics);
+    const shapeErrors = schemaDiagnostics(source, PipelineSchema, value);
+    if (shapeErrors.length) throw new PipelineError(shapeErrors);
+    return await buildPlan(value as PipelineSpec, source, dirname(absFile), absFile, options);
+  } catch (error) {
+    if (error instanceof PipelineError) error.sourceText = text;
+    throw error;
+  }
+}
+
+async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, file: string, options: LoadOptions): Promise<Plan> {
+  const diagnostics: Diagnostic[] = [];
+  const params = applyOverrides(spec.params ?? {}, options.overrides ?? [], source, diagnostics);
+  const stageNames = Object.keys(spec.stages);
+
+  // Kinds: resolve every `uses:` and import each module once.
+  const kinds = new Map<string, { ref: StageRef; kind: StageKind }>();
+  await Promise.all(
+    stageNames.map(async (name) => {
+      const uses = spec.stages[name]!.uses;
+      const ref = resolveStageRef(uses, dir);
+      if (!ref) {
+        const isPath = uses.startsWith('.') || uses.startsWith('/');
+        const suggestion = isPath ? undefined : nearestName(uses, builtinKindNames);
+        diagnostics.push(
+          source.diagnostic(
+            ['stages', name, 'uses'],
+            isPath ? `stage module '${uses}' not found (resolved to ${resolve(dir, uses)})` : `unknown stage kind '${uses}'; built-in kinds: ${builtinKindNames.join(', ')}`,
+            { at: 'value', ...(suggestion ? { suggestion } : {}) },
+          ),
+        );
+        return;
+      }
+      try {
+        kinds.set(name, { ref, kind: await loadStageKind(ref) });
+      } catch (error) {
+        diagnostics.push(source.diagnostic(['stages', name, 'uses'], `cannot load stage module '${uses}': ${(error as Error).message}`, { at: 'value' }));
+      }
+    }),
+  );
+
+  // References between stages, then the stage-level graph and its cycles.
+  const refs = new Map<string, Map<string, InputRef>>();
+  const stageGraph = new Map<string, string[]>();
+  for (const name of stageNames) {
+    const stageRefs = new Map<string, InputRef>();
+    for (const [input, text] of Object.entries(spec.stages[name]!.in ?? {})) {
+      const ref = parseInputRef(text);
+      if (!Object.hasOwn(spec.stages, ref.stage)) {
+        const suggestion = nearestName(ref.stage, stageNames.filter((n) => n !== name));
+        diagnostics.push(source.diagnostic(['stages', name, 'in', input], `input '${input}' refers to unknown stage '${ref.stage}'`, { at: 'value', ...(suggestion ? { suggestion } : {}) }));
+        continue;
+      }
+      stageRefs.set(input, ref);
+    }
+    refs.set(name, stageRefs);
+    stageGraph.set(name, [...new Set([...stageRefs.values()].map((r) => r.stage))]);
+  }
+  const cycle = findCycle(stageGraph);
+  if (cycle) {
+    const [from, to] = [cycle[cycle.length - 2]!, cycle[cycle.length - 1]!];
+    const input = [...refs.get(from)!].find(([, r]) => r.stage === to)![0];
+    diagnostics.push(source.diagnostic(['stages', from, 'in', input], `dependency cycle: ${cycle.join(' → ')}`, { at: 'value' }));
+  }
+  for (const [name, { kind }] of kinds) checkDeclaredInputs(name, kind, refs.get(name)!, spec.stages[name]!, source, diagnostics);
+  if (diagnostics.length) throw new PipelineError(diagnostics);
+
+  // Expansion, dependencies first: each stage fans out over its upstream variants and its own matrix.
+  const order = topologicalOrder(stageGraph);
+  const instancesOf = new Map<string, StageInstance[]>();
+  const seen = new Set<string>();
+  const report = (d: Diagnostic) => {
+    const key = `${d.keyPath}|${d.message}`;
+    if (!seen.has(key)) {
+      seen.add(key);
+      diagnostics.push(d);
+    }
+  };
+  for (const name of order) {
+    const stage = spec.stages[name]!;
+    const { ref, kind } = kinds.get(name)!;
+    const stageRefs = refs.get(name)!;
+    const fanOut = [...new Set([...stageRefs.values()].filter((r) => !r.gather).map((r) => r.stage))];
+    let combos: { variant: Record<string, Scalar>; picks: Map<string, StageInstance> }[] = [{ variant: {}, picks: new Map() }];
+    for (const upstream of fanOut) {
+      combos = combos.flatMap((combo) =>
+        (instancesOf.get(upstream) ?? [])
+          .filter((u) => consistent(combo.variant, u.variant))
+          .map((u) => ({ variant: { ...combo.variant, ...u.variant }, picks: new Map(combo.picks).set(upstream, u) })),
+      );
+    }
+    const inherited = new Set(combos.flatMap((c) => Object.keys(c.variant)));
+    const matrix = stage.matrix ?? {};
+    for (const [key, values] of Object.entries(matrix)) {
+      if (inherited.has(key)) {
+        report(source.diagnostic(['stages', name, 'matrix', key], `matrix key '${key}' collides with the same key inherited from an upstream matrix stage; rename one of them`));
+      }
+      const labels = values.map((v) => String(v));
+      const dup = labels.findIndex((l, i) => labels.indexOf(l) !== i);
+      if (dup >= 0) {
+        report(source.diagnostic(['stages', name, 'matrix', key, dup], `matrix value ${JSON.stringify(values[dup])} of '${key}' collides with an earlier value (variants would share the name '${key}=${labels[dup]}')`, { at: 'value' }));
+      }
+    }
+    for (const [key, values] of Object.entries(matrix)) {
+      combos = combos.flatMap((combo) => values.map((v) => ({ variant: { ...combo.variant, [key]: v }, picks: combo.picks })));
+    }
+
+    const instances: StageInstance[] = [];
+    for (const combo of combos) {
+      const interpolationErrors: InterpolationError[] = [];
+      const resolvedWith = interpolate(stage.with ?? {}, { params, matrix: combo.variant }, interpolationErrors) as Record<string, unknown>;
+      for (const e of interpolationErrors) {
+        report(source.diagnostic(['stages', name, 'with', ...e.path], e.message, { at: 'value', ...(e.suggestion ? { suggestion: e.suggestion } : {}) }));
+      }
+      const paramErrors = schemaDiagnostics(source, kind.params, resolvedWith, ['stages', name, 'with'], { what: 'param', owner: `of stage kind '${stage.uses}'` });
+      paramErrors.forEach(report);
+      if (interpolationErrors.length || paramErrors.length) continue;
+
+      const inputs: Record<string, InputBinding> = {};
+      for (const [input, r] of stageRefs) {
+        const upstreamInstances = r.gather
+          ? (instancesOf.get(r.stage) ?? []).filter((u) => consistent(combo.variant, u.variant))
+          : [combo.picks.get(r.stage)!];
+        if (r.output !== undefined) {
+          const declared = upstreamInstances[0]?.outputs ?? {};
+          if (!Object.hasOwn(declared, r.output)) {
+            const suggestion = nearestName(r.output, Object.keys(declared));
+            report(source.diagnostic(['stages', name, 'in', input], `stage '${r.stage}' has no output '${r.output}'; its outputs: ${Object.keys(declared).join(', ') || '(none named)'}`, { at: 'value', ...(suggestion ? { suggestion } : {}) }));
+            continue;
+          }
+        }
+        const output = r.output !== undefined ? { output: r.output } : {};
+        inputs[input] = r.gather
+          ? { type: 'gather', from: upstreamInstances.map((u) => ({ id: u.id, variant: u.variant })), ...output }
+          : { type: 'single', from: upstreamInstances[0]!.id, ...output };
+      }
+      const variant: Variant = combo.variant;
+      const folder = Object.keys(variant).length ? `/${variantFolder(variant)}` : '';
+      instances.push({
+        id: instanceId(name, variant),
+        stage: name,
+        variant,
+        ref,
+        kind,
+        params: resolvedWith,
+        inputs,
+        outputs: kind.outputs(resolvedWith),
+        metricsFile: kind.metrics?.(resolvedWith),
+        fileDeps: (kind.fileDeps?.(resolvedWith) ?? []).map((p) => resolve(dir, p)),
+        artifactDir: `artifacts/${spec.pipeline}/${name}${folder}`,
+      });
+    }
+    const ids = new Set<string>();
+    for (const instance of instances) {
+      if (ids.has(instance.id)) report(source.diagnostic(['stages', name, 'matrix'], `two variants share the id '${instance.id}'`));
+      ids.add(instance.id);
+    }
+    instancesOf.set(name, instances);
+  }
+  if (diagnostics.length) throw new PipelineError(diagnostics);
+
+  const instances = order.flatMap((name) => instancesOf.get(name)!);
+  const graph = new Map(instances.map((i) => [i.id, dependenciesOf(i)]));
+  return {
+    name: spec.pipeline,
+    file,
+    dir,
+    source,
+    params,
+    stageNames: order,
+    instances,
+    byId: new Map(instances.map((i) => [i.id, i])),
+    graph,
+  };
+}
+
+export function dependenciesOf(instance: StageInstance): string[] {
+  const deps = Object.values(instance.inputs).flatMap((b) => (b.type === 'single' ? [b.from] : b.from.map((f) => f.id)));
+  return [...new Set(deps)];
+}
+
+function consistent(a: Variant, b: Variant): boolean {
+  for (const [k, v] of Object.entries(b)) if (Object.hasOwn(a, k) && a[k] !== v) return false;
+  return true;
+}
+
+function checkDeclaredInputs(
+  name: string,
+  kind: StageKind,
+  stageRefs: ReadonlyMap<string, InputRef>,
+  stage: StageSpec,
+  source: YamlSource,
+  diagnostics: Diagnostic[],
+): void {
+  if (kind.inputs === 'any') return;
+  const declared = kind.inputs;
+  for (const [input, ref] of stageRefs) {
+    const decl = declared[input];
+    if (!decl) {
+      const suggestion = nearestName(input, Object.keys(declared));
+      const names = Object.keys(declared);
+      diagnostics.push(source.diagnostic(['stages', name, 'in', input], `stage kind '${stage.uses}' has no input '${input}'; its inputs: ${names.join(', ') || '(none)'}`, suggestion ? { suggestion } : {}));
+    } else if (decl.gather && !ref.gather) {
+      diagnostics.push(source.diagnostic(['stages', name, 'in', input], `input '${input}' gathers every variant: write '${ref.stage}[*]'`, { at: 'value' }));
+    } else if (!decl.gather && ref.gather) {
+      diagnostics.push(source.diagnostic(['stages', name, 'in', input], `input '${input}' takes one variant, not a gather: write '${ref.stage}' (the stage then fans out over '${ref.stage}''s variants)`, { at: 'value' }));
+    }
+  }
+  for (const [input, decl] of Object.entries(declared)) {
+    if (!decl.optional && !stageRefs.has(input) && !Object.hasOwn(stage.in ?? {}, input)) {
+      diagnostics.push(source.diagnostic(['stages', name, stage.in ? 'in' : 'uses'], `stage kind '${stage.uses}' needs input '${input}' (${decl.description})`));
+    }
+  }
+}
+
+function applyOverrides(
+  defaults: Readonly<Record<string, unknown>>,
+  overrides: readonly string[],
+  source: YamlSource,
+  diagnostics: Diagnostic[],
+): Record<string, unknown> {
+  const params: Record<string, unknown> = { ...defaults };
+  for (const assignment of overrides) {
+    const eq = assignment.indexOf('=');
+    const name = eq > 0 ? assignment.slice(0, eq) : '';
+    if (!name) {
+      diagnostics.push({ file: source.file, keyPath: 'params', message: `--set '${assignment}': expected NAME=VALUE` });
+      continue;
+    }
+    if (!Object.hasOwn(defaults, name)) {
+      const suggestion = nearestName(name, Object.keys(defaults));
+      diagnostics.push({
+        ...source.diagnostic(['params'], `--set ${assignment}: the pipeline has no param '${name}' (params: ${Object.keys(defaults).join(', ') || 'none'})`),
+        ...(suggestion ? { suggestion } : {}),
+      });
+      continue;
+    }
+    params[name] = parseYamlValue(assignment.slice(eq + 1)) as unknown;
+  }
+  return params;
+}

@@ -1,0 +1,86 @@
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { Diagnostic, SourcePosition } from './diagnostics.js';
+
+/** A key path into the document: map keys and sequence indices. */
+export type KeyPath = readonly (string | number)[];
+
+/**
+ * A parsed YAML file that remembers where every node came from, so any later check
+ * (schema, references, params) can point at file:line:col.
+ */
+export class YamlSource {
+  private constructor(
+    readonly file: string,
+    readonly text: string,
+    private readonly doc: Document.Parsed,
+    private readonly lines: LineCounter,
+  ) {}
+
+  static parse(file: string, text: string): { source: YamlSource; value: unknown; diagnostics: Diagnostic[] } {
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+    const source = new YamlSource(file, text, doc, lines);
+    const diagnostics = [...doc.errors, ...doc.warnings].map(
+      (e): Diagnostic => ({
+        file,
+        position: source.positionAt(e.pos[0]),
+        keyPath: '',
+        message: yamlMessage(e.code, e.message),
+      }),
+    );
+    return { source, value: diagnostics.length ? undefined : doc.toJS({ maxAliasCount: 1000 }), diagnostics };
+  }
+
+  positionAt(offset: number): SourcePosition {
+    const { line, col } = this.lines.linePos(offset);
+    return { line, col };
+  }
+
+  /**
+   * Position of the node at `path`: its key when `at` is 'key' (the name the user typed),
+   * otherwise its value. Falls back to the deepest existing ancestor, so a missing key
+   * is reported at the map that lacks it.
+   */
+  positionOf(path: KeyPath, at: 'key' | 'value' = 'key'): SourcePosition {
+    let node: unknown = this.doc.contents;
+    let best: SourcePosition = { line: 1, col: 1 };
+    for (const [i, segment] of path.entries()) {
+      const isLast = i === path.length - 1;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(segment));
+        if (!pair) return best;
+        const keyNode = pair.key as Node;
+        if (keyNode.range) best = this.positionAt(keyNode.range[0]);
+        if (isLast && at === 'value' && isNodeWithRange(pair.value)) best = this.positionAt(pair.value.range[0]);
+        node = pair.value;
+      } else if (isSeq(node) && typeof segment === 'number') {
+        const item = node.items[segment];
+        if (!isNodeWithRange(item)) return best;
+        best = this.positionAt(item.range[0]);
+        node = item;
+      } else {
+        return best;
+      }
+    }
+    return best;
+  }
+
+  diagnostic(path: KeyPath, message: string, extra: { suggestion?: string; at?: 'key' | 'value' } = {}): Diagnostic {
+    return {
+      file: this.file,
+      position: this.positionOf(path, extra.at),
+      keyPath: path.join('.'),
+      message,
+      ...(extra.suggestion ? { suggestion: extra.suggestion } : {}),
+    };
+  }
+}
+
+function isNodeWithRange(node: unknown): node is Node & { range: [number, number, number] } {
+  return typeof node === 'object' && node !== null && Array.isArray((node as { range?: unknown }).range);
+}
+
+function yamlMessage(code: string, message: string): string {
+  if (code === 'DUPLICATE_KEY') return 'duplicate key: a key may appear only once in a mapping';
+  return `YAML syntax error: ${message.split('\n')[0]}`;
+}

@@ -1,0 +1,40 @@
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+
+/** Where ablate keeps its state for one project. */
+export interface Workspace {
+  /** The project root: artifacts/ and .ablate/ live here. */
+  readonly root: string;
+  readonly cacheDir: string;
+  readonly logsDir: string;
+  readonly locksDir: string;
+  /** Stage outputs being written; moved into the cache only on success. */
+  readonly tmpDir: string;
+  readonly statCacheFile: string;
+}
+
+/**
+ * The nearest directory at or above `start` that has `.ablate/`, `.git` or `package.json`
+ * (the project root, like DVC's repo root); `start` itself if none does.
+ */
+export function findWorkspaceRoot(start: string): string {
+  let dir = resolve(start);
+  for (;;) {
+    if (['.ablate', '.git', 'package.json'].some((marker) => existsSync(join(dir, marker)))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return resolve(start);
+    dir = parent;
+  }
+}
+
+export function workspaceAt(root: string): Workspace {
+  const state = join(root, '.ablate');
+  return {
+    root,
+    cacheDir: join(state, 'cache'),
+    logsDir: join(state, 'logs'),
+    locksDir: join(state, 'locks'),
+    tmpDir: join(state, 'tmp'),
+    statCacheFile: join(state, 'stat-cache.json'),
+  };
+}

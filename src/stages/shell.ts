@@ -1,0 +1,63 @@
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { Type } from '@sinclair/typebox';
+import { defineStage } from './contract.js';
+
+/**
+ * A command, like a DVC cmd stage. It runs with /bin/sh in the pipeline's directory with:
+ *   $ABLATE_OUT          the directory to write outputs into (declared in `outs`)
+ *   $ABLATE_IN_<NAME>    the path of each input (gathered inputs: paths separated by newlines)
+ * Files it reads from the workspace are declared in `deps`, so editing them reruns it.
+ */
+export default defineStage({
+  name: 'shell',
+  description: 'Run a shell command with declared dependency files and outputs.',
+  params: Type.Object(
+    {
+      cmd: Type.String({ minLength: 1, description: 'Command run by /bin/sh -c in the pipeline directory.' }),
+      deps: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Workspace files the command reads (relative to the pipeline file).' })),
+      outs: Type.Optional(
+        Type.Array(Type.String({ minLength: 1, pattern: '^[^/]' }), {
+          description: "Outputs the command writes under $ABLATE_OUT; each must exist afterwards. A trailing '/' marks a directory.",
+        }),
+      ),
+      metrics: Type.Optional(Type.String({ description: 'A flat JSON file of numbers under $ABLATE_OUT, recorded in the lockfile.' })),
+      env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String())),
+    },
+    { additionalProperties: false },
+  ),
+  inputs: 'any',
+  outputs: (params) => Object.fromEntries((params.outs ?? []).map((out) => [out.replace(/\/$/, ''), out])),
+  metrics: (params) => params.metrics,
+  fileDeps: (params) => params.deps ?? [],
+  async run(ctx) {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...ctx.params.env, ABLATE_OUT: ctx.outDir, ABLATE_STAGE: ctx.stageId };
+    for (const [name, value] of Object.entries(ctx.inputs)) {
+      env[`ABLATE_IN_${name.toUpperCase()}`] = typeof value === 'string' ? value : value.map((v) => v.path).join('\n');
+    }
+    const log = createWriteStream(ctx.logFile, { flags: 'a' });
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn('/bin/sh', ['-c', ctx.params.cmd], {
+        cwd: ctx.pipelineDir,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        // Own process group, so an abort stops the command and everything it started.
+        detached: true,
+      });
+      child.stdout.pipe(log, { end: false });
+      child.stderr.pipe(log, { end: false });
+      const onAbort = () => {
+        if (child.pid) process.kill(-child.pid, 'SIGTERM');
+      };
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+      child.on('error', reject);
+      child.on('close', (code, signal) => {
+        ctx.signal.removeEventListener('abort', onAbort);
+        log.end(() => {
+          if (code === 0) resolve();
+          else reject(new Error(signal ? `command killed by ${signal}` : `command exited with code ${code}`));
+        });
+      });
+    });
+  },
+});

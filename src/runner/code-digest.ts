@@ -61,13 +61,14 @@ function installedVersion(fromFile: string, name: string): string {
   }
 }
 
-const fileCache = new Map<string, { digest: Digest; specifiers: string[] }>();
+/** Per file: its digest and imports, valid while its stat identity (size, mtime, ctime) is unchanged. */
+const fileCache = new Map<string, { identity: string; digest: Digest; specifiers: string[] }>();
 
 /**
  * Digest of a stage module and the local modules it imports, transitively, plus the versions
  * of the packages they import. Files are named relative to `labelRoot`. Raw bytes are hashed,
  * so an edit to a comment also counts as a change: predictable beats clever here.
- * Memoized per process: sources do not change during a run.
+ * Each file is read once per process while its stat is unchanged.
  */
 export function codeDigest(entryFile: string, labelRoot: string): CodeDigest {
   const files: Record<string, Digest> = {};
@@ -78,10 +79,12 @@ export function codeDigest(entryFile: string, labelRoot: string): CodeDigest {
     const file = stack.pop()!;
     if (seen.has(file)) continue;
     seen.add(file);
+    const stats = statSync(file);
+    const identity = `${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
     let info = fileCache.get(file);
-    if (!info) {
+    if (info?.identity !== identity) {
       const text = readFileSync(file);
-      info = { digest: hashBytes(text), specifiers: importSpecifiers(text.toString('utf8')) };
+      info = { identity, digest: hashBytes(text), specifiers: importSpecifiers(text.toString('utf8')) };
       fileCache.set(file, info);
     }
     files[relative(labelRoot, file)] = info.digest;

@@ -23,6 +23,7 @@ const StageSpec = Type.Object(
     description: Type.Optional(Type.String()),
     in: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String({ pattern: INPUT_REF_PATTERN }), {
+        additionalProperties: false,
         description:
           "Inputs: name → 'stage', 'stage.output', or 'stage[*]' to gather every variant of a matrix stage. A plain reference to a matrix stage fans out: one instance per upstream variant.",
       }),
@@ -35,6 +36,7 @@ const StageSpec = Type.Object(
     ),
     matrix: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.Array(Scalar, { minItems: 1 }), {
+        additionalProperties: false,
         description: 'Ablation axes: one stage instance per combination of values (cartesian product).',
       }),
     ),
@@ -49,10 +51,11 @@ export const PipelineSchema = Type.Object(
     description: Type.Optional(Type.String()),
     params: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.Unknown(), {
+        additionalProperties: false,
         description: 'Pipeline-wide defaults, referenced as ${params.NAME}; `--set NAME=VALUE` overrides them.',
       }),
     ),
-    stages: Type.Record(Type.String({ pattern: STAGE_NAME_PATTERN }), StageSpec, { minProperties: 1 }),
+    stages: Type.Record(Type.String({ pattern: STAGE_NAME_PATTERN }), StageSpec, { minProperties: 1, additionalProperties: false }),
   },
   {
     additionalProperties: false,

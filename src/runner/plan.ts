@@ -250,11 +250,6 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
         artifactDir: `artifacts/${spec.pipeline}/${name}${folder}`,
       });
     }
-    const ids = new Set<string>();
-    for (const instance of instances) {
-      if (ids.has(instance.id)) report(source.diagnostic(['stages', name, 'matrix'], `two variants share the id '${instance.id}'`));
-      ids.add(instance.id);
-    }
     instancesOf.set(name, instances);
   }
   if (diagnostics.length) throw new PipelineError(diagnostics);
@@ -294,10 +289,12 @@ function checkDeclaredInputs(
 ): void {
   if (kind.inputs === 'any') return;
   const declared = kind.inputs;
+  const suggested = new Set<string>();
   for (const [input, ref] of stageRefs) {
     const decl = declared[input];
     if (!decl) {
       const suggestion = nearestName(input, Object.keys(declared));
+      if (suggestion) suggested.add(suggestion);
       const names = Object.keys(declared);
       diagnostics.push(source.diagnostic(['stages', name, 'in', input], `stage kind '${stage.uses}' has no input '${input}'; its inputs: ${names.join(', ') || '(none)'}`, suggestion ? { suggestion } : {}));
     } else if (decl.gather && !ref.gather) {
@@ -307,7 +304,8 @@ function checkDeclaredInputs(
     }
   }
   for (const [input, decl] of Object.entries(declared)) {
-    if (!decl.optional && !stageRefs.has(input) && !Object.hasOwn(stage.in ?? {}, input)) {
+    // A misspelt input already got a 'did you mean' pointing here; saying it is missing too would be noise.
+    if (!decl.optional && !stageRefs.has(input) && !Object.hasOwn(stage.in ?? {}, input) && !suggested.has(input)) {
       diagnostics.push(source.diagnostic(['stages', name, stage.in ? 'in' : 'uses'], `stage kind '${stage.uses}' needs input '${input}' (${decl.description})`));
     }
   }

@@ -57,7 +57,9 @@ export function loadStageKind(ref: StageRef): Promise<StageKind> {
 
 async function importKind(ref: StageRef): Promise<StageKind> {
   const mod = (await importModule(moduleFileOf(ref))) as { default?: unknown };
-  const kind = mod.default;
+  // A .ts file in a CommonJS package arrives as { default: { default: kind } }.
+  const inner = (mod.default as { default?: unknown } | undefined)?.default;
+  const kind = isStageKind(mod.default) ? mod.default : inner;
   if (!isStageKind(kind)) {
     throw new Error(
       `${ref.sourceFile}: the default export is not a stage kind (expected an object with name, params, inputs, outputs() and run(); use defineStage from ablate)`,

@@ -1,0 +1,70 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { LocalProcessPool } from '../src/runner/executor/local-pool.js';
+import type { Reporter, RunEvent } from '../src/runner/logging/events.js';
+import { loadPipeline, type Plan } from '../src/runner/plan.js';
+import { runPlan, type RunOptions, type RunSummary } from '../src/runner/scheduler.js';
+import { workspaceAt } from '../src/runner/workspace.js';
+
+export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+export const cliPath = join(repoRoot, 'bin', 'ablate.js');
+
+/** A throwaway project: package.json marks its root; the toy stages sit in pipelines/stages/. */
+export class TempProject {
+  readonly root = mkdtempSync(join(tmpdir(), 'ablate-test-'));
+
+  constructor(files: Record<string, string> = {}) {
+    writeFileSync(join(this.root, 'package.json'), '{"name":"tmp-project","private":true}\n');
+    cpSync(join(repoRoot, 'test', 'fixtures', 'stages'), join(this.root, 'pipelines', 'stages'), { recursive: true });
+    for (const [path, text] of Object.entries(files)) this.write(path, text);
+  }
+
+  path(rel: string): string {
+    return join(this.root, rel);
+  }
+
+  write(rel: string, text: string): void {
+    mkdirSync(dirname(this.path(rel)), { recursive: true });
+    writeFileSync(this.path(rel), text);
+  }
+
+  read(rel: string): string {
+    return readFileSync(this.path(rel), 'utf8');
+  }
+
+  async plan(rel: string, overrides: string[] = []): Promise<Plan> {
+    return loadPipeline(this.path(rel), { overrides });
+  }
+
+  /** Runs through the library API with a real process pool; returns the summary and every event. */
+  async run(rel: string, options: RunOptions & { overrides?: string[]; jobs?: number } = {}): Promise<RunSummary & { events: RunEvent[] }> {
+    const plan = await this.plan(rel, options.overrides);
+    const events: RunEvent[] = [];
+    const reporter: Reporter = { event: (e) => events.push(e), close: async () => undefined };
+    const pool = new LocalProcessPool(options.jobs ?? 2);
+    try {
+      const summary = await runPlan(plan, workspaceAt(this.root), pool, reporter, options);
+      return { ...summary, events };
+    } finally {
+      await pool.close();
+    }
+  }
+
+  /** The CLI as a user runs it (compiled, from bin/), in this project. */
+  cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number; stdout: string; stderr: string } {
+    const r = spawnSync(process.execPath, [cliPath, ...args], { cwd: this.root, encoding: 'utf8', env: { ...process.env, CI: '1', ...env } });
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** The CLI started in the background. */
+  spawnCli(args: string[]) {
+    return spawn(process.execPath, [cliPath, ...args], { cwd: this.root, env: { ...process.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+}
+
+export function ids(events: readonly RunEvent[], type: RunEvent['type']): string[] {
+  return events.filter((e) => e.type === type).map((e) => ('id' in e ? e.id : '')).sort();
+}

@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { readLockfile } from '../src/runner/lockfile.js';
+import { pipelineStatus } from '../src/runner/status.js';
+import { workspaceAt } from '../src/runner/workspace.js';
+import { ids, TempProject } from './helpers.js';
+
+const PIPELINE = `pipeline: t
+params: { base: 2 }
+stages:
+  a: { uses: ./stages/emit.ts, with: { value: "\${params.base}" } }
+  p: { uses: ./stages/parity.ts, in: { value: a } }
+  r:
+    uses: shell
+    in: { x: p }
+    with: { cmd: 'cp $ABLATE_IN_X/parity.txt $ABLATE_OUT/r.txt', outs: [r.txt] }
+  b:
+    uses: ./stages/emit.ts
+    matrix: { v: [1, 2] }
+    with: { value: "\${matrix.v}", factor: 10 }
+  q: { uses: ./stages/parity.ts, in: { value: b } }
+  s: { uses: ./stages/sum.ts, in: { runs: "b[*]" } }
+`;
+const FILE = 'pipelines/t.yaml';
+const ALL = ['a', 'b[v=1]', 'b[v=2]', 'p', 'q[v=1]', 'q[v=2]', 'r', 's'];
+
+describe('incremental runs', () => {
+  it('runs everything once, then a rerun executes nothing', async () => {
+    const project = new TempProject({ [FILE]: PIPELINE });
+    const first = await project.run(FILE);
+    assert.deepEqual([...first.ran].sort(), ALL);
+    assert.deepEqual(first.failed, []);
+    const sum = JSON.parse(project.read('artifacts/t/s/sum.json')) as { sum: number; ids: string[] };
+    assert.equal(sum.sum, 30);
+    assert.deepEqual(sum.ids, ['b[v=1]', 'b[v=2]']);
+    assert.equal(project.read('artifacts/t/q/v=2/parity.txt'), 'even\n');
+
+    const second = await project.run(FILE);
+    assert.deepEqual(second.ran, []);
+    assert.deepEqual(ids(second.events, 'start'), []);
+    assert.deepEqual([...second.upToDate].sort(), ALL);
+  });
+
+  it('a one-param edit reruns that stage and its descendants, nothing else', async () => {
+    const project = new TempProject({ [FILE]: PIPELINE });
+    await project.run(FILE);
+    const edited = await project.run(FILE, { overrides: ['base=3'] });
+    // a's value changes, so p reruns and its output changes (even → odd), so r reruns.
+    assert.deepEqual([...edited.ran].sort(), ['a', 'p', 'r']);
+    const status = await pipelineStatus(await project.plan(FILE, ['base=3']), workspaceAt(project.root));
+    assert.ok(status.every((s) => s.state === 'up-to-date'));
+  });
+
+  it('adding a matrix value runs only the new variant and the gathers', async () => {
+    const project = new TempProject({ [FILE]: PIPELINE });
+    await project.run(FILE);
+    project.write(FILE, PIPELINE.replace('v: [1, 2]', 'v: [1, 2, 3]'));
+    const grown = await project.run(FILE);
+    assert.deepEqual([...grown.ran].sort(), ['b[v=3]', 'q[v=3]', 's']);
+    assert.equal((JSON.parse(project.read('artifacts/t/s/sum.json')) as { sum: number }).sum, 60);
+  });
+
+  it('early cutoff: identical outputs from a rerun leave descendants cached', async () => {
+    const project = new TempProject({ [FILE]: PIPELINE });
+    await project.run(FILE);
+    // base 2 → 4: a and p rerun, but p still writes "even", so r's input digest is unchanged.
+    const result = await project.run(FILE, { overrides: ['base=4'] });
+    assert.deepEqual([...result.ran].sort(), ['a', 'p']);
+    assert.ok(result.upToDate.includes('r'));
+  });
+
+  it('--force reruns a stage; deterministic output keeps its descendants cached', async () => {
+    const project = new TempProject({ [FILE]: PIPELINE });
+    await project.run(FILE);
+    const before = project.read('artifacts/t/a/value.json');
+    const forced = await project.run(FILE, { force: ['a'] });
+    assert.deepEqual(forced.ran, ['a']);
+    assert.equal(project.read('artifacts/t/a/value.json'), before, 'same seed, same bytes');
+    const all = await project.run(FILE, { force: true, targets: ['s'] });
+    assert.deepEqual([...all.ran].sort(), ['b[v=1]', 'b[v=2]', 's']);
+  });
+
+  it('targets run with their ancestors only', async () => {
+    const project = new TempProject({ [FILE]: PIPELINE });
+    const result = await project.run(FILE, { targets: ['p'] });
+    assert.deepEqual([...result.ran].sort(), ['a', 'p']);
+    const variant = await project.run(FILE, { targets: ['q[v=2]'] });
+    assert.deepEqual([...variant.ran].sort(), ['b[v=2]', 'q[v=2]']);
+  });
+
+  it('restores deleted or edited artifacts from the cache without running anything', async () => {
+    const project = new TempProject({ [FILE]: PIPELINE });
+    await project.run(FILE);
+    rmSync(project.path('artifacts'), { recursive: true });
+    const restored = await project.run(FILE);
+    assert.deepEqual(restored.ran, []);
+    assert.deepEqual([...restored.restored].sort(), ALL);
+    writeFileSync(project.path('artifacts/t/a/value.json'), '{"value": 99}');
+    const again = await project.run(FILE);
+    assert.deepEqual(again.restored, ['a']);
+    assert.match(project.read('artifacts/t/a/value.json'), /"value":2/);
+  });
+
+  it('seeds: each instance gets a stable seed; an explicit seed param is used as is', async () => {
+    const project = new TempProject({ [FILE]: PIPELINE });
+    await project.run(FILE);
+    const draws = (p: string) => (JSON.parse(project.read(p)) as { draws: number[] }).draws;
+    assert.notDeepEqual(draws('artifacts/t/b/v=1/value.json'), draws('artifacts/t/b/v=2/value.json'));
+    project.write('pipelines/seeded.yaml', 'pipeline: seeded\nstages:\n  x: { uses: ./stages/emit.ts, with: { value: 1, seed: 7 } }\n  y: { uses: ./stages/emit.ts, with: { value: 2, seed: 7 } }\n');
+    await project.run('pipelines/seeded.yaml');
+    assert.deepEqual(draws('artifacts/seeded/x/value.json'), draws('artifacts/seeded/y/value.json'));
+  });
+
+  it('records fingerprints, outputs and metrics in the lockfile', async () => {
+    const project = new TempProject({ [FILE]: PIPELINE });
+    await project.run(FILE);
+    const lock = readLockfile(project.path('pipelines/t.lock.json'))!;
+    assert.deepEqual(Object.keys(lock.stages).sort(), ALL);
+    const s = lock.stages.s!;
+    assert.equal(s.metrics?.sum, 30);
+    assert.equal(s.artifactDir, 'artifacts/t/s');
+    assert.ok(s.outputs['sum.json']!.digest.match(/^[0-9a-f]{64}$/));
+    assert.equal(lock.stages['b[v=2]']!.fingerprint.params.value, 2);
+    assert.deepEqual(Object.keys(lock.stages.a!.fingerprint.code.files).sort(), ['stages/emit.ts', 'stages/helper.ts']);
+  });
+});
+
+describe('why a stage is stale', () => {
+  it('names the changed param, code file, input and dependency file', async () => {
+    const pipeline = PIPELINE + `  d:\n    uses: shell\n    with: { cmd: 'cp data.txt $ABLATE_OUT/d.txt', deps: [data.txt], outs: [d.txt] }\n`;
+    const project = new TempProject({ [FILE]: pipeline, 'pipelines/data.txt': 'one\n' });
+    await project.run(FILE);
+    project.write('pipelines/data.txt', 'two\n');
+    project.write('pipelines/stages/helper.ts', project.read('pipelines/stages/helper.ts') + '// edited\n');
+    const status = await pipelineStatus(await project.plan(FILE, ['base=5']), workspaceAt(project.root));
+    const why = Object.fromEntries(status.map((s) => [s.id, s.explanation.join('; ')]));
+    assert.equal(why.a, './stages/emit.ts code changed: stages/helper.ts modified; param value 2 → 5');
+    assert.equal(why['b[v=1]'], './stages/emit.ts code changed: stages/helper.ts modified');
+    assert.equal(why.p, 'waits for a, which will run');
+    assert.equal(why.d, 'dep data.txt changed');
+    assert.equal(status.find((s) => s.id === 's')!.state, 'stale');
+
+    const run = await project.run(FILE, { overrides: ['base=5'] });
+    const starts = Object.fromEntries(run.events.flatMap((e) => (e.type === 'start' ? [[e.id, e.reasons.join('; ')]] : [])));
+    assert.equal(starts.d, 'dep data.txt changed');
+    assert.equal(starts.p, 'input value changed');
+    assert.equal(project.read('artifacts/t/d/d.txt'), 'two\n');
+  });
+});
+
+describe('failures', () => {
+  const FAILING = `pipeline: f
+stages:
+  ok: { uses: ./stages/sleep.ts, with: { ms: 10 } }
+  bad: { uses: ./stages/sleep.ts, with: { ms: 10, fail: true } }
+  after: { uses: shell, in: { x: bad }, with: { cmd: 'true' } }
+  missing: { uses: shell, with: { cmd: 'echo > $ABLATE_OUT/other.txt', outs: [wanted.txt] } }
+`;
+
+  it('a failing stage leaves no cache entry, no artifact, no lock entry; dependents are skipped', async () => {
+    const project = new TempProject({ 'pipelines/f.yaml': FAILING });
+    const result = await project.run('pipelines/f.yaml', { keepGoing: true });
+    assert.deepEqual([...result.failed].sort(), ['bad', 'missing']);
+    assert.deepEqual(result.skipped, ['after']);
+    assert.deepEqual(result.ran, ['ok']);
+    const failed = result.events.find((e) => e.type === 'failed' && e.id === 'bad');
+    assert.ok(failed?.type === 'failed');
+    assert.match(failed.message, /sleep stage failed on purpose/);
+    assert.match(failed.logTail, /about to finish/);
+    assert.ok(existsSync(failed.logFile));
+    const missing = result.events.find((e) => e.type === 'failed' && e.id === 'missing');
+    assert.match(missing?.type === 'failed' ? missing.message : '', /declared output 'wanted.txt' \(wanted.txt\) was not written/);
+    assert.ok(!existsSync(project.path('artifacts/f/bad')));
+    const lock = readLockfile(project.path('pipelines/f.lock.json'))!;
+    assert.deepEqual(Object.keys(lock.stages), ['ok']);
+    assert.deepEqual(readdirSync(project.path('.ablate/tmp')), [], 'temp outputs are cleaned up');
+    const runs = readdirSync(project.path('.ablate/cache/runs')).flatMap((d) => readdirSync(project.path(`.ablate/cache/runs/${d}`)));
+    assert.equal(runs.length, 1, 'only the successful stage is cached');
+  });
+
+  it('without --keep-going, nothing new starts after a failure', async () => {
+    const project = new TempProject({
+      'pipelines/f.yaml': 'pipeline: f\nstages:\n  bad: { uses: ./stages/sleep.ts, with: { ms: 10, fail: true } }\n  slow: { uses: ./stages/sleep.ts, in: {}, with: { ms: 10 } }\n  later: { uses: shell, in: { x: slow }, with: { cmd: "true" } }\n',
+    });
+    const result = await project.run('pipelines/f.yaml', { jobs: 1 });
+    assert.deepEqual(result.failed, ['bad']);
+    assert.ok(result.skipped.includes('later'));
+  });
+
+  it('a corrupted cache object is detected on restore and the stage reruns', async () => {
+    const project = new TempProject({ [FILE]: PIPELINE });
+    await project.run(FILE);
+    const lock = readLockfile(project.path('pipelines/t.lock.json'))!;
+    const digest = lock.stages.a!.outputs['value.json']!.digest;
+    const object = project.path(`.ablate/cache/objects/${digest.slice(0, 2)}/${digest.slice(2)}`);
+    rmSync(object);
+    writeFileSync(object, 'garbage');
+    rmSync(project.path('artifacts/t/a'), { recursive: true });
+    const result = await project.run(FILE);
+    assert.deepEqual(result.ran, ['a']);
+    assert.equal(readFileSync(project.path('artifacts/t/a/value.json'), 'utf8').includes('"value":2'), true);
+  });
+});

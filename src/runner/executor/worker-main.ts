@@ -2,6 +2,7 @@
  * Entry point of a worker process in the local pool: runs the jobs its parent sends, one
  * at a time, and exits when the parent goes away (even if the parent was killed -9).
  */
+import { appendFileSync } from 'node:fs';
 import { runStageJob } from './run-stage.js';
 import type { FromWorker, ToWorker } from './types.js';
 
@@ -16,9 +17,14 @@ process.on('message', (message: ToWorker) => {
   }
   current = new AbortController();
   const { signal } = current;
-  runStageJob(message.job, { progress: (text, fraction) => send({ type: 'progress', message: text, ...(fraction === undefined ? {} : { fraction }) }) }, signal).then(
+  const { job } = message;
+  runStageJob(job, { progress: (text, fraction) => send({ type: 'progress', message: text, ...(fraction === undefined ? {} : { fraction }) }) }, signal).then(
     () => send({ type: 'done' }),
-    (error: unknown) => send({ type: 'failed', message: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+    (error: unknown) => {
+      // The stack is for the log; the message is what the user sees on the stage's line.
+      if (error instanceof Error && error.stack) appendFileSync(job.logFile, `${error.stack}\n`);
+      send({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
+    },
   );
 });
 

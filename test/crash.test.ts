@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { describe, it } from 'node:test';
+import { FileLock } from '../src/runner/locks.js';
+import { readLockfile } from '../src/runner/lockfile.js';
+import { TempProject } from './helpers.js';
+
+const PIPELINE = `pipeline: c
+stages:
+  quick: { uses: shell, with: { cmd: 'echo quick > $ABLATE_OUT/q.txt', outs: [q.txt] } }
+  slow: { uses: ./stages/sleep.ts, with: { ms: 1500, trace: trace } }
+  after: { uses: shell, in: { x: slow }, with: { cmd: 'cp $ABLATE_IN_X/done.txt $ABLATE_OUT/a.txt', outs: [a.txt] } }
+`;
+
+async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function cachedRuns(project: TempProject): number {
+  const dir = project.path('.ablate/cache/runs');
+  return existsSync(dir) ? readdirSync(dir).flatMap((d) => readdirSync(`${dir}/${d}`)).length : 0;
+}
+
+function exited(child: ReturnType<TempProject['spawnCli']>): Promise<number | null> {
+  return new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+}
+
+describe('crash safety', () => {
+  it('kill -9 mid-stage leaves no partial cache entry or artifact, and a rerun completes', async () => {
+    const project = new TempProject({ 'pipelines/c.yaml': PIPELINE });
+    const child = project.spawnCli(['run', 'pipelines/c.yaml']);
+    await waitFor(() => existsSync(project.path('pipelines/trace/started')));
+    child.kill('SIGKILL');
+    await exited(child);
+    // The killed coordinator's worker notices its parent is gone and exits too.
+    const workerPid = Number(readFileSync(project.path('pipelines/trace/started'), 'utf8').trim().split(' ')[1]);
+    await waitFor(() => {
+      try {
+        process.kill(workerPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    assert.ok(!existsSync(project.path('artifacts/c/slow')), 'no artifact for the interrupted stage');
+    assert.ok(!existsSync(project.path('artifacts/c/after')));
+    const lock = existsSync(project.path('pipelines/c.lock.json')) ? readLockfile(project.path('pipelines/c.lock.json'))! : { stages: {} };
+    assert.ok(!('slow' in lock.stages), 'the lockfile never names an unfinished stage');
+    assert.ok(cachedRuns(project) <= 1, 'at most the quick stage is cached');
+    assert.ok(readdirSync(project.path('.ablate/locks')).some((f) => f.endsWith('.lock')), 'the dead run left its stage lock behind');
+
+    const rerun = project.cli(['run', 'pipelines/c.yaml']);
+    assert.equal(rerun.status, 0, rerun.stdout + rerun.stderr);
+    assert.match(rerun.stdout, /✓ slow\s+done/);
+    assert.equal(project.read('artifacts/c/after/a.txt'), 'slow\n');
+    assert.deepEqual(readdirSync(project.path('.ablate/locks')), [], 'the stale lock was taken over and released');
+    const verify = project.cli(['verify']);
+    assert.equal(verify.status, 0, verify.stderr);
+  });
+
+  it('Ctrl-C stops running stages, caches nothing partial, and exits 130', async () => {
+    const project = new TempProject({ 'pipelines/c.yaml': PIPELINE });
+    const child = project.spawnCli(['run', 'pipelines/c.yaml']);
+    await waitFor(() => existsSync(project.path('pipelines/trace/started')));
+    child.kill('SIGINT');
+    assert.equal(await exited(child), 130);
+    assert.ok(!existsSync(project.path('artifacts/c/slow')));
+    assert.deepEqual(readdirSync(project.path('.ablate/tmp')), []);
+    assert.deepEqual(readdirSync(project.path('.ablate/locks')), []);
+  });
+
+  it('two runs at once: the stage runs once, the second run waits and restores it', async () => {
+    const project = new TempProject({ 'pipelines/c.yaml': PIPELINE });
+    const first = project.spawnCli(['run', 'pipelines/c.yaml']);
+    await waitFor(() => existsSync(project.path('pipelines/trace/started')));
+    const second = project.spawnCli(['run', 'pipelines/c.yaml']);
+    let secondOut = '';
+    second.stdout.on('data', (d: Buffer) => (secondOut += d.toString()));
+    const [a, b] = await Promise.all([exited(first), exited(second)]);
+    assert.equal(a, 0);
+    assert.equal(b, 0, secondOut);
+    assert.match(secondOut, /slow\s+waiting: another ablate run \(pid \d+\) is running this stage/);
+    assert.match(secondOut, /slow\s+(up to date|restored from cache)/);
+    const starts = readFileSync(project.path('pipelines/trace/started'), 'utf8').trim().split('\n');
+    assert.equal(starts.length, 1, 'the slow stage executed exactly once');
+    assert.deepEqual(Object.keys(readLockfile(project.path('pipelines/c.lock.json'))!.stages).sort(), ['after', 'quick', 'slow']);
+    assert.equal(project.cli(['verify']).status, 0);
+  });
+});
+
+describe('FileLock', () => {
+  it('refuses a second holder while the first is alive, and takes over a dead one', () => {
+    const project = new TempProject();
+    const path = project.path('x.lock');
+    const lock = FileLock.tryAcquire(path);
+    assert.ok(lock instanceof FileLock);
+    const again = FileLock.tryAcquire(path);
+    assert.ok(!(again instanceof FileLock));
+    assert.equal(again.pid, process.pid);
+    lock.release();
+    // A holder whose process is gone: a child that has already exited.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    writeFileSync(path, JSON.stringify({ pid: Number(dead.stdout), host: hostname(), since: 'earlier' }));
+    const taken = FileLock.tryAcquire(path);
+    assert.ok(taken instanceof FileLock, 'a lock whose holder died is taken over');
+    taken.release();
+  });
+});

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TempProject } from './helpers.js';
+
+describe('plan expansion', () => {
+  it('fans out over upstream variants, joins on shared keys, and gathers per remaining key', async () => {
+    const p = new TempProject({
+      'pipelines/x.yaml': `pipeline: x
+params: { epochs: 3 }
+stages:
+  data: { uses: ./stages/emit.ts, matrix: { ds: [1, 2] }, with: { value: "\${matrix.ds}" } }
+  train:
+    uses: ./stages/emit.ts
+    in: {}
+    matrix: { beta: [1, 4] }
+    with: { value: "\${matrix.beta}", factor: "\${params.epochs}" }
+  eval:
+    uses: shell
+    in: { data: data, model: train }
+    with: { cmd: "echo \${matrix.ds}-\${matrix.beta}" }
+  per_ds:
+    uses: shell
+    in: { runs: "eval[*]", data: data }
+    with: { cmd: "true" }
+  all: { uses: ./stages/sum.ts, in: { runs: "train[*]" } }
+`,
+    });
+    const plan = await p.plan('pipelines/x.yaml');
+    assert.deepEqual(
+      plan.instances.map((i) => i.id),
+      ['data[ds=1]', 'data[ds=2]', 'train[beta=1]', 'train[beta=4]', 'eval[ds=1,beta=1]', 'eval[ds=1,beta=4]', 'eval[ds=2,beta=1]', 'eval[ds=2,beta=4]', 'per_ds[ds=1]', 'per_ds[ds=2]', 'all'],
+    );
+    const eval14 = plan.byId.get('eval[ds=1,beta=4]')!;
+    assert.equal(eval14.params.cmd, 'echo 1-4');
+    assert.deepEqual(eval14.inputs, { data: { type: 'single', from: 'data[ds=1]' }, model: { type: 'single', from: 'train[beta=4]' } });
+    assert.equal(eval14.artifactDir, 'artifacts/x/eval/ds=1,beta=4');
+    const perDs2 = plan.byId.get('per_ds[ds=2]')!;
+    const runs = perDs2.inputs.runs!;
+    assert.equal(runs.type, 'gather');
+    assert.deepEqual(runs.type === 'gather' ? runs.from.map((f) => f.id) : [], ['eval[ds=2,beta=1]', 'eval[ds=2,beta=4]']);
+    assert.deepEqual(plan.graph.get('all'), ['train[beta=1]', 'train[beta=4]']);
+    // Interpolation keeps types; schema defaults are filled in.
+    assert.deepEqual(plan.byId.get('train[beta=4]')!.params, { value: 4, factor: 3 });
+    assert.deepEqual(plan.byId.get('data[ds=2]')!.params, { value: 2, factor: 1 });
+  });
+
+  it('--set values are read as YAML scalars', async () => {
+    const p = new TempProject({ 'pipelines/s.yaml': 'pipeline: s\nparams: { n: 1, name: a, flag: false }\nstages:\n  a: { uses: shell, with: { cmd: "${params.n} ${params.name} ${params.flag}" } }\n' });
+    const plan = await p.plan('pipelines/s.yaml', ['n=2.5', 'name=b c', 'flag=true']);
+    assert.deepEqual(plan.params, { n: 2.5, name: 'b c', flag: true });
+    assert.equal(plan.byId.get('a')!.params.cmd, '2.5 b c true');
+  });
+
+  it('a matrix over several keys is their cartesian product, in declaration order', async () => {
+    const p = new TempProject({ 'pipelines/m.yaml': 'pipeline: m\nstages:\n  t:\n    uses: shell\n    matrix: { d: [2, 16], beta: [0.5, 1], opt: [adam] }\n    with: { cmd: "true" }\n' });
+    const plan = await p.plan('pipelines/m.yaml');
+    assert.deepEqual(plan.instances.map((i) => i.id), ['t[d=2,beta=0.5,opt=adam]', 't[d=2,beta=1,opt=adam]', 't[d=16,beta=0.5,opt=adam]', 't[d=16,beta=1,opt=adam]']);
+  });
+});

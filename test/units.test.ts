@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { manifestDigest, subManifest, type Manifest } from '../src/runner/caching/manifest.js';
+import { StatCache } from '../src/runner/caching/stat-cache.js';
+import { importSpecifiers, packageNameOf } from '../src/runner/code-digest.js';
+import { findCycle, topologicalOrder, withAncestors, withDescendants } from '../src/runner/dag.js';
+import { describeReason, diffFingerprints, type Fingerprint } from '../src/runner/fingerprint.js';
+import { canonicalJson, hashBytes, type Digest } from '../src/runner/hashing.js';
+import { interpolate, type InterpolationError } from '../src/runner/interpolate.js';
+import { parseInputRef } from '../src/runner/plan.js';
+import { publishedSchemaText } from '../src/runner/pipeline-schema.js';
+import { nearestName } from '../src/runner/suggest.js';
+import { repoRoot, TempProject } from './helpers.js';
+
+describe('dag', () => {
+  const graph = new Map([
+    ['a', []],
+    ['b', ['a']],
+    ['c', ['a']],
+    ['d', ['b', 'c']],
+    ['e', []],
+  ]);
+  it('orders dependencies first and keeps insertion order otherwise', () => {
+    assert.deepEqual(topologicalOrder(graph), ['a', 'b', 'c', 'd', 'e']);
+    assert.deepEqual(topologicalOrder(new Map([['x', ['y']], ['y', []]])), ['y', 'x']);
+  });
+  it('finds ancestors and descendants through a diamond', () => {
+    assert.deepEqual([...withAncestors(graph, ['d'])].sort(), ['a', 'b', 'c', 'd']);
+    assert.deepEqual([...withDescendants(graph, ['b'])].sort(), ['b', 'd']);
+    assert.deepEqual([...withDescendants(graph, ['a'])].sort(), ['a', 'b', 'c', 'd']);
+  });
+  it('reports a cycle as a closed path, and none for a DAG', () => {
+    assert.equal(findCycle(graph), undefined);
+    assert.deepEqual(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]])), ['a', 'b', 'c', 'a']);
+    assert.deepEqual(findCycle(new Map([['a', ['a']]])), ['a', 'a']);
+  });
+  it('handles a 100k-long chain without recursion', () => {
+    const chain = new Map(Array.from({ length: 100_000 }, (_, i) => [`s${i}`, i ? [`s${i - 1}`] : []]));
+    assert.equal(topologicalOrder(chain).length, 100_000);
+    assert.equal(findCycle(chain), undefined);
+  });
+});
+
+describe('canonical JSON and digests', () => {
+  it('sorts keys at every level, drops undefined, and rejects NaN', () => {
+    assert.equal(canonicalJson({ b: 1, a: { d: [1, { z: 0, y: null }], c: 'x' }, u: undefined }), '{"a":{"c":"x","d":[1,{"y":null,"z":0}]},"b":1}');
+    assert.equal(canonicalJson({ x: 1 }), canonicalJson(JSON.parse('{"x":1.0}')));
+    assert.throws(() => canonicalJson({ x: Number.NaN }), /non-finite/);
+  });
+  it('sha256 of known input', () => {
+    assert.equal(hashBytes('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+  it('manifest digests ignore sizes but not names or content; sub-manifests re-root', () => {
+    const d = (s: string) => hashBytes(s);
+    const m: Manifest = { 'model/w.bin': { digest: d('w'), size: 1, executable: false }, 'model/model.json': { digest: d('j'), size: 1, executable: false }, 'h.json': { digest: d('h'), size: 1, executable: false } };
+    assert.deepEqual(Object.keys(subManifest(m, 'model/')), ['w.bin', 'model.json']);
+    assert.deepEqual(Object.keys(subManifest(m, 'h.json')), ['h.json']);
+    assert.notEqual(manifestDigest({ a: m['h.json']! }), manifestDigest({ b: m['h.json']! }));
+    assert.equal(manifestDigest({ a: m['h.json']! }), manifestDigest({ a: { ...m['h.json']!, size: 99 } }));
+  });
+});
+
+describe('stat cache', () => {
+  it('trusts a recorded digest only while the file is unchanged', async () => {
+    const p = new TempProject({ 'f.txt': 'one' });
+    const file = p.path('f.txt');
+    const cache = StatCache.load(p.path('.ablate/stat.json'));
+    assert.equal(await cache.digestOf(file), hashBytes('one'));
+    assert.equal(cache.lookup(file, statSync(file)), hashBytes('one'));
+    writeFileSync(file, 'two');
+    assert.equal(cache.lookup(file, statSync(file)), undefined);
+    assert.equal(await cache.digestOf(file), hashBytes('two'));
+    cache.save();
+    const reloaded = StatCache.load(p.path('.ablate/stat.json'));
+    assert.equal(reloaded.lookup(file, statSync(file)), hashBytes('two'));
+    writeFileSync(p.path('.ablate/stat.json'), '{ damaged');
+    assert.equal(StatCache.load(p.path('.ablate/stat.json')).lookup(file, statSync(file)), undefined);
+  });
+});
+
+describe('interpolation', () => {
+  const scope = { params: { epochs: 3, name: 'mnist', list: [1, 2] }, matrix: { beta: 4 } };
+  it('keeps the type of a whole-string reference and splices text otherwise', () => {
+    const errors: InterpolationError[] = [];
+    assert.deepEqual(
+      interpolate({ e: '${params.epochs}', b: '${matrix.beta}', s: 'run-${params.name}-b${matrix.beta}', l: '${params.list}', n: ['${params.epochs}', 5], shell: 'echo ${HOME} $X' }, scope, errors),
+      { e: 3, b: 4, s: 'run-mnist-b4', l: [1, 2], n: [3, 5], shell: 'echo ${HOME} $X' },
+    );
+    assert.deepEqual(errors, []);
+  });
+  it('reports unknown names with their path and a suggestion', () => {
+    const errors: InterpolationError[] = [];
+    interpolate({ deep: [{ x: 'a ${params.epoch} b' }], y: '${matrx.beta}' }, scope, errors);
+    assert.deepEqual(
+      errors.map((e) => [e.path, e.suggestion]),
+      [
+        [['deep', 0, 'x'], '${params.epochs}'],
+        [['y'], '${matrix.beta}'],
+      ],
+    );
+  });
+});
+
+describe('fingerprint diffs', () => {
+  const base: Fingerprint = {
+    format: 1,
+    kind: 'train-vae',
+    code: { files: { 'src/stages/train-vae.ts': 'a' as Digest }, packages: { yaml: '2.8.0' } },
+    params: { beta: 1, latent_dim: 2 },
+    seed: 1,
+    inputs: { data: 'x' as Digest },
+    deps: {},
+  };
+  it('lists each changed field as a value diff', () => {
+    const after: Fingerprint = {
+      ...base,
+      code: { files: { 'src/stages/train-vae.ts': 'b' as Digest, 'src/stages/vae/model.ts': 'c' as Digest }, packages: { yaml: '2.9.1' } },
+      params: { beta: 4, latent_dim: 2, lr: 0.001 },
+      inputs: { data: 'y' as Digest },
+    };
+    assert.deepEqual(
+      diffFingerprints(base, after).map((r) => describeReason(r, 'train-vae')),
+      [
+        'train-vae code changed: src/stages/train-vae.ts modified',
+        'train-vae code changed: src/stages/vae/model.ts added',
+        'package yaml 2.8.0 → 2.9.1',
+        'param beta 1 → 4',
+        'param lr (unset) → 0.001',
+        'input data changed',
+      ],
+    );
+    assert.deepEqual(diffFingerprints(base, base), []);
+    assert.deepEqual(diffFingerprints(undefined, base), [{ type: 'new' }]);
+  });
+});
+
+describe('code digests', () => {
+  it('finds static, re-exported, type-only and dynamic imports', () => {
+    const source = `import a from './a.js';\nimport type { B } from "./b.js";\nexport { c } from './c.js';\nimport './side.js';\nconst tf = await import('@tensorflow/tfjs');\nimport {\n  x,\n  y,\n} from 'yaml/dist/x';\nconst r = require('node:fs');`;
+    assert.deepEqual(importSpecifiers(source).sort(), ['./a.js', './b.js', './c.js', './side.js', '@tensorflow/tfjs', 'node:fs', 'yaml/dist/x']);
+    assert.equal(packageNameOf('@tensorflow/tfjs-node/dist/x'), '@tensorflow/tfjs-node');
+    assert.equal(packageNameOf('yaml/dist/x'), 'yaml');
+    assert.equal(packageNameOf('fs'), undefined);
+    assert.equal(packageNameOf('./x.js'), undefined);
+  });
+});
+
+describe('small pieces', () => {
+  it('parses input references', () => {
+    assert.deepEqual(parseInputRef('vae'), { stage: 'vae', gather: false });
+    assert.deepEqual(parseInputRef('eval[*]'), { stage: 'eval', gather: true });
+    assert.deepEqual(parseInputRef('vae.model'), { stage: 'vae', gather: false, output: 'model' });
+    assert.deepEqual(parseInputRef('eval[*].metrics.json'), { stage: 'eval', gather: true, output: 'metrics.json' });
+  });
+  it('suggests near names only', () => {
+    assert.equal(nearestName('trian-vae', ['train-vae', 'evaluate']), 'train-vae');
+    assert.equal(nearestName('gne', ['gen', 'prep']), 'gen');
+    assert.equal(nearestName('xyz', ['train-vae', 'evaluate']), undefined);
+  });
+  it('the published JSON Schema is up to date (npm run schema)', () => {
+    assert.equal(readFileSync(`${repoRoot}/schema/pipeline.schema.json`, 'utf8'), publishedSchemaText());
+  });
+});

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ParseCache } from './runner/caching/parse-cache.js';
 import { formatDiagnostic, PipelineError } from './runner/diagnostics.js';
 import { renderDot, renderMermaid, renderTextTree } from './runner/dag-render.js';
 import { LocalProcessPool } from './runner/executor/local-pool.js';
@@ -104,9 +105,11 @@ function normalizeForce(args: readonly string[]): string[] {
   return out;
 }
 
-async function load(file: string | undefined, overrides: readonly string[] = []): Promise<Plan> {
+/** Loads a pipeline; `writeParseCache` only for commands that may write into the workspace. */
+async function load(file: string | undefined, overrides: readonly string[] = [], writeParseCache = false): Promise<Plan> {
   if (!file) throw new UsageError('missing pipeline FILE');
-  return loadPipeline(file, { overrides });
+  const workspace = workspaceAt(findWorkspaceRoot(dirname(resolve(file))));
+  return loadPipeline(file, { overrides, parseCache: new ParseCache(workspace.parsedDir, writeParseCache) });
 }
 
 function workspaceFor(plan: Plan) {
@@ -123,7 +126,7 @@ async function runCommand(args: readonly string[]): Promise<number> {
     plain: { type: 'boolean' },
   });
   const [file, ...targets] = positionals;
-  const plan = await load(file, values.set as string[] | undefined);
+  const plan = await load(file, values.set as string[] | undefined, !values['dry-run']);
   const workspace = workspaceFor(plan);
   const forceValues = (values.force as string[] | undefined) ?? [];
   const force: true | string[] | undefined = forceValues.includes('*') ? true : forceValues.length ? forceValues.flatMap((f) => f.split(',')) : undefined;

@@ -2,9 +2,11 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYamlValue } from 'yaml';
 import type { OutputPaths, Scalar, StageKind, Variant } from '../stages/contract.js';
+import type { ParseCache } from './caching/parse-cache.js';
 import { builtinKindNames, loadStageKind, resolveStageRef, type StageRef } from '../stages/registry.js';
 import { findCycle, topologicalOrder, type DependencyGraph } from './dag.js';
 import { PipelineError, type Diagnostic } from './diagnostics.js';
+import { hashBytes, hashJson, type Digest } from './hashing.js';
 import { interpolate, type InterpolationError } from './interpolate.js';
 import { PipelineSchema, type PipelineSpec, type StageSpec } from './pipeline-schema.js';
 import { schemaDiagnostics } from './schema-check.js';
@@ -82,6 +84,13 @@ function variantFolder(variant: Variant): string {
 export interface LoadOptions {
   /** `--set NAME=VALUE` from the command line; the value is read as YAML (so `5` is a number). */
   readonly overrides?: readonly string[];
+  /** Where already-validated pipeline texts are remembered; without one, every load parses. */
+  readonly parseCache?: ParseCache;
+}
+
+let schemaDigestMemo: Digest | undefined;
+function schemaDigest(): Digest {
+  return (schemaDigestMemo ??= hashJson(PipelineSchema));
 }
 
 /**
@@ -97,11 +106,21 @@ export async function loadPipeline(file: string, options: LoadOptions = {}): Pro
     throw new PipelineError([{ file, keyPath: '', message: `cannot read pipeline file: ${(error as Error).message}` }]);
   }
   try {
-    const { source, value, diagnostics } = YamlSource.parse(file, text);
-    if (diagnostics.length) throw new PipelineError(diagnostics);
-    const shapeErrors = schemaDiagnostics(source, PipelineSchema, value);
-    if (shapeErrors.length) throw new PipelineError(shapeErrors);
-    return await buildPlan(value as PipelineSpec, source, dirname(absFile), absFile, options);
+    const source = new YamlSource(file, text);
+    const key = options.parseCache ? hashJson([hashBytes(text), schemaDigest()]) : undefined;
+    let value = key && options.parseCache?.get(key);
+    const hit = value !== undefined;
+    if (!hit) {
+      const parsed = source.parseValue();
+      if (parsed.diagnostics.length) throw new PipelineError(parsed.diagnostics);
+      const shapeErrors = schemaDiagnostics(source, PipelineSchema, parsed.value);
+      if (shapeErrors.length) throw new PipelineError(shapeErrors);
+      value = parsed.value;
+    }
+    const plan = await buildPlan(value as PipelineSpec, source, dirname(absFile), absFile, options);
+    // Remembered only once the whole pipeline is valid: invalid input leaves no trace.
+    if (key && !hit) options.parseCache?.set(key, value);
+    return plan;
   } catch (error) {
     if (error instanceof PipelineError) error.sourceText = text;
     throw error;

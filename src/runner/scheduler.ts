@@ -69,6 +69,7 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
   for (const dir of [workspace.cacheDir, workspace.logsDir, workspace.locksDir, workspace.tmpDir]) mkdirSync(dir, { recursive: true });
   const store = new CacheStore(workspace.cacheDir);
   const statCache = StatCache.load(workspace.statCacheFile);
+  const caches = { statCache, codeDigests: new Map() };
   const lockPath = lockfilePathFor(plan.file);
   const previousLock = readLockfile(lockPath);
   const selected = options.targets ? withAncestors(plan.graph, resolveTargets(plan, options.targets)) : new Set(plan.graph.keys());
@@ -81,13 +82,17 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
   let stopScheduling = false;
   let flushTimer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> = Promise.resolve();
+  const lockIsCurrent = () => lockUpdates.size === 0 && previousLock !== undefined && Object.keys(previousLock.stages).every((id) => plan.byId.has(id));
   const flushLock = () => {
     flushTimer = undefined;
+    if (lockIsCurrent()) return flushing;
     const batch = new Map(lockUpdates);
     flushing = flushing.then(() => updateLockfile(lockPath, plan.name, batch, [...plan.graph.keys()], workspace.locksDir));
     return flushing;
   };
   const recordLock = (instance: StageInstance, record: RunRecord) => {
+    const previous = previousLock?.stages[instance.id];
+    if (previous?.digest === record.digest && previous.outputDigest === record.outputDigest && previous.artifactDir === instance.artifactDir) return;
     const { createdAt: _createdAt, ...rest } = record;
     lockUpdates.set(instance.id, { ...rest, artifactDir: instance.artifactDir });
     flushTimer ??= setTimeout(flushLock, LOCKFILE_FLUSH_MS);
@@ -171,7 +176,7 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
       reporter.event({ type: 'skipped', id: instance.id, reason: signal.aborted ? 'interrupted' : 'stopped after a failure' });
       return false;
     }
-    const fingerprint = await computeFingerprint(instance, plan, (id) => outputs.get(id), statCache);
+    const fingerprint = await computeFingerprint(instance, plan, (id) => outputs.get(id), caches);
     if ('missing' in fingerprint) throw new Error(`internal: ${instance.id} scheduled before ${fingerprint.missing}`);
     const digest = fingerprintDigest(fingerprint);
     const isForced = forced.has(instance.id) || forced.has(instance.stage);
@@ -192,6 +197,17 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
       recordLock(instance, record);
       return true;
     };
+    // The workspace already matches the lockfile's record of this very fingerprint: nothing to read from the cache.
+    const locked = previousLock?.stages[instance.id];
+    if (!isForced && locked?.digest === digest && locked.artifactDir === instance.artifactDir) {
+      const drifted = await driftedArtifacts(locked.outputs, join(workspace.root, instance.artifactDir), statCache);
+      if (!drifted.length) {
+        outputs.set(instance.id, locked.outputs);
+        summary.upToDate.push(instance.id);
+        reporter.event({ type: 'cached', id: instance.id, restored: false });
+        return true;
+      }
+    }
     if (!isForced && (await tryCache())) return true;
 
     // Only one process runs a given fingerprint; a concurrent run waits, then restores its result.

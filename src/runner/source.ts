@@ -5,34 +5,44 @@ import type { Diagnostic, SourcePosition } from './diagnostics.js';
 export type KeyPath = readonly (string | number)[];
 
 /**
- * A parsed YAML file that remembers where every node came from, so any later check
- * (schema, references, params) can point at file:line:col.
+ * A YAML file that can say where every node came from, so any later check (schema,
+ * references, params) can point at file:line:col. The document with positions is built
+ * on first use: a pipeline whose value came from the parse cache pays for it only if
+ * something turns out to be wrong.
  */
 export class YamlSource {
-  private constructor(
+  private parsed: { doc: Document.Parsed; lines: LineCounter } | undefined;
+
+  constructor(
     readonly file: string,
     readonly text: string,
-    private readonly doc: Document.Parsed,
-    private readonly lines: LineCounter,
   ) {}
 
-  static parse(file: string, text: string): { source: YamlSource; value: unknown; diagnostics: Diagnostic[] } {
-    const lines = new LineCounter();
-    const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-    const source = new YamlSource(file, text, doc, lines);
+  private get document(): { doc: Document.Parsed; lines: LineCounter } {
+    if (!this.parsed) {
+      const lines = new LineCounter();
+      const doc = parseDocument(this.text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+      this.parsed = { doc, lines };
+    }
+    return this.parsed;
+  }
+
+  /** The document's value, or the syntax errors (incl. duplicate keys) that prevent one. */
+  parseValue(): { value: unknown; diagnostics: Diagnostic[] } {
+    const { doc } = this.document;
     const diagnostics = [...doc.errors, ...doc.warnings].map(
       (e): Diagnostic => ({
-        file,
-        position: source.positionAt(e.pos[0]),
+        file: this.file,
+        position: this.positionAt(e.pos[0]),
         keyPath: '',
         message: yamlMessage(e.code, e.message),
       }),
     );
-    return { source, value: diagnostics.length ? undefined : doc.toJS({ maxAliasCount: 1000 }), diagnostics };
+    return { value: diagnostics.length ? undefined : doc.toJS({ maxAliasCount: 1000 }), diagnostics };
   }
 
   positionAt(offset: number): SourcePosition {
-    const { line, col } = this.lines.linePos(offset);
+    const { line, col } = this.document.lines.linePos(offset);
     return { line, col };
   }
 
@@ -42,7 +52,7 @@ export class YamlSource {
    * is reported at the map that lacks it.
    */
   positionOf(path: KeyPath, at: 'key' | 'value' = 'key'): SourcePosition {
-    let node: unknown = this.doc.contents;
+    let node: unknown = this.document.doc.contents;
     let best: SourcePosition = { line: 1, col: 1 };
     for (const [i, segment] of path.entries()) {
       const isLast = i === path.length - 1;

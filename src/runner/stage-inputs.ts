@@ -3,10 +3,26 @@ import { join, relative } from 'node:path';
 import type { GatheredInput } from '../stages/contract.js';
 import { listFiles, manifestDigest, subManifest, type Manifest } from './caching/manifest.js';
 import type { StatCache } from './caching/stat-cache.js';
-import { codeDigest } from './code-digest.js';
+import { codeDigest, type CodeDigest } from './code-digest.js';
 import type { Fingerprint, InputDigest } from './fingerprint.js';
 import { hashBytes, hashJson, type Digest } from './hashing.js';
 import { variantLabel, type Plan, type StageInstance } from './plan.js';
+
+/** What one run or status check reuses across its instances' fingerprints. */
+export interface FingerprintCaches {
+  readonly statCache: StatCache;
+  /** Stage module file → its code digest; computed once per run, as many instances share a kind. */
+  readonly codeDigests: Map<string, CodeDigest>;
+}
+
+function memoCodeDigest(memo: Map<string, CodeDigest>, instance: StageInstance): CodeDigest {
+  let digest = memo.get(instance.ref.sourceFile);
+  if (!digest) {
+    digest = codeDigest(instance.ref.sourceFile, instance.ref.codeRoot);
+    memo.set(instance.ref.sourceFile, digest);
+  }
+  return digest;
+}
 
 /** Outputs of a completed upstream instance, as recorded in the cache. */
 export type UpstreamOutputs = (id: string) => Manifest | undefined;
@@ -27,7 +43,7 @@ export async function computeFingerprint(
   instance: StageInstance,
   plan: Plan,
   upstream: UpstreamOutputs,
-  statCache: StatCache,
+  { statCache, codeDigests }: FingerprintCaches,
 ): Promise<Fingerprint | { readonly missing: string }> {
   const inputs: Record<string, InputDigest> = {};
   for (const [name, binding] of Object.entries(instance.inputs)) {
@@ -56,7 +72,7 @@ export async function computeFingerprint(
   return {
     format: 1,
     kind: instance.ref.name,
-    code: codeDigest(instance.ref.sourceFile, instance.ref.codeRoot),
+    code: memoCodeDigest(codeDigests, instance),
     params: instance.params,
     seed: seedOf(instance),
     inputs,

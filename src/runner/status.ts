@@ -40,6 +40,7 @@ export async function pipelineStatus(
 ): Promise<StageStatus[]> {
   const store = new CacheStore(workspace.cacheDir);
   const statCache = StatCache.load(workspace.statCacheFile);
+  const caches = { statCache, codeDigests: new Map() };
   const lock = readLockfile(lockfilePathFor(plan.file));
   const selected = options.targets ? withAncestors(plan.graph, resolveTargets(plan, options.targets)) : new Set(plan.graph.keys());
   const forced = options.force === true ? selected : new Set(options.force ? resolveTargets(plan, options.force) : []);
@@ -57,22 +58,32 @@ export async function pipelineStatus(
     });
     // An upstream that will run has unknown outputs; assume, for this stage's own diff, the inputs it last ran with.
     const upstreamLookup = (id: string) => known.get(id);
-    let fingerprint = await computeFingerprint(instance, plan, upstreamLookup, statCache);
+    let fingerprint = await computeFingerprint(instance, plan, upstreamLookup, caches);
     if ('missing' in fingerprint) {
       const pending = fingerprint.missing;
-      fingerprint = await computeFingerprint(instance, plan, (id) => known.get(id) ?? lock?.stages[id]?.outputs, statCache);
+      fingerprint = await computeFingerprint(instance, plan, (id) => known.get(id) ?? lock?.stages[id]?.outputs, caches);
       const own = 'missing' in fingerprint ? [] : diffFingerprints(previous?.fingerprint, withoutInputs(fingerprint, previous?.fingerprint));
       result.push(status('stale', [...own, { type: 'upstream', id: pending }]));
       continue;
     }
-    const record = forced.has(instance.id) || forced.has(instance.stage) ? undefined : store.readRun(fingerprintDigest(fingerprint));
+    const digest = fingerprintDigest(fingerprint);
+    const isForced = forced.has(instance.id) || forced.has(instance.stage);
+    if (!isForced && previous?.digest === digest && previous.artifactDir === instance.artifactDir) {
+      const drifted = await driftedArtifacts(previous.outputs, join(workspace.root, instance.artifactDir), statCache);
+      if (!drifted.length) {
+        known.set(instance.id, previous.outputs);
+        result.push(status('up-to-date', []));
+        continue;
+      }
+    }
+    const record = isForced ? undefined : store.readRun(digest);
     if (record) {
       known.set(instance.id, record.outputs);
       const drifted = await driftedArtifacts(record.outputs, join(workspace.root, instance.artifactDir), statCache);
       result.push(drifted.length ? status('restore', [], drifted) : status('up-to-date', []));
       continue;
     }
-    if (forced.has(instance.id) || forced.has(instance.stage)) {
+    if (isForced) {
       result.push(status('stale', [{ type: 'forced' }]));
       continue;
     }

@@ -11,6 +11,8 @@ export interface Workspace {
   /** Stage outputs being written; moved into the cache only on success. */
   readonly tmpDir: string;
   readonly statCacheFile: string;
+  /** Validated pipeline texts (see ParseCache). */
+  readonly parsedDir: string;
 }
 
 /**
@@ -36,5 +38,6 @@ export function workspaceAt(root: string): Workspace {
     locksDir: join(state, 'locks'),
     tmpDir: join(state, 'tmp'),
     statCacheFile: join(state, 'stat-cache.json'),
+    parsedDir: join(state, 'parsed'),
   };
 }

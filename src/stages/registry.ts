@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { extname, isAbsolute, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { packageRoot } from '../package-root.js';
 import type { StageKind } from './contract.js';
+import shell from './shell.js';
 
 /**
  * Where a stage kind's code lives. Built-ins are modules of this package; user stages are
@@ -17,17 +19,15 @@ export interface StageRef {
   readonly codeRoot: string;
 }
 
-/** Built-in kind name → module file name in src/stages/. */
-const BUILTINS: Readonly<Record<string, string>> = {
-  shell: 'shell',
+/**
+ * Built-in kinds by name, with their module's file name in src/stages/. Imported statically:
+ * a stage module's top level is light by contract (heavy libraries load inside `run`).
+ */
+const BUILTINS: Readonly<Record<string, { readonly kind: StageKind; readonly file: string }>> = {
+  shell: { kind: shell, file: 'shell.ts' },
 };
 
 export const builtinKindNames: readonly string[] = Object.keys(BUILTINS);
-
-/** src/stages/, whether this code runs compiled from dist/ or as TypeScript from src/. */
-const packageRoot = fileURLToPath(new URL('../../', import.meta.url));
-const sourceDir = resolve(packageRoot, 'src', 'stages');
-const runningFromSource = import.meta.url.endsWith('.ts');
 
 export function isModuleRef(uses: string): boolean {
   return uses.startsWith('./') || uses.startsWith('../') || isAbsolute(uses);
@@ -39,38 +39,35 @@ export function resolveStageRef(uses: string, pipelineDir: string): StageRef | u
     const file = resolve(pipelineDir, uses);
     return existsSync(file) ? { type: 'module', name: uses, sourceFile: file, codeRoot: pipelineDir } : undefined;
   }
-  const base = BUILTINS[uses];
-  return base ? { type: 'builtin', name: uses, sourceFile: resolve(sourceDir, `${base}.ts`), codeRoot: packageRoot } : undefined;
+  const builtin = BUILTINS[uses];
+  return builtin ? { type: 'builtin', name: uses, sourceFile: resolve(packageRoot, 'src', 'stages', builtin.file), codeRoot: packageRoot } : undefined;
 }
 
 const loaded = new Map<string, Promise<StageKind>>();
 
-/** Imports the module behind a ref (once per process) and checks it exports a stage kind. */
+/** The stage kind behind a ref; a user module is imported once per process and checked. */
 export function loadStageKind(ref: StageRef): Promise<StageKind> {
+  const builtin = ref.type === 'builtin' ? BUILTINS[ref.name] : undefined;
+  if (builtin) return Promise.resolve(builtin.kind);
   let kind = loaded.get(ref.sourceFile);
   if (!kind) {
-    kind = importKind(ref);
+    kind = importUserKind(ref.sourceFile);
     loaded.set(ref.sourceFile, kind);
   }
   return kind;
 }
 
-async function importKind(ref: StageRef): Promise<StageKind> {
-  const mod = (await importModule(moduleFileOf(ref))) as { default?: unknown };
+async function importUserKind(file: string): Promise<StageKind> {
+  const mod = (await importModule(file)) as { default?: unknown };
   // A .ts file in a CommonJS package arrives as { default: { default: kind } }.
   const inner = (mod.default as { default?: unknown } | undefined)?.default;
   const kind = isStageKind(mod.default) ? mod.default : inner;
   if (!isStageKind(kind)) {
     throw new Error(
-      `${ref.sourceFile}: the default export is not a stage kind (expected an object with name, params, inputs, outputs() and run(); use defineStage from ablate)`,
+      `${file}: the default export is not a stage kind (expected an object with name, params, inputs, outputs() and run(); use defineStage from ablate)`,
     );
   }
   return kind;
-}
-
-function moduleFileOf(ref: StageRef): string {
-  if (ref.type === 'module' || runningFromSource) return ref.sourceFile;
-  return resolve(packageRoot, 'dist', 'stages', `${BUILTINS[ref.name]}.js`);
 }
 
 async function importModule(file: string): Promise<unknown> {

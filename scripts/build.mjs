@@ -1,0 +1,23 @@
+// Bundles the CLI and the worker entry into dist/ with esbuild. One file per entry instead
+// of ~400 modules halves start-up (measured: 146 → 76 ms to import the CLI), which is most
+// of a no-op run. Packages loaded only on some paths stay external and load lazily:
+// listr2 (live display), tsx (TypeScript user stages).
+import { build } from 'esbuild';
+import { rmSync } from 'node:fs';
+
+rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
+await build({
+  entryPoints: ['src/cli.ts', 'src/runner/executor/worker-main.ts'],
+  outdir: 'dist',
+  entryNames: '[name]',
+  bundle: true,
+  splitting: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: true,
+  external: ['listr2', 'tsx', 'tsx/*'],
+  // CommonJS dependencies inside an ES module bundle still call require().
+  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  logLevel: 'warning',
+});

@@ -11,6 +11,8 @@ const PROGRESS_INTERVAL_MS = 5000;
 export class PlainReporter implements Reporter {
   private width = 0;
   private readonly lastProgress = new Map<string, number>();
+  private readonly pending: string[] = [];
+  private flushScheduled = false;
 
   constructor(private readonly out: Writable) {}
 
@@ -35,8 +37,8 @@ export class PlainReporter implements Reporter {
         return this.line('✓', e.id, `done in ${formatDuration(e.durationMs)}${formatMetrics(e.metrics)}`);
       case 'failed':
         this.line('✗', e.id, `failed: ${e.message.split('\n')[0]}`);
-        if (e.logTail) this.out.write(e.logTail.replace(/^/gm, '    | ') + '\n');
-        if (e.logFile) this.out.write(`    log: ${e.logFile}\n`);
+        if (e.logTail) this.write(e.logTail.replace(/^/gm, '    | ') + '\n');
+        if (e.logFile) this.write(`    log: ${e.logFile}\n`);
         return;
       case 'skipped':
         return this.line('-', e.id, `skipped: ${e.reason}`);
@@ -44,10 +46,29 @@ export class PlainReporter implements Reporter {
   }
 
   private line(mark: string, id: string, text: string): void {
-    this.out.write(`${mark} ${id.padEnd(this.width)}  ${text}\n`);
+    this.write(`${mark} ${id.padEnd(this.width)}  ${text}\n`);
   }
 
-  async close(): Promise<void> {}
+  /**
+   * Lines written in one tick go out in one write: a no-op run of a big pipeline reports
+   * a thousand stages at once, and a write per line cost more than the run itself.
+   */
+  private write(text: string): void {
+    this.pending.push(text);
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.pending.length) this.out.write(this.pending.join(''));
+    this.pending.length = 0;
+  }
+
+  async close(): Promise<void> {
+    this.flush();
+  }
 }
 
 export function formatDuration(ms: number): string {

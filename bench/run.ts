@@ -1,0 +1,23 @@
+// `npm run bench [-- section...]`: prints medians of repeated runs. Sections: runner, hashing.
+import { benchHashing } from './hashing.js';
+import { benchRunner } from './runner.js';
+import { printTable, type BenchRow } from './util.js';
+
+const sections: Record<string, () => Promise<BenchRow[]> | BenchRow[]> = {
+  runner: () => benchRunner(),
+  hashing: () => benchHashing(),
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !(w in sections));
+if (unknown.length) {
+  console.error(`unknown section(s) ${unknown.join(', ')}; sections: ${Object.keys(sections).join(', ')}`);
+  process.exit(2);
+}
+const rows: BenchRow[] = [];
+for (const [name, run] of Object.entries(sections)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  process.stderr.write(`bench: ${name}…\n`);
+  rows.push(...(await run()));
+}
+printTable(rows);

@@ -126,6 +126,26 @@ describe('incremental runs', () => {
   });
 });
 
+describe('user stage modules', () => {
+  it('a plain JavaScript module works like a TypeScript one', async () => {
+    const project = new TempProject({
+      'pipelines/js/upper.mjs': `import { readFileSync, writeFileSync } from 'node:fs';
+export default {
+  name: 'upper', description: 'upper-cases a file',
+  params: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'], additionalProperties: false },
+  inputs: {},
+  outputs: () => ({ out: 'out.txt' }),
+  async run(ctx) { writeFileSync(ctx.outDir + '/out.txt', ctx.params.text.toUpperCase()); },
+};
+`,
+      'pipelines/j.yaml': 'pipeline: j\nstages:\n  u: { uses: ./js/upper.mjs, with: { text: hello } }\n',
+    });
+    const result = await project.run('pipelines/j.yaml');
+    assert.deepEqual(result.ran, ['u']);
+    assert.equal(project.read('artifacts/j/u/out.txt'), 'HELLO');
+  });
+});
+
 describe('why a stage is stale', () => {
   it('names the changed param, code file, input and dependency file', async () => {
     const pipeline = PIPELINE + `  d:\n    uses: shell\n    with: { cmd: 'cp data.txt $ABLATE_OUT/d.txt', deps: [data.txt], outs: [d.txt] }\n`;

@@ -5,7 +5,7 @@ import { manifestDigest, subManifest, type Manifest } from '../src/runner/cachin
 import { StatCache } from '../src/runner/caching/stat-cache.js';
 import { importSpecifiers, packageNameOf } from '../src/runner/code-digest.js';
 import { findCycle, topologicalOrder, withAncestors, withDescendants } from '../src/runner/dag.js';
-import { describeReason, diffFingerprints, type Fingerprint } from '../src/runner/fingerprint.js';
+import { describeReason, describeReasons, diffFingerprints, type Fingerprint } from '../src/runner/fingerprint.js';
 import { canonicalJson, hashBytes, type Digest } from '../src/runner/hashing.js';
 import { interpolate, type InterpolationError } from '../src/runner/interpolate.js';
 import { parseInputRef } from '../src/runner/plan.js';
@@ -130,6 +130,10 @@ describe('fingerprint diffs', () => {
         'input data changed',
       ],
     );
+    assert.deepEqual(describeReasons(diffFingerprints(base, after), 'train-vae').slice(0, 2), [
+      'train-vae code changed: src/stages/train-vae.ts modified; src/stages/vae/model.ts added',
+      'package yaml 2.8.0 → 2.9.1',
+    ]);
     assert.deepEqual(diffFingerprints(base, base), []);
     assert.deepEqual(diffFingerprints(undefined, base), [{ type: 'new' }]);
   });

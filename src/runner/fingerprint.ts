@@ -85,6 +85,20 @@ function recordChanges(before: Readonly<Record<string, unknown>>, after: Readonl
   return changes;
 }
 
+/** Every reason in words, with code changes folded into one: `train-vae code changed: a.ts, b.ts modified`. */
+export function describeReasons(reasons: readonly StaleReason[], kind: string): string[] {
+  const code = reasons.filter((r): r is Extract<StaleReason, { type: 'code' }> => r.type === 'code');
+  const words = reasons.filter((r) => r.type !== 'code').map((r) => describeReason(r, kind));
+  if (code.length > 1) {
+    const byChange = ['modified', 'added', 'removed'].flatMap((change) => {
+      const files = code.filter((r) => r.change === change).map((r) => r.file);
+      return files.length ? [`${files.join(', ')} ${change}`] : [];
+    });
+    words.unshift(`${kind} code changed: ${byChange.join('; ')}`);
+  } else if (code.length === 1) words.unshift(describeReason(code[0]!, kind));
+  return words;
+}
+
 /** `param beta 1 → 4`, `input data changed`, `code changed: src/stages/train-vae.ts`. */
 export function describeReason(reason: StaleReason, kind: string): string {
   switch (reason.type) {

@@ -6,7 +6,7 @@ import { StatCache } from './caching/stat-cache.js';
 import { CacheStore, CorruptObjectError, type RunRecord } from './caching/store.js';
 import { withAncestors } from './dag.js';
 import type { Executor } from './executor/types.js';
-import { describeReason, diffFingerprints, fingerprintDigest, type Fingerprint, type FingerprintDigest, type StaleReason } from './fingerprint.js';
+import { describeReasons, diffFingerprints, fingerprintDigest, type Fingerprint, type FingerprintDigest, type StaleReason } from './fingerprint.js';
 import { uniqueSuffix } from './fsutil.js';
 import { FileLock } from './locks.js';
 import { lockfilePathFor, readLockfile, updateLockfile, type LockEntry } from './lockfile.js';
@@ -236,7 +236,7 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
           reporter.event({ type: 'skipped', id: instance.id, reason: signal.aborted ? 'interrupted' : 'stopped after a failure' });
           return false;
         }
-        record = await execute(instance, fingerprint, digest, reasons.map((r) => describeReason(r, instance.ref.name)));
+        record = await execute(instance, fingerprint, digest, describeReasons(reasons, instance.ref.name));
       } finally {
         giveSlot();
       }

@@ -3,7 +3,7 @@ import type { Manifest } from './caching/manifest.js';
 import { StatCache } from './caching/stat-cache.js';
 import { CacheStore } from './caching/store.js';
 import { withAncestors } from './dag.js';
-import { describeReason, diffFingerprints, fingerprintDigest, type Fingerprint, type StaleReason } from './fingerprint.js';
+import { describeReasons, diffFingerprints, fingerprintDigest, type Fingerprint, type StaleReason } from './fingerprint.js';
 import { lockfilePathFor, readLockfile } from './lockfile.js';
 import type { Plan } from './plan.js';
 import { resolveTargets } from './scheduler.js';
@@ -53,7 +53,7 @@ export async function pipelineStatus(
       id: instance.id,
       state,
       reasons,
-      explanation: [...reasons.map((r) => describeReason(r, instance.ref.name)), ...(drifted?.length ? [`artifacts differ from cache: ${drifted.join(', ')}`] : [])],
+      explanation: [...describeReasons(reasons, instance.ref.name), ...(drifted?.length ? [`artifacts differ from cache: ${drifted.join(', ')}`] : [])],
       ...(drifted ? { drifted } : {}),
     });
     // An upstream that will run has unknown outputs; assume, for this stage's own diff, the inputs it last ran with.

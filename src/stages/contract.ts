@@ -81,3 +81,11 @@ export interface StageKind<S extends TObject = TObject> {
 export function defineStage<S extends TObject>(kind: StageKind<S>): StageKind<S> {
   return kind;
 }
+
+/**
+ * A failure the stage explains fully in its message (a command's exit code, a bad input
+ * file): shown to the user without a stack trace. Any other error is logged with its stack.
+ */
+export class StageError extends Error {
+  override readonly name = 'StageError';
+}

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { Type } from '@sinclair/typebox';
-import { defineStage } from './contract.js';
+import { defineStage, StageError } from './contract.js';
 
 /**
  * A command, like a DVC cmd stage. It runs with /bin/sh in the pipeline's directory with:
@@ -55,7 +55,7 @@ export default defineStage({
         ctx.signal.removeEventListener('abort', onAbort);
         log.end(() => {
           if (code === 0) resolve();
-          else reject(new Error(signal ? `command killed by ${signal}` : `command exited with code ${code}`));
+          else reject(new StageError(signal ? `command killed by ${signal}` : `command exited with code ${code}`));
         });
       });
     });

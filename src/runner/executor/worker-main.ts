@@ -21,8 +21,8 @@ process.on('message', (message: ToWorker) => {
   runStageJob(job, { progress: (text, fraction) => send({ type: 'progress', message: text, ...(fraction === undefined ? {} : { fraction }) }) }, signal).then(
     () => send({ type: 'done' }),
     (error: unknown) => {
-      // The stack is for the log; the message is what the user sees on the stage's line.
-      if (error instanceof Error && error.stack) appendFileSync(job.logFile, `${error.stack}\n`);
+      // The stack is for the log (unless the stage said all there is to say); the message is what the user sees.
+      if (error instanceof Error && error.name !== 'StageError' && error.stack) appendFileSync(job.logFile, `${error.stack}\n`);
       send({ type: 'failed', message: error instanceof Error ? error.message : String(error) });
     },
   );

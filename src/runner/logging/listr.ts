@@ -50,6 +50,7 @@ export class ListrReporter implements Reporter {
         break;
       case 'failed':
         this.failures.push(e);
+        state.title = `${e.id}  failed`;
         state.end = { type: 'fail', message: `${e.id}: ${e.message.split('\n')[0]}` };
         break;
       case 'skipped':

@@ -1,7 +1,8 @@
 // Bundles the CLI and the worker entry into dist/ with esbuild. One file per entry instead
 // of ~400 modules halves start-up (measured: 146 → 76 ms to import the CLI), which is most
 // of a no-op run. Packages loaded only on some paths stay external and load lazily:
-// listr2 (live display), tsx (TypeScript user stages).
+// listr2 (live display), tsx (TypeScript user stages), and TensorFlow.js (loaded by ML
+// stages inside `run`; its wasm backend finds its .wasm files next to its own modules).
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 
@@ -16,7 +17,7 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: true,
-  external: ['listr2', 'tsx', 'tsx/*'],
+  external: ['listr2', 'tsx', 'tsx/*', '@tensorflow/*'],
   // CommonJS dependencies inside an ES module bundle still call require().
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: 'warning',

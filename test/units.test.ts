@@ -111,6 +111,7 @@ describe('fingerprint diffs', () => {
     seed: 1,
     inputs: { data: 'x' as Digest },
     deps: {},
+    environment: {},
   };
   it('lists each changed field as a value diff', () => {
     const after: Fingerprint = {

@@ -35,6 +35,8 @@ export interface Fingerprint {
   readonly inputs: Readonly<Record<string, InputDigest>>;
   /** Content digests of workspace files declared as dependencies (shell `deps`), by path relative to the pipeline. */
   readonly deps: Readonly<Record<string, Digest>>;
+  /** Machine facts the stage kind says its result depends on (e.g. `backend: wasm`): native and wasm training differ in the last bits. */
+  readonly environment: Readonly<Record<string, string>>;
 }
 
 export function fingerprintDigest(fingerprint: Fingerprint): FingerprintDigest {
@@ -52,6 +54,7 @@ export type StaleReason =
   | { readonly type: 'seed'; readonly from: number; readonly to: number }
   | { readonly type: 'input'; readonly name: string; readonly change: 'modified' | 'added' | 'removed' }
   | { readonly type: 'dep'; readonly file: string; readonly change: 'modified' | 'added' | 'removed' }
+  | { readonly type: 'environment'; readonly name: string; readonly from: string | undefined; readonly to: string | undefined }
   | { readonly type: 'not-cached' }
   | { readonly type: 'upstream'; readonly id: string }
   | { readonly type: 'forced' };
@@ -72,6 +75,9 @@ export function diffFingerprints(before: Fingerprint | undefined, after: Fingerp
   if (before.seed !== after.seed) reasons.push({ type: 'seed', from: before.seed, to: after.seed });
   for (const [name, change] of recordChanges(before.inputs, after.inputs)) reasons.push({ type: 'input', name, change });
   for (const [file, change] of recordChanges(before.deps, after.deps)) reasons.push({ type: 'dep', file, change });
+  for (const [name] of recordChanges(before.environment, after.environment)) {
+    reasons.push({ type: 'environment', name, from: before.environment[name], to: after.environment[name] });
+  }
   return reasons;
 }
 
@@ -120,6 +126,8 @@ export function describeReason(reason: StaleReason, kind: string): string {
       return reason.change === 'modified' ? `input ${reason.name} changed` : `input ${reason.name} ${reason.change}`;
     case 'dep':
       return `dep ${reason.file} ${reason.change === 'modified' ? 'changed' : reason.change}`;
+    case 'environment':
+      return `${reason.name} ${reason.from ?? '(none)'} → ${reason.to ?? '(none)'}`;
     case 'not-cached':
       return 'unchanged, but its outputs are not in the cache';
     case 'upstream':

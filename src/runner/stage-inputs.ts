@@ -77,6 +77,7 @@ export async function computeFingerprint(
     seed: seedOf(instance),
     inputs,
     deps,
+    environment: (await instance.kind.environment?.(instance.params)) ?? {},
   };
 }
 

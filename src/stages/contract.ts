@@ -74,6 +74,11 @@ export interface StageKind<S extends TObject = TObject> {
   metrics?(params: Static<S>): string | undefined;
   /** Workspace files (relative to the pipeline directory) the result depends on besides its inputs. */
   fileDeps?(params: Static<S>): readonly string[];
+  /**
+   * Facts about this machine that change the result (e.g. which numeric backend will run it),
+   * resolved before the stage runs so a cache entry made elsewhere is not reused by mistake.
+   */
+  environment?(params: Static<S>): Promise<Readonly<Record<string, string>>>;
   run(ctx: StageContext<Static<S>>): Promise<void>;
 }
 

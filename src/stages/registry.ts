@@ -3,7 +3,11 @@ import { extname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../package-root.js';
 import type { StageKind } from './contract.js';
+import evaluate from './evaluate.js';
+import mnist from './mnist.js';
+import preprocess from './preprocess.js';
 import shell from './shell.js';
+import trainVae from './train-vae.js';
 
 /**
  * Where a stage kind's code lives. Built-ins are modules of this package; user stages are
@@ -25,6 +29,10 @@ export interface StageRef {
  */
 const BUILTINS: Readonly<Record<string, { readonly kind: StageKind; readonly file: string }>> = {
   shell: { kind: shell, file: 'shell.ts' },
+  mnist: { kind: mnist, file: 'mnist.ts' },
+  preprocess: { kind: preprocess, file: 'preprocess.ts' },
+  'train-vae': { kind: trainVae, file: 'train-vae.ts' },
+  evaluate: { kind: evaluate, file: 'evaluate.ts' },
 };
 
 export const builtinKindNames: readonly string[] = Object.keys(BUILTINS);

@@ -1,0 +1,40 @@
+/**
+ * Reconstruction metrics per image, then averaged overall and per class. PSNR uses peak 1.0
+ * (pixels in [0, 1]): 10·log10(1 / MSE), computed per image and then averaged, as the seed
+ * (002) reports it per digit.
+ */
+export interface ImageMetrics {
+  readonly bce: Float32Array;
+  readonly kl: Float32Array;
+  readonly mse: Float32Array;
+}
+
+export function psnr(mse: number): number {
+  return 10 * Math.log10(1 / Math.max(mse, 1e-12));
+}
+
+export interface Summary {
+  readonly n: number;
+  readonly bce: number;
+  readonly kl: number;
+  readonly neg_elbo: number;
+  readonly mse: number;
+  readonly psnr: number;
+}
+
+/** Means over `indices` (default: all) of BCE, KL, −ELBO = BCE + KL, MSE and per-image PSNR. */
+export function summarize(m: ImageMetrics, indices?: readonly number[]): Summary {
+  const picked = indices ?? Array.from({ length: m.bce.length }, (_, i) => i);
+  const n = picked.length;
+  let bce = 0;
+  let kl = 0;
+  let mse = 0;
+  let p = 0;
+  for (const i of picked) {
+    bce += m.bce[i]!;
+    kl += m.kl[i]!;
+    mse += m.mse[i]!;
+    p += psnr(m.mse[i]!);
+  }
+  return n === 0 ? { n, bce: NaN, kl: NaN, neg_elbo: NaN, mse: NaN, psnr: NaN } : { n, bce: bce / n, kl: kl / n, neg_elbo: (bce + kl) / n, mse: mse / n, psnr: p / n };
+}

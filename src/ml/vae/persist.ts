@@ -1,0 +1,42 @@
+/**
+ * Saving and loading models in the tfjs layers format — a directory with model.json
+ * (topology + weights manifest) and weights.bin — which tf.loadLayersModel() reads, and
+ * which the TensorFlow.js converter turns into Keras. tfjs without tfjs-node has no file
+ * system handler, so these are the two small IO handlers it lacks.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as TfCore from '@tensorflow/tfjs-core';
+import type * as TfLayers from '@tensorflow/tfjs-layers';
+import type { Tf } from '../backend.js';
+
+export async function saveLayersModel(tf: Tf, model: TfLayers.LayersModel, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  await model.save(
+    tf.core.io.withSaveHandler(async (artifacts) => {
+      const weights = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.core.io.CompositeArrayBuffer.join(artifacts.weightData);
+      const modelJson = {
+        format: 'layers-model',
+        generatedBy: `TensorFlow.js tfjs-layers v${tf.layers.version_layers}`,
+        convertedBy: null,
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
+      };
+      writeFileSync(join(dir, 'model.json'), JSON.stringify(modelJson));
+      writeFileSync(join(dir, 'weights.bin'), Buffer.from(weights));
+      return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON', weightDataBytes: weights.byteLength } };
+    }),
+  );
+}
+
+export async function loadLayersModel(tf: Tf, dir: string): Promise<TfLayers.LayersModel> {
+  const modelJson = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as {
+    modelTopology: object;
+    weightsManifest: { paths: string[]; weights: TfCore.io.WeightsManifestEntry[] }[];
+  };
+  const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
+  const buffers = modelJson.weightsManifest.flatMap((group) => group.paths.map((p) => readFileSync(join(dir, p))));
+  const data = Buffer.concat(buffers);
+  const weightData = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
+  return tf.layers.loadLayersModel(tf.core.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: specs, weightData }));
+}

@@ -1,0 +1,113 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import type { Tensor as TfTensor } from '@tensorflow/tfjs-core';
+import { defineStage, StageError } from './contract.js';
+
+export default defineStage({
+  name: 'evaluate',
+  description: 'Test-set BCE, KL, −ELBO, MSE and PSNR (sampled z and z = μ), overall and per class; latents for projections.',
+  params: Type.Object(
+    {
+      split: Type.Union([Type.Literal('test'), Type.Literal('val')], { default: 'test' }),
+      batch_size: Type.Integer({ minimum: 1, default: 500 }),
+      seed: Type.Integer({ default: 7, description: 'Seed of the noise ε for the sampled-z metrics.' }),
+      backend: Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'auto' }),
+    },
+    { additionalProperties: false },
+  ),
+  inputs: {
+    model: { description: 'the output of a train-vae stage' },
+    data: { description: 'the output of a preprocess stage' },
+  },
+  outputs: () => ({ metrics: 'metrics.json', per_class: 'per_class.csv', mu: 'latent_mu.npy', log_var: 'latent_log_var.npy', labels: 'labels.npy' }),
+  metrics: () => 'metrics.json',
+  async environment(params) {
+    const { resolveBackend } = await import('../ml/backend.js');
+    return { backend: await resolveBackend(params.backend) };
+  },
+  async run(ctx) {
+    const { readFileSync } = await import('node:fs');
+    const { loadTf } = await import('../ml/backend.js');
+    const { readNpyAs, encodeNpy } = await import('../ml/npy.js');
+    const { loadLayersModel } = await import('../ml/vae/persist.js');
+    const { bceFromLogits, klDivergence, meanSquaredError, reparameterize } = await import('../ml/vae/loss.js');
+    const { summarize } = await import('../ml/vae/metrics.js');
+    const tf = await loadTf(ctx.params.backend);
+    const core = tf.core;
+    const run = JSON.parse(readFileSync(join(ctx.input('model'), 'run.json'), 'utf8')) as { params: { model: string; latent_dim: number } };
+    const kind = run.params.model;
+    const encoder = await loadLayersModel(tf, join(ctx.input('model'), 'encoder'));
+    const decoder = await loadLayersModel(tf, join(ctx.input('model'), 'decoder'));
+    // The decoder ends in a sigmoid; its input is the logits, which give an exact, stable BCE.
+    const logitsModel = tf.layers.model({ inputs: decoder.inputs, outputs: decoder.getLayer('logits').output });
+    const split = ctx.params.split;
+    const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'float32');
+    const labels = readNpyAs(join(ctx.input('data'), `${split}_labels.npy`), 'uint8');
+    const [count, size] = images.shape as [number, number];
+    if (count === 0) throw new StageError(`the ${split} split is empty`);
+    const d = run.params.latent_dim;
+    const sampled = { bce: new Float32Array(count), kl: new Float32Array(count), mse: new Float32Array(count) };
+    const atMean = { bce: new Float32Array(count), kl: new Float32Array(count), mse: new Float32Array(count) };
+    const mus = new Float32Array(count * d);
+    const logVars = new Float32Array(count * d);
+    const pixels = size * size;
+    const batch = ctx.params.batch_size;
+    for (let start = 0; start < count; start += batch) {
+      ctx.signal.throwIfAborted();
+      const n = Math.min(batch, count - start);
+      const results = core.tidy(() => {
+        const x = core.tensor4d(images.data.subarray(start * pixels, (start + n) * pixels), [n, size, size, 1]);
+        const y = core.oneHot(core.tensor1d(labels.data.subarray(start, start + n), 'int32'), 10);
+        const heads = encoder.predict(kind === 'cvae' ? [x, y] : x) as TfTensor | TfTensor[];
+        const [mu, logVar] = Array.isArray(heads) ? heads : [heads];
+        const decodeLogits = (z: TfTensor) => logitsModel.predict(kind === 'cvae' ? [z, y] : z) as TfTensor;
+        const zSample = kind === 'ae' ? mu! : reparameterize(core, mu!, logVar!, ctx.params.seed * 100_000 + start);
+        const lSample = decodeLogits(zSample);
+        const lMean = decodeLogits(mu!);
+        const kl = kind === 'ae' ? core.zeros([n]) : klDivergence(core, mu!, logVar!);
+        return [
+          bceFromLogits(core, lSample, x), meanSquaredError(core, core.sigmoid(lSample), x),
+          bceFromLogits(core, lMean, x), meanSquaredError(core, core.sigmoid(lMean), x),
+          kl, mu!, logVar ?? core.zeros(mu!.shape),
+        ];
+      });
+      const [bS, mS, bM, mM, kl, mu, lv] = results.map((t) => t.dataSync() as Float32Array);
+      sampled.bce.set(bS!, start); sampled.mse.set(mS!, start); sampled.kl.set(kl!, start);
+      atMean.bce.set(bM!, start); atMean.mse.set(mM!, start); atMean.kl.set(kl!, start);
+      mus.set(mu!, start * d);
+      logVars.set(lv!, start * d);
+      core.dispose(results);
+      ctx.progress(`${Math.min(start + n, count)}/${count} ${split} images`, Math.min(start + n, count) / count);
+    }
+    const overallSampled = summarize(sampled);
+    const overallMean = summarize(atMean);
+    const metrics: Record<string, number | string> = { model: kind, images: count };
+    const put = (suffix: string, s: ReturnType<typeof summarize>) => {
+      metrics[`bce${suffix}`] = s.bce;
+      if (kind !== 'ae') {
+        metrics[`kl${suffix}`] = s.kl;
+        metrics[`neg_elbo${suffix}`] = s.neg_elbo;
+      }
+      metrics[`mse${suffix}`] = s.mse;
+      metrics[`psnr${suffix}`] = s.psnr;
+    };
+    // The AE's code is deterministic: its "sampled" and "mean" metrics are the same numbers.
+    put('', overallSampled);
+    if (kind !== 'ae') put('_mu', overallMean);
+    const rows = ['class,n,bce,kl,neg_elbo,mse,psnr,bce_mu,mse_mu,psnr_mu'];
+    for (let c = 0; c < 10; c++) {
+      const indices = Array.from(labels.data.keys()).filter((i) => labels.data[i] === c);
+      const s = summarize(sampled, indices);
+      const m = summarize(atMean, indices);
+      rows.push([c, s.n, s.bce, s.kl, s.neg_elbo, s.mse, s.psnr, m.bce, m.mse, m.psnr].map((v) => (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(6) : String(v))).join(','));
+      metrics[`psnr_class_${c}`] = s.psnr;
+      metrics[`mse_class_${c}`] = s.mse;
+    }
+    writeFileSync(join(ctx.outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+    writeFileSync(join(ctx.outDir, 'per_class.csv'), rows.join('\n') + '\n');
+    writeFileSync(join(ctx.outDir, 'latent_mu.npy'), encodeNpy({ dtype: 'float32', shape: [count, d], data: mus }));
+    writeFileSync(join(ctx.outDir, 'latent_log_var.npy'), encodeNpy({ dtype: 'float32', shape: [count, d], data: logVars }));
+    writeFileSync(join(ctx.outDir, 'labels.npy'), encodeNpy(labels));
+  },
+});

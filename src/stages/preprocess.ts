@@ -1,0 +1,61 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { encodeNpy, readNpyAs } from '../ml/npy.js';
+import { defineStage, StageError } from './contract.js';
+
+const SPLITS = ['train', 'val', 'test'] as const;
+
+/**
+ * uint8 [N,rows,cols] → float32 [N,S,S,1] in [0, 1], centred in an S×S frame of zeros when
+ * padding (seed 001 pads 28 → 32 so two stride-2 convolutions halve it evenly), optionally
+ * binarized at a threshold (x > t → 1).
+ */
+export function preprocessImages(images: Uint8Array, count: number, rows: number, cols: number, size: number, threshold: number | undefined): Float32Array {
+  const out = new Float32Array(count * size * size);
+  const top = Math.floor((size - rows) / 2);
+  const left = Math.floor((size - cols) / 2);
+  for (let n = 0; n < count; n++) {
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const v = images[(n * rows + r) * cols + c]! / 255;
+        out[(n * size + r + top) * size + c + left] = threshold === undefined ? v : v > threshold ? 1 : 0;
+      }
+    }
+  }
+  return out;
+}
+
+export default defineStage({
+  name: 'preprocess',
+  description: 'Scale images to [0, 1] float32 [N,S,S,1], optionally padded (28 → 32) and binarized.',
+  params: Type.Object(
+    {
+      pad_to: Type.Optional(Type.Integer({ minimum: 1, description: 'Side of the square frame the image is centred in (e.g. 32); default: no padding.' })),
+      binarize: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'Threshold: pixels above it become 1, the rest 0.' })),
+    },
+    { additionalProperties: false },
+  ),
+  inputs: { data: { description: 'the output of an mnist stage' } },
+  outputs: () => ({
+    train_images: 'train_images.npy',
+    train_labels: 'train_labels.npy',
+    val_images: 'val_images.npy',
+    val_labels: 'val_labels.npy',
+    test_images: 'test_images.npy',
+    test_labels: 'test_labels.npy',
+  }),
+  async run(ctx) {
+    for (const split of SPLITS) {
+      const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'uint8');
+      const labels = readNpyAs(join(ctx.input('data'), `${split}_labels.npy`), 'uint8');
+      const [count, rows, cols] = images.shape as [number, number, number];
+      const size = ctx.params.pad_to ?? rows;
+      if (size < rows || size < cols) throw new StageError(`pad_to ${size} is smaller than the ${rows}×${cols} images`);
+      const data = preprocessImages(images.data, count, rows, cols, size, ctx.params.binarize);
+      writeFileSync(join(ctx.outDir, `${split}_images.npy`), encodeNpy({ dtype: 'float32', shape: [count, size, size, 1], data }));
+      writeFileSync(join(ctx.outDir, `${split}_labels.npy`), encodeNpy(labels));
+      ctx.progress(`${split}: ${count} images → ${size}×${size}`);
+    }
+  },
+});

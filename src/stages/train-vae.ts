@@ -1,0 +1,106 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import { defineStage, StageError } from './contract.js';
+
+const Params = Type.Object(
+  {
+    model: Type.Union([Type.Literal('conv'), Type.Literal('dense'), Type.Literal('ae'), Type.Literal('cvae')], {
+      default: 'conv',
+      description: "conv: the seeds' conv VAE; dense: MLP VAE; ae: deterministic autoencoder baseline; cvae: label-conditioned VAE.",
+    }),
+    latent_dim: Type.Integer({ minimum: 1, default: 2 }),
+    hidden: Type.Integer({ minimum: 1, default: 128, description: 'Units of the dense layer before the latent heads (seed 004 uses 16).' }),
+    beta: Type.Number({ minimum: 0, default: 1, description: 'Weight of the KL term (β-VAE); 1 is the plain ELBO.' }),
+    epochs: Type.Integer({ minimum: 1, default: 10 }),
+    batch_size: Type.Integer({ minimum: 1, default: 128 }),
+    lr: Type.Number({ exclusiveMinimum: 0, default: 1e-3, description: 'Adam learning rate.' }),
+    kl_warmup: Type.Number({ minimum: 0, default: 0, description: 'Epochs over which β ramps up from 0.' }),
+    early_stopping: Type.Integer({ minimum: 0, default: 0, description: 'Patience in epochs on validation loss (0: off); the best epoch is kept.' }),
+    seed: Type.Integer({ default: 42 }),
+    backend: Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')], {
+      default: 'auto',
+      description: 'auto: tfjs-node if it loads, else wasm. cpu takes minutes per step.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+type TrainParams = Static<typeof Params>;
+
+function csv(rows: readonly Record<string, number | undefined>[]): string {
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  return [columns.join(','), ...rows.map((r) => columns.map((c) => (r[c] === undefined ? '' : String(r[c]))).join(','))].join('\n') + '\n';
+}
+
+export default defineStage({
+  name: 'train-vae',
+  description: 'Train a VAE (conv, dense, conditional) or the autoencoder baseline on preprocessed images.',
+  params: Params,
+  inputs: { data: { description: 'the output of a preprocess stage' } },
+  outputs: () => ({
+    encoder: 'encoder/',
+    decoder: 'decoder/',
+    history: 'history.json',
+    history_csv: 'history.csv',
+    run: 'run.json',
+    metrics: 'metrics.json',
+  }),
+  metrics: () => 'metrics.json',
+  async environment(params: TrainParams) {
+    const { resolveBackend } = await import('../ml/backend.js');
+    return { backend: await resolveBackend(params.backend) };
+  },
+  async run(ctx) {
+    const { loadTf } = await import('../ml/backend.js');
+    const { readNpyAs } = await import('../ml/npy.js');
+    const { buildModels } = await import('../ml/vae/model.js');
+    const { trainVae } = await import('../ml/vae/train.js');
+    const { saveLayersModel } = await import('../ml/vae/persist.js');
+    const p = ctx.params;
+    const tf = await loadTf(p.backend);
+    ctx.log(`backend: ${tf.backend} (${tf.reason})`);
+    const load = (split: string) => {
+      const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'float32');
+      const labels = readNpyAs(join(ctx.input('data'), `${split}_labels.npy`), 'uint8');
+      const [count, size] = images.shape as [number, number];
+      if (images.shape.length !== 4 || images.shape[3] !== 1) throw new StageError(`${split}_images.npy: expected [N,S,S,1] float32 images (run a preprocess stage first), got [${images.shape.join(',')}]`);
+      return { images: images.data, labels: labels.data, count, size };
+    };
+    const train = load('train');
+    const validation = load('val');
+    if (p.early_stopping > 0 && validation.count === 0) throw new StageError('early_stopping needs a validation split: set `validation:` on the data stage');
+    const models = buildModels(tf, { kind: p.model, imageSize: train.size, latentDim: p.latent_dim, hidden: p.hidden, classes: 10, seed: p.seed });
+    ctx.log(`training ${p.model} d=${p.latent_dim} β=${p.beta} on ${train.count} images (${validation.count} validation), ${p.epochs} epochs`);
+    const started = performance.now();
+    const result = trainVae(tf, models, train, validation.count ? validation : undefined, {
+      kind: p.model,
+      epochs: p.epochs,
+      batchSize: p.batch_size,
+      learningRate: p.lr,
+      beta: p.beta,
+      klWarmupEpochs: p.kl_warmup,
+      patience: p.early_stopping,
+      classes: 10,
+      seed: p.seed,
+      signal: ctx.signal,
+      progress: (message, fraction) => ctx.progress(message, fraction),
+    });
+    const seconds = (performance.now() - started) / 1000;
+    await saveLayersModel(tf, models.encoder, join(ctx.outDir, 'encoder'));
+    await saveLayersModel(tf, models.decoder, join(ctx.outDir, 'decoder'));
+    writeFileSync(join(ctx.outDir, 'history.json'), JSON.stringify(result.history, null, 2) + '\n');
+    writeFileSync(join(ctx.outDir, 'history.csv'), csv(result.history as unknown as Record<string, number>[]));
+    const last = result.history[result.history.length - 1]!;
+    const best = result.history[result.bestEpoch - 1]!;
+    const imagesPerSecond = result.history.reduce((a, e) => a + e.images_per_second, 0) / result.history.length;
+    writeFileSync(
+      join(ctx.outDir, 'run.json'),
+      JSON.stringify({ backend: tf.backend, reason: tf.reason, versions: { ...tf.versions, node: process.version }, seed: p.seed, params: p, image_size: train.size, train_images: train.count, validation_images: validation.count, seconds, best_epoch: result.bestEpoch, stopped_early: result.stoppedEarly }, null, 2) + '\n',
+    );
+    writeFileSync(
+      join(ctx.outDir, 'metrics.json'),
+      JSON.stringify({ train_loss: last.loss, train_bce: last.bce, train_kl: last.kl, ...(best.val_loss === undefined ? {} : { val_loss: best.val_loss }), best_epoch: result.bestEpoch, epochs_run: result.history.length, images_per_second: imagesPerSecond }, null, 2) + '\n',
+    );
+  },
+});

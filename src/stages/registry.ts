@@ -3,6 +3,7 @@ import { extname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../package-root.js';
 import type { StageKind } from './contract.js';
+import compareMetrics from './compare-metrics.js';
 import evaluate from './evaluate.js';
 import mnist from './mnist.js';
 import preprocess from './preprocess.js';
@@ -33,6 +34,7 @@ const BUILTINS: Readonly<Record<string, { readonly kind: StageKind; readonly fil
   preprocess: { kind: preprocess, file: 'preprocess.ts' },
   'train-vae': { kind: trainVae, file: 'train-vae.ts' },
   evaluate: { kind: evaluate, file: 'evaluate.ts' },
+  'compare-metrics': { kind: compareMetrics, file: 'compare-metrics.ts' },
 };
 
 export const builtinKindNames: readonly string[] = Object.keys(BUILTINS);

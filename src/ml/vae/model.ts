@@ -79,7 +79,7 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
   if (kind === 'dense') {
     g = L.dense({ units: hidden, activation: 'relu', kernelInitializer: init() }).apply(zIn) as TfLayers.SymbolicTensor;
     g = L.dense({ units: s * s, kernelInitializer: init() }).apply(g) as TfLayers.SymbolicTensor;
-    g = L.reshape({ targetShape: [s, s, 1] }).apply(g) as TfLayers.SymbolicTensor;
+    g = L.reshape({ targetShape: [s, s, 1], name: 'logits' }).apply(g) as TfLayers.SymbolicTensor;
   } else {
     const base = s / 4;
     g = L.dense({ units: base * base * 64, activation: 'relu', kernelInitializer: init() }).apply(zIn) as TfLayers.SymbolicTensor;

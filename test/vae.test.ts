@@ -5,6 +5,7 @@ import { loadTf } from '../src/ml/backend.js';
 import { bceFromLogits, klDivergence, meanSquaredError } from '../src/ml/vae/loss.js';
 import { psnr, summarize } from '../src/ml/vae/metrics.js';
 import { buildModels } from '../src/ml/vae/model.js';
+import { trainVae } from '../src/ml/vae/train.js';
 import { loadLayersModel, saveLayersModel } from '../src/ml/vae/persist.js';
 import { readLockfile } from '../src/runner/lockfile.js';
 import { TempProject } from './helpers.js';
@@ -59,6 +60,42 @@ describe('models', () => {
     const b = (back.predict([z, y]) as import('@tensorflow/tfjs-core').Tensor).dataSync();
     assert.deepEqual(Array.from(b), Array.from(a));
     assert.match(readFileSync(p.path('dec/model.json'), 'utf8'), /"format":"layers-model"/);
+  });
+});
+
+describe('training loop options', () => {
+  /** Blobs: image k is a bright square whose position depends on k % 4. */
+  function blobs(count: number, size = 12) {
+    const images = new Float32Array(count * size * size);
+    const labels = new Uint8Array(count);
+    for (let k = 0; k < count; k++) {
+      const corner = k % 4;
+      labels[k] = corner;
+      for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) images[k * size * size + (r + (corner >> 1) * 6) * size + c + (corner & 1) * 6] = 1;
+    }
+    return { images, labels, count, size };
+  }
+  const base = { kind: 'conv' as const, batchSize: 16, learningRate: 1e-3, beta: 2, classes: 10, seed: 1, signal: new AbortController().signal, progress: () => undefined };
+
+  it('KL warm-up ramps β linearly from 0 over the given epochs', async () => {
+    const tf = await loadTf('wasm');
+    const models = buildModels(tf, { kind: 'conv', imageSize: 12, latentDim: 2, hidden: 8, classes: 10, seed: 1 });
+    const result = trainVae(tf, models, blobs(64), undefined, { ...base, epochs: 3, klWarmupEpochs: 2, patience: 0 });
+    // β of an epoch's last batch (batch 4 of 4): (epoch − 1 + 3/4) / 2 · β, capped at β.
+    assert.deepEqual(result.history.map((e) => e.beta), [0.375 * 2, 0.875 * 2, 2]);
+    assert.equal(result.bestEpoch, 3, 'without validation the last epoch is kept');
+  });
+
+  it('early stopping halts after `patience` epochs without a better validation loss and keeps the best weights', async () => {
+    const tf = await loadTf('wasm');
+    const models = buildModels(tf, { kind: 'conv', imageSize: 12, latentDim: 2, hidden: 8, classes: 10, seed: 2 });
+    // A learning rate this high makes validation loss worsen after the first epochs.
+    const result = trainVae(tf, models, blobs(64), blobs(32), { ...base, learningRate: 0.05, epochs: 30, klWarmupEpochs: 0, patience: 2 });
+    const losses = result.history.map((e) => e.val_loss!);
+    const bestIndex = losses.indexOf(Math.min(...losses));
+    assert.equal(result.bestEpoch, bestIndex + 1);
+    assert.ok(result.stoppedEarly, `ran ${losses.length} epochs: ${losses.map((l) => l.toFixed(1)).join(' ')}`);
+    assert.equal(result.history.length, result.bestEpoch + 2);
   });
 });
 

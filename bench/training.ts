@@ -7,7 +7,7 @@ const probe = fileURLToPath(new URL('./training-probe.ts', import.meta.url));
 function measure(choice: string, steps: number): BenchRow | undefined {
   const r = spawnSync(process.execPath, ['--import', 'tsx', probe, choice, String(steps), '128'], { encoding: 'utf8' });
   if (r.status !== 0) {
-    const why = r.stderr.split('\n').find((line) => /Error/.test(line)) ?? r.stderr.trim().split('\n')[0];
+    const why = r.stderr.split('\n').find((line) => /^\w*Error\b/.test(line)) ?? r.stderr.trim().split('\n')[0];
     process.stderr.write(`bench: backend ${choice} unavailable: ${why}\n`);
     return undefined;
   }

@@ -108,7 +108,7 @@ stages:
     in: { data: prep }
     matrix: { model: [conv, ae, cvae, dense] }
     with: { model: "\${matrix.model}", epochs: 1, batch_size: 32, hidden: 16, backend: wasm }
-  eval: { uses: evaluate, in: { model: train, data: prep }, with: { backend: wasm } }
+  eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: wasm } }
 `;
 
 describe('train-vae and evaluate on tiny data', () => {
@@ -136,22 +136,25 @@ describe('train-vae and evaluate on tiny data', () => {
     assert.deepEqual(second.ran, []);
   });
 
-  it('is deterministic: same seed, same backend → byte-identical weights and metrics', async () => {
-    const yaml = 'pipeline: det\nstages:\n  mnist: { uses: mnist, with: { limit_train: 96, limit_test: 32 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 1, batch_size: 32, backend: wasm } }\n';
+  it('is deterministic: same seed, same backend → byte-identical weights and metrics; a retrain keeps evaluate cached', async () => {
+    const yaml = 'pipeline: det\nstages:\n  mnist: { uses: mnist, with: { limit_train: 96, limit_test: 32 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 1, batch_size: 32, backend: wasm } }\n  eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: wasm } }\n';
     const a = new TempProject({ 'pipelines/det.yaml': yaml });
     const b = new TempProject({ 'pipelines/det.yaml': yaml });
     await a.run('pipelines/det.yaml');
     await b.run('pipelines/det.yaml', { force: true });
-    for (const file of ['encoder/weights.bin', 'decoder/weights.bin', 'history.json']) {
-      const read = (p: TempProject) => readFileSync(p.path(`artifacts/det/train/${file}`));
-      if (file === 'history.json') {
-        const strip = (buf: Buffer) => (JSON.parse(buf.toString()) as Record<string, number>[]).map(({ seconds: _s, images_per_second: _i, ...rest }) => rest);
-        assert.deepEqual(strip(read(b)), strip(read(a)));
-      } else assert.ok(read(a).equals(read(b)), `${file} differs`);
+    const read = (p: TempProject, file: string) => readFileSync(p.path(`artifacts/det/${file}`));
+    for (const file of ['train/model/encoder/weights.bin', 'train/model/decoder/weights.bin', 'train/model/config.json', 'eval/metrics.json', 'eval/latent_mu.npy']) {
+      assert.ok(read(a, file).equals(read(b, file)), `${file} differs`);
     }
-    const c = new TempProject({ 'pipelines/det.yaml': yaml.replace('backend: wasm', 'backend: wasm, seed: 5') });
+    const strip = (buf: Buffer) => (JSON.parse(buf.toString()) as Record<string, number>[]).map(({ seconds: _s, images_per_second: _i, ...rest }) => rest);
+    assert.deepEqual(strip(read(b, 'train/history.json')), strip(read(a, 'train/history.json')));
+    // Retraining reproduces model/ exactly, so evaluate (which reads only train.model) stays cached.
+    const again = await b.run('pipelines/det.yaml', { force: ['train'] });
+    assert.deepEqual(again.ran, ['train']);
+    assert.ok(again.upToDate.includes('eval'));
+    const c = new TempProject({ 'pipelines/det.yaml': yaml.replace('backend: wasm }', 'backend: wasm, seed: 5 }') });
     await c.run('pipelines/det.yaml');
-    assert.ok(!readFileSync(c.path('artifacts/det/train/encoder/weights.bin')).equals(readFileSync(a.path('artifacts/det/train/encoder/weights.bin'))));
+    assert.ok(!read(c, 'train/model/encoder/weights.bin').equals(read(a, 'train/model/encoder/weights.bin')));
   });
 
   it('stops on a NaN/Inf loss with epoch and batch, and caches nothing', async () => {

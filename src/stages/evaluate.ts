@@ -17,7 +17,7 @@ export default defineStage({
     { additionalProperties: false },
   ),
   inputs: {
-    model: { description: 'the output of a train-vae stage' },
+    model: { description: "a train-vae stage's model output (`train.model`)" },
     data: { description: 'the output of a preprocess stage' },
   },
   outputs: () => ({ metrics: 'metrics.json', per_class: 'per_class.csv', mu: 'latent_mu.npy', log_var: 'latent_log_var.npy', labels: 'labels.npy' }),
@@ -27,18 +27,14 @@ export default defineStage({
     return { backend: await resolveBackend(params.backend) };
   },
   async run(ctx) {
-    const { readFileSync } = await import('node:fs');
     const { loadTf } = await import('../ml/backend.js');
     const { readNpyAs, encodeNpy } = await import('../ml/npy.js');
-    const { loadLayersModel } = await import('../ml/vae/persist.js');
+    const { loadTrainedModel } = await import('../ml/vae/persist.js');
     const { bceFromLogits, klDivergence, meanSquaredError, reparameterize } = await import('../ml/vae/loss.js');
     const { summarize } = await import('../ml/vae/metrics.js');
     const tf = await loadTf(ctx.params.backend);
     const core = tf.core;
-    const run = JSON.parse(readFileSync(join(ctx.input('model'), 'run.json'), 'utf8')) as { params: { model: string; latent_dim: number } };
-    const kind = run.params.model;
-    const encoder = await loadLayersModel(tf, join(ctx.input('model'), 'encoder'));
-    const decoder = await loadLayersModel(tf, join(ctx.input('model'), 'decoder'));
+    const { kind, latentDim: d, encoder, decoder } = await loadTrainedModel(tf, ctx.input('model'));
     // The decoder ends in a sigmoid; its input is the logits, which give an exact, stable BCE.
     const logitsModel = tf.layers.model({ inputs: decoder.inputs, outputs: decoder.getLayer('logits').output });
     const split = ctx.params.split;
@@ -46,7 +42,6 @@ export default defineStage({
     const labels = readNpyAs(join(ctx.input('data'), `${split}_labels.npy`), 'uint8');
     const [count, size] = images.shape as [number, number];
     if (count === 0) throw new StageError(`the ${split} split is empty`);
-    const d = run.params.latent_dim;
     const sampled = { bce: new Float32Array(count), kl: new Float32Array(count), mse: new Float32Array(count) };
     const atMean = { bce: new Float32Array(count), kl: new Float32Array(count), mse: new Float32Array(count) };
     const mus = new Float32Array(count * d);

@@ -38,9 +38,11 @@ export default defineStage({
   description: 'Train a VAE (conv, dense, conditional) or the autoencoder baseline on preprocessed images.',
   params: Params,
   inputs: { data: { description: 'the output of a preprocess stage' } },
+  // model/ holds only what training determines (weights, architecture), so its digest is
+  // stable across identical reruns and stages that read `train.model` keep early cutoff;
+  // timings live outside it.
   outputs: () => ({
-    encoder: 'encoder/',
-    decoder: 'decoder/',
+    model: 'model/',
     history: 'history.json',
     history_csv: 'history.csv',
     run: 'run.json',
@@ -87,8 +89,9 @@ export default defineStage({
       progress: (message, fraction) => ctx.progress(message, fraction),
     });
     const seconds = (performance.now() - started) / 1000;
-    await saveLayersModel(tf, models.encoder, join(ctx.outDir, 'encoder'));
-    await saveLayersModel(tf, models.decoder, join(ctx.outDir, 'decoder'));
+    await saveLayersModel(tf, models.encoder, join(ctx.outDir, 'model', 'encoder'));
+    await saveLayersModel(tf, models.decoder, join(ctx.outDir, 'model', 'decoder'));
+    writeFileSync(join(ctx.outDir, 'model', 'config.json'), JSON.stringify({ model: p.model, latent_dim: p.latent_dim, hidden: p.hidden, image_size: train.size, classes: 10 }, null, 2) + '\n');
     writeFileSync(join(ctx.outDir, 'history.json'), JSON.stringify(result.history, null, 2) + '\n');
     writeFileSync(join(ctx.outDir, 'history.csv'), csv(result.history as unknown as Record<string, number>[]));
     const last = result.history[result.history.length - 1]!;

@@ -4,11 +4,13 @@
  * which the TensorFlow.js converter turns into Keras. tfjs without tfjs-node has no file
  * system handler, so these are the two small IO handlers it lacks.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
+import { StageError } from '../../stages/contract.js';
 import type { Tf } from '../backend.js';
+import type { ModelKind } from './model.js';
 
 export async function saveLayersModel(tf: Tf, model: TfLayers.LayersModel, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
@@ -39,4 +41,18 @@ export async function loadLayersModel(tf: Tf, dir: string): Promise<TfLayers.Lay
   const data = Buffer.concat(buffers);
   const weightData = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
   return tf.layers.loadLayersModel(tf.core.io.fromMemory({ modelTopology: modelJson.modelTopology, weightSpecs: specs, weightData }));
+}
+
+/** A train-vae `model/` directory: its config and both halves. */
+export async function loadTrainedModel(tf: Tf, dir: string): Promise<{ kind: ModelKind; latentDim: number; imageSize: number; encoder: TfLayers.LayersModel; decoder: TfLayers.LayersModel }> {
+  const configFile = join(dir, 'config.json');
+  if (!existsSync(configFile)) throw new StageError(`${dir} is not a trained model (no config.json): bind the input to a train-vae stage's model output, e.g. \`model: train.model\``);
+  const config = JSON.parse(readFileSync(configFile, 'utf8')) as { model: ModelKind; latent_dim: number; image_size: number };
+  return {
+    kind: config.model,
+    latentDim: config.latent_dim,
+    imageSize: config.image_size,
+    encoder: await loadLayersModel(tf, join(dir, 'encoder')),
+    decoder: await loadLayersModel(tf, join(dir, 'decoder')),
+  };
 }

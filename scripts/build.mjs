@@ -2,7 +2,8 @@
 // of ~400 modules halves start-up (measured: 146 → 76 ms to import the CLI), which is most
 // of a no-op run. Packages loaded only on some paths stay external and load lazily:
 // listr2 (live display), tsx (TypeScript user stages), and TensorFlow.js (loaded by ML
-// stages inside `run`; its wasm backend finds its .wasm files next to its own modules).
+// stages inside `run`; its wasm backend finds its .wasm files next to its own modules),
+// resvg (a native addon) and vega / vega-lite (large, for charts only).
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 
@@ -17,7 +18,7 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: true,
-  external: ['listr2', 'tsx', 'tsx/*', '@tensorflow/*'],
+  external: ['listr2', 'tsx', 'tsx/*', '@tensorflow/*', '@resvg/*', 'vega', 'vega-lite'],
   // CommonJS dependencies inside an ES module bundle still call require().
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: 'warning',

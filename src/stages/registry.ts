@@ -6,10 +6,18 @@ import type { StageKind } from './contract.js';
 import compareMetrics from './compare-metrics.js';
 import evaluate from './evaluate.js';
 import fashionMnist from './fashion-mnist.js';
+import interpolations from './interpolations.js';
+import latentScatter from './latent-scatter.js';
+import manifold from './manifold.js';
 import mnist from './mnist.js';
 import preprocess from './preprocess.js';
+import priorSamples from './prior-samples.js';
+import reconstructions from './reconstructions.js';
 import shell from './shell.js';
 import trainVae from './train-vae.js';
+import trainingCurves from './training-curves.js';
+import traversals from './traversals.js';
+import variantChart from './variant-chart.js';
 
 /**
  * Where a stage kind's code lives. Built-ins are modules of this package; user stages are
@@ -37,6 +45,14 @@ const BUILTINS: Readonly<Record<string, { readonly kind: StageKind; readonly fil
   'train-vae': { kind: trainVae, file: 'train-vae.ts' },
   evaluate: { kind: evaluate, file: 'evaluate.ts' },
   'compare-metrics': { kind: compareMetrics, file: 'compare-metrics.ts' },
+  reconstructions: { kind: reconstructions, file: 'reconstructions.ts' },
+  'prior-samples': { kind: priorSamples, file: 'prior-samples.ts' },
+  interpolations: { kind: interpolations, file: 'interpolations.ts' },
+  manifold: { kind: manifold, file: 'manifold.ts' },
+  traversals: { kind: traversals, file: 'traversals.ts' },
+  'latent-scatter': { kind: latentScatter, file: 'latent-scatter.ts' },
+  'training-curves': { kind: trainingCurves, file: 'training-curves.ts' },
+  'variant-chart': { kind: variantChart, file: 'variant-chart.ts' },
 };
 
 export const builtinKindNames: readonly string[] = Object.keys(BUILTINS);

@@ -1,0 +1,54 @@
+/** What the figure stages share: the backend param, and loading a trained model and a data split. */
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { StageError } from '../../stages/contract.js';
+import { loadTf, resolveBackend, type BackendChoice, type Tf } from '../backend.js';
+import { readNpyAs } from '../npy.js';
+import { loadTrainedModel } from '../vae/persist.js';
+import type { TrainedModel } from './model-io.js';
+
+export const BackendParam = Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'auto' });
+
+/** Decoded pixels differ in the last bits between backends: the resolved backend enters the fingerprint. */
+export async function backendEnvironment(params: { backend: BackendChoice }): Promise<Record<string, string>> {
+  return { backend: await resolveBackend(params.backend) };
+}
+
+export async function loadModel(dir: string, backend: BackendChoice): Promise<{ tf: Tf; model: TrainedModel }> {
+  const tf = await loadTf(backend);
+  return { tf, model: await loadTrainedModel(tf, dir) };
+}
+
+export interface Split {
+  readonly images: Float32Array;
+  readonly labels: Uint8Array;
+  readonly count: number;
+  readonly size: number;
+}
+
+/** A preprocessed split ([N,S,S,1] float32 images and uint8 labels). */
+export function loadSplit(dir: string, split: string, model?: TrainedModel): Split {
+  const images = readNpyAs(join(dir, `${split}_images.npy`), 'float32');
+  const labels = readNpyAs(join(dir, `${split}_labels.npy`), 'uint8');
+  const [count, size] = images.shape as [number, number];
+  if (model && size !== model.imageSize) throw new StageError(`the model was trained on ${model.imageSize}×${model.imageSize} images but ${split}_images.npy is ${size}×${size}`);
+  return { images: images.data, labels: labels.data, count, size };
+}
+
+/** The first `perClass` images of each digit 0–9, digit by digit. */
+export function firstOfEachClass(labels: Uint8Array, perClass: number): number[] {
+  const picked: number[] = [];
+  for (let c = 0; c < 10; c++) {
+    const ofClass = Array.from(labels.keys()).filter((i) => labels[i] === c).slice(0, perClass);
+    if (ofClass.length < perClass) throw new StageError(`only ${ofClass.length} images of digit ${c} in the split; need ${perClass}`);
+    picked.push(...ofClass);
+  }
+  return picked;
+}
+
+export function gatherImages(set: Split, indices: readonly number[]): Float32Array {
+  const pixels = set.size * set.size;
+  const out = new Float32Array(indices.length * pixels);
+  indices.forEach((index, k) => out.set(set.images.subarray(index * pixels, (index + 1) * pixels), k * pixels));
+  return out;
+}

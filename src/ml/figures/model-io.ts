@@ -1,0 +1,85 @@
+/**
+ * Encoding and decoding with a trained model for the figure stages, in batches, returning
+ * plain arrays. Images are [n, S, S] flattened; codes are [n, d] flattened.
+ */
+import type * as TfCore from '@tensorflow/tfjs-core';
+import type { Tf } from '../backend.js';
+import type { loadTrainedModel } from '../vae/persist.js';
+
+export type TrainedModel = Awaited<ReturnType<typeof loadTrainedModel>>;
+
+const BATCH = 500;
+
+function oneHot(tf: Tf, labels: ArrayLike<number>, from: number, n: number): TfCore.Tensor2D {
+  return tf.core.oneHot(tf.core.tensor1d(Array.from({ length: n }, (_, i) => labels[from + i]!), 'int32'), 10) as TfCore.Tensor2D;
+}
+
+/** μ of each image (the AE's code). */
+export function encodeMeans(tf: Tf, model: TrainedModel, images: Float32Array, labels: ArrayLike<number>, count: number): Float32Array {
+  const s = model.imageSize;
+  const out = new Float32Array(count * model.latentDim);
+  for (let start = 0; start < count; start += BATCH) {
+    const n = Math.min(BATCH, count - start);
+    const mu = tf.core.tidy(() => {
+      const x = tf.core.tensor4d(images.subarray(start * s * s, (start + n) * s * s), [n, s, s, 1]);
+      const heads = model.encoder.predict(model.kind === 'cvae' ? [x, oneHot(tf, labels, start, n)] : x) as TfCore.Tensor | TfCore.Tensor[];
+      return Array.isArray(heads) ? heads[0]! : heads;
+    });
+    out.set(mu.dataSync() as Float32Array, start * model.latentDim);
+    mu.dispose();
+  }
+  return out;
+}
+
+/** μ and log σ² of each image (log σ² is zeros for the AE). */
+export function encodeDistributions(tf: Tf, model: TrainedModel, images: Float32Array, labels: ArrayLike<number>, count: number): { mu: Float32Array; logVar: Float32Array } {
+  const s = model.imageSize;
+  const d = model.latentDim;
+  const mu = new Float32Array(count * d);
+  const logVar = new Float32Array(count * d);
+  for (let start = 0; start < count; start += BATCH) {
+    const n = Math.min(BATCH, count - start);
+    const [m, v] = tf.core.tidy(() => {
+      const x = tf.core.tensor4d(images.subarray(start * s * s, (start + n) * s * s), [n, s, s, 1]);
+      const heads = model.encoder.predict(model.kind === 'cvae' ? [x, oneHot(tf, labels, start, n)] : x) as TfCore.Tensor | TfCore.Tensor[];
+      const [first, second] = Array.isArray(heads) ? heads : [heads];
+      return [first!, second ?? tf.core.zerosLike(first!)];
+    });
+    mu.set(m!.dataSync() as Float32Array, start * d);
+    logVar.set(v!.dataSync() as Float32Array, start * d);
+    tf.core.dispose([m!, v!]);
+  }
+  return { mu, logVar };
+}
+
+/** Decoded images (pixel probabilities) for codes z; `labels` condition a cvae. */
+export function decode(tf: Tf, model: TrainedModel, z: Float32Array, labels?: ArrayLike<number>): Float32Array {
+  const d = model.latentDim;
+  const s = model.imageSize;
+  const count = z.length / d;
+  if (model.kind === 'cvae' && !labels) throw new Error('a conditional model needs a label for each code');
+  const out = new Float32Array(count * s * s);
+  for (let start = 0; start < count; start += BATCH) {
+    const n = Math.min(BATCH, count - start);
+    const images = tf.core.tidy(() => {
+      const codes = tf.core.tensor2d(z.subarray(start * d, (start + n) * d), [n, d]);
+      return model.decoder.predict(model.kind === 'cvae' ? [codes, oneHot(tf, labels!, start, n)] : codes) as TfCore.Tensor;
+    });
+    out.set(images.dataSync() as Float32Array, start * s * s);
+    images.dispose();
+  }
+  return out;
+}
+
+/** Standard normal draws from a seeded uniform generator (Box–Muller). */
+export function normalDraws(count: number, random: () => number): Float32Array {
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i += 2) {
+    const u = Math.max(random(), 1e-12);
+    const v = random();
+    const r = Math.sqrt(-2 * Math.log(u));
+    out[i] = r * Math.cos(2 * Math.PI * v);
+    if (i + 1 < count) out[i + 1] = r * Math.sin(2 * Math.PI * v);
+  }
+  return out;
+}

@@ -1,0 +1,64 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { BackendParam, backendEnvironment } from '../ml/figures/inputs.js';
+import { defineStage, StageError } from './contract.js';
+
+/**
+ * Strips between pairs of test images of different digits: original A, the decodings of
+ * z = (1−t)·μ_A + t·μ_B for `steps` evenly spaced t in [0, 1], original B.
+ */
+export default defineStage({
+  name: 'interpolations',
+  description: 'Linear interpolation in z between test pairs, one strip per pair (PNG).',
+  params: Type.Object(
+    {
+      pairs: Type.Integer({ minimum: 1, maximum: 20, default: 6 }),
+      steps: Type.Integer({ minimum: 2, maximum: 30, default: 10 }),
+      seed: Type.Integer({ default: 7 }),
+      scale: Type.Integer({ minimum: 1, maximum: 8, default: 2 }),
+      backend: BackendParam,
+    },
+    { additionalProperties: false },
+  ),
+  inputs: { model: { description: "a train-vae stage's model output (`train.model`)" }, data: { description: 'a preprocess stage' } },
+  outputs: () => ({ figure: 'interpolations.png' }),
+  environment: backendEnvironment,
+  async run(ctx) {
+    const { loadModel, loadSplit, gatherImages } = await import('../ml/figures/inputs.js');
+    const { encodeMeans, decode } = await import('../ml/figures/model-io.js');
+    const { gridPng } = await import('../ml/figures/grid.js');
+    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
+    if (model.kind === 'cvae') throw new StageError('interpolating a conditional model needs a label per step; use prior-samples for a cvae');
+    const set = loadSplit(ctx.input('data'), 'test', model);
+    const { pairs, steps } = ctx.params;
+    const chosen: [number, number][] = [];
+    for (let guard = 0; chosen.length < pairs && guard < 10_000; guard++) {
+      const a = Math.floor(ctx.random() * set.count);
+      const b = Math.floor(ctx.random() * set.count);
+      if (set.labels[a] !== set.labels[b]) chosen.push([a, b]);
+    }
+    if (chosen.length < pairs) throw new StageError('the test split has too few distinct digits to pair');
+    const ends = chosen.flat();
+    const mu = encodeMeans(tf, model, gatherImages(set, ends), ends.map((i) => set.labels[i]!), ends.length);
+    const d = model.latentDim;
+    const z = new Float32Array(pairs * steps * d);
+    for (let p = 0; p < pairs; p++) {
+      for (let s = 0; s < steps; s++) {
+        const t = s / (steps - 1);
+        for (let j = 0; j < d; j++) z[(p * steps + s) * d + j] = (1 - t) * mu[2 * p * d + j]! + t * mu[(2 * p + 1) * d + j]!;
+      }
+    }
+    const decoded = decode(tf, model, z);
+    const pixels = set.size * set.size;
+    const cols = steps + 2;
+    const tiles = new Float32Array(pairs * cols * pixels);
+    const originals = gatherImages(set, ends);
+    for (let p = 0; p < pairs; p++) {
+      tiles.set(originals.subarray(2 * p * pixels, (2 * p + 1) * pixels), p * cols * pixels);
+      tiles.set(decoded.subarray(p * steps * pixels, (p + 1) * steps * pixels), (p * cols + 1) * pixels);
+      tiles.set(originals.subarray((2 * p + 1) * pixels, (2 * p + 2) * pixels), (p * cols + cols - 1) * pixels);
+    }
+    writeFileSync(join(ctx.outDir, 'interpolations.png'), gridPng({ tiles, tileSize: set.size, rows: pairs, cols, scale: ctx.params.scale }));
+  },
+});

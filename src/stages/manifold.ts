@@ -1,0 +1,42 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { BackendParam, backendEnvironment } from '../ml/figures/inputs.js';
+import { defineStage, StageError } from './contract.js';
+
+/** The classic Keras figure: decodings of an n × n grid over z ∈ [−range, range]², z₂ decreasing downwards. */
+export default defineStage({
+  name: 'manifold',
+  description: 'Decode a grid over the 2-D latent space (d = 2 only) into one image (PNG).',
+  params: Type.Object(
+    {
+      n: Type.Integer({ minimum: 2, maximum: 40, default: 20 }),
+      range: Type.Number({ exclusiveMinimum: 0, default: 3 }),
+      label: Type.Integer({ minimum: 0, maximum: 9, default: 0, description: 'The digit to condition a cvae on.' }),
+      scale: Type.Integer({ minimum: 1, maximum: 8, default: 1 }),
+      backend: BackendParam,
+    },
+    { additionalProperties: false },
+  ),
+  inputs: { model: { description: "a train-vae stage's model output (`train.model`)" } },
+  outputs: () => ({ figure: 'manifold.png' }),
+  environment: backendEnvironment,
+  async run(ctx) {
+    const { loadModel } = await import('../ml/figures/inputs.js');
+    const { decode } = await import('../ml/figures/model-io.js');
+    const { gridPng } = await import('../ml/figures/grid.js');
+    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
+    if (model.latentDim !== 2) throw new StageError(`the manifold figure needs latent_dim 2; this model has ${model.latentDim} (use traversals instead)`);
+    const { n, range } = ctx.params;
+    const z = new Float32Array(n * n * 2);
+    for (let row = 0; row < n; row++) {
+      for (let col = 0; col < n; col++) {
+        z[(row * n + col) * 2] = -range + (2 * range * col) / (n - 1);
+        z[(row * n + col) * 2 + 1] = range - (2 * range * row) / (n - 1);
+      }
+    }
+    const labels = model.kind === 'cvae' ? new Array<number>(n * n).fill(ctx.params.label) : undefined;
+    const images = decode(tf, model, z, labels);
+    writeFileSync(join(ctx.outDir, 'manifold.png'), gridPng({ tiles: images, tileSize: model.imageSize, rows: n, cols: n, scale: ctx.params.scale, gap: 0 }));
+  },
+});

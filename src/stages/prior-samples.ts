@@ -1,0 +1,44 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { BackendParam, backendEnvironment } from '../ml/figures/inputs.js';
+import { defineStage, StageError } from './contract.js';
+
+/**
+ * Digits generated from the prior z ~ N(0, I): a rows × cols grid (seed 000's 64 digits). For a
+ * conditional model, one row per digit class: the same z's decoded with each label.
+ */
+export default defineStage({
+  name: 'prior-samples',
+  description: 'Decode z ~ N(0, I) into a grid (PNG); a cvae gets one row per digit class.',
+  params: Type.Object(
+    {
+      rows: Type.Integer({ minimum: 1, maximum: 32, default: 8 }),
+      cols: Type.Integer({ minimum: 1, maximum: 32, default: 8 }),
+      seed: Type.Integer({ default: 7 }),
+      scale: Type.Integer({ minimum: 1, maximum: 8, default: 2 }),
+      backend: BackendParam,
+    },
+    { additionalProperties: false },
+  ),
+  inputs: { model: { description: "a train-vae stage's model output (`train.model`)" } },
+  outputs: () => ({ figure: 'samples.png' }),
+  environment: backendEnvironment,
+  async run(ctx) {
+    const { loadModel } = await import('../ml/figures/inputs.js');
+    const { decode, normalDraws } = await import('../ml/figures/model-io.js');
+    const { gridPng } = await import('../ml/figures/grid.js');
+    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
+    if (model.kind === 'ae') throw new StageError('an autoencoder has no prior to sample from: prior samples need a VAE');
+    const conditional = model.kind === 'cvae';
+    const rows = conditional ? 10 : ctx.params.rows;
+    const cols = ctx.params.cols;
+    const d = model.latentDim;
+    // A cvae row shares its z's across classes, so rows differ only by the label.
+    const codes = normalDraws((conditional ? cols : rows * cols) * d, ctx.random);
+    const z = conditional ? new Float32Array(rows * cols * d).map((_, i) => codes[i % (cols * d)]!) : codes;
+    const labels = conditional ? Array.from({ length: rows * cols }, (_, i) => Math.floor(i / cols)) : undefined;
+    const images = decode(tf, model, z, labels);
+    writeFileSync(join(ctx.outDir, 'samples.png'), gridPng({ tiles: images, tileSize: model.imageSize, rows, cols, scale: ctx.params.scale }));
+  },
+});

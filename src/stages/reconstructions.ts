@@ -1,0 +1,52 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { BackendParam, backendEnvironment } from '../ml/figures/inputs.js';
+import { defineStage } from './contract.js';
+
+/**
+ * Seed 002's figure 5: per digit (one row each), `per_digit` originals | reconstructions from a
+ * sampled z | reconstructions from z = μ (the "decoder-only" ones).
+ */
+export default defineStage({
+  name: 'reconstructions',
+  description: 'Originals, sampled-z and z = μ reconstructions, one row per digit (PNG).',
+  params: Type.Object(
+    {
+      per_digit: Type.Integer({ minimum: 1, maximum: 20, default: 4 }),
+      split: Type.Union([Type.Literal('test'), Type.Literal('val'), Type.Literal('train')], { default: 'test' }),
+      seed: Type.Integer({ default: 7 }),
+      scale: Type.Integer({ minimum: 1, maximum: 8, default: 2 }),
+      backend: BackendParam,
+    },
+    { additionalProperties: false },
+  ),
+  inputs: { model: { description: "a train-vae stage's model output (`train.model`)" }, data: { description: 'a preprocess stage' } },
+  outputs: () => ({ figure: 'reconstructions.png' }),
+  environment: backendEnvironment,
+  async run(ctx) {
+    const { loadModel, loadSplit, firstOfEachClass, gatherImages } = await import('../ml/figures/inputs.js');
+    const { encodeDistributions, decode, normalDraws } = await import('../ml/figures/model-io.js');
+    const { gridPng } = await import('../ml/figures/grid.js');
+    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
+    const set = loadSplit(ctx.input('data'), ctx.params.split, model);
+    const k = ctx.params.per_digit;
+    const indices = firstOfEachClass(set.labels, k);
+    const originals = gatherImages(set, indices);
+    const labels = indices.map((i) => set.labels[i]!);
+    const { mu, logVar } = encodeDistributions(tf, model, originals, labels, indices.length);
+    const eps = normalDraws(mu.length, ctx.random);
+    const sampled = mu.map((m, i) => (model.kind === 'ae' ? m : m + Math.exp(0.5 * logVar[i]!) * eps[i]!));
+    const fromSample = decode(tf, model, sampled, labels);
+    const fromMean = decode(tf, model, mu, labels);
+    const pixels = set.size * set.size;
+    // Row r (digit r): k originals, k sampled, k mean reconstructions.
+    const tiles = new Float32Array(10 * 3 * k * pixels);
+    for (let r = 0; r < 10; r++) {
+      [originals, fromSample, fromMean].forEach((band, b) => {
+        for (let c = 0; c < k; c++) tiles.set(band.subarray((r * k + c) * pixels, (r * k + c + 1) * pixels), ((r * 3 + b) * k + c) * pixels);
+      });
+    }
+    writeFileSync(join(ctx.outDir, 'reconstructions.png'), gridPng({ tiles, tileSize: set.size, rows: 10, cols: 3 * k, scale: ctx.params.scale, groupEvery: k }));
+  },
+});

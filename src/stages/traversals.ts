@@ -1,0 +1,50 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { BackendParam, backendEnvironment } from '../ml/figures/inputs.js';
+import { defineStage, StageError } from './contract.js';
+
+/**
+ * β-VAE disentanglement (seed 003): starting from μ of one test image, one row per latent
+ * dimension, that dimension swept over [−range, range] with the others held fixed.
+ */
+export default defineStage({
+  name: 'traversals',
+  description: 'Latent traversals: one row per dimension, the others fixed (PNG).',
+  params: Type.Object(
+    {
+      steps: Type.Integer({ minimum: 2, maximum: 30, default: 11 }),
+      range: Type.Number({ exclusiveMinimum: 0, default: 3 }),
+      image: Type.Integer({ minimum: 0, default: 0, description: 'Index of the test image whose code is the starting point.' }),
+      scale: Type.Integer({ minimum: 1, maximum: 8, default: 2 }),
+      backend: BackendParam,
+    },
+    { additionalProperties: false },
+  ),
+  inputs: { model: { description: "a train-vae stage's model output (`train.model`)" }, data: { description: 'a preprocess stage' } },
+  outputs: () => ({ figure: 'traversals.png' }),
+  environment: backendEnvironment,
+  async run(ctx) {
+    const { loadModel, loadSplit, gatherImages } = await import('../ml/figures/inputs.js');
+    const { encodeMeans, decode } = await import('../ml/figures/model-io.js');
+    const { gridPng } = await import('../ml/figures/grid.js');
+    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
+    const set = loadSplit(ctx.input('data'), 'test', model);
+    const index = ctx.params.image;
+    if (index >= set.count) throw new StageError(`image ${index} is beyond the ${set.count} test images`);
+    const label = set.labels[index]!;
+    const base = encodeMeans(tf, model, gatherImages(set, [index]), [label], 1);
+    const d = model.latentDim;
+    const { steps, range } = ctx.params;
+    const z = new Float32Array(d * steps * d);
+    for (let dim = 0; dim < d; dim++) {
+      for (let s = 0; s < steps; s++) {
+        const row = z.subarray((dim * steps + s) * d, (dim * steps + s + 1) * d);
+        row.set(base);
+        row[dim] = -range + (2 * range * s) / (steps - 1);
+      }
+    }
+    const images = decode(tf, model, z, model.kind === 'cvae' ? new Array<number>(d * steps).fill(label) : undefined);
+    writeFileSync(join(ctx.outDir, 'traversals.png'), gridPng({ tiles: images, tileSize: model.imageSize, rows: d, cols: steps, scale: ctx.params.scale }));
+  },
+});

@@ -3,7 +3,8 @@
 // of a no-op run. Packages loaded only on some paths stay external and load lazily:
 // listr2 (live display), tsx (TypeScript user stages), and TensorFlow.js (loaded by ML
 // stages inside `run`; its wasm backend finds its .wasm files next to its own modules),
-// resvg (a native addon) and vega / vega-lite (large, for charts only).
+// resvg (a native addon), vega / vega-lite (large, for charts only), and the CommonJS
+// projection packages (dynamically imported, their named exports survive only Node's loader).
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 
@@ -18,7 +19,7 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: true,
-  external: ['listr2', 'tsx', 'tsx/*', '@tensorflow/*', '@resvg/*', 'vega', 'vega-lite'],
+  external: ['listr2', 'tsx', 'tsx/*', '@tensorflow/*', '@resvg/*', 'vega', 'vega-lite', 'ml-pca', 'umap-js'],
   // CommonJS dependencies inside an ES module bundle still call require().
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: 'warning',

@@ -10,6 +10,7 @@ import interpolations from './interpolations.js';
 import latentScatter from './latent-scatter.js';
 import manifold from './manifold.js';
 import mnist from './mnist.js';
+import pca from './pca.js';
 import preprocess from './preprocess.js';
 import priorSamples from './prior-samples.js';
 import reconstructions from './reconstructions.js';
@@ -17,6 +18,8 @@ import shell from './shell.js';
 import trainVae from './train-vae.js';
 import trainingCurves from './training-curves.js';
 import traversals from './traversals.js';
+import tsne from './tsne.js';
+import umap from './umap.js';
 import variantChart from './variant-chart.js';
 
 /**
@@ -53,6 +56,9 @@ const BUILTINS: Readonly<Record<string, { readonly kind: StageKind; readonly fil
   'latent-scatter': { kind: latentScatter, file: 'latent-scatter.ts' },
   'training-curves': { kind: trainingCurves, file: 'training-curves.ts' },
   'variant-chart': { kind: variantChart, file: 'variant-chart.ts' },
+  pca: { kind: pca, file: 'pca.ts' },
+  tsne: { kind: tsne, file: 'tsne.ts' },
+  umap: { kind: umap, file: 'umap.ts' },
 };
 
 export const builtinKindNames: readonly string[] = Object.keys(BUILTINS);

@@ -5,6 +5,7 @@ import { manifestDigest } from './caching/manifest.js';
 import { StatCache } from './caching/stat-cache.js';
 import { CacheStore, CorruptObjectError, type RunRecord } from './caching/store.js';
 import { withAncestors } from './dag.js';
+import type { ProvenanceEntry } from '../stages/contract.js';
 import type { Executor } from './executor/types.js';
 import { describeReasons, diffFingerprints, fingerprintDigest, type Fingerprint, type FingerprintDigest, type StaleReason } from './fingerprint.js';
 import { uniqueSuffix } from './fsutil.js';
@@ -78,6 +79,16 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
 
   const summary: RunSummary = { ran: [], upToDate: [], restored: [], failed: [], skipped: [], interrupted: false };
   const outputs = new Map<string, Manifest>();
+  const origins = new Map<string, { origin: 'ran' | 'cached'; durationMs: number }>();
+  const provenanceOf = (instance: StageInstance): ProvenanceEntry[] =>
+    [...withAncestors(plan.graph, [instance.id])]
+      .filter((id) => id !== instance.id)
+      .map((id) => {
+        const up = plan.byId.get(id)!;
+        const known = origins.get(id)!;
+        return { id, stage: up.stage, kind: up.ref.name, variant: up.variant, dependsOn: plan.graph.get(id) ?? [], ...known };
+      })
+      .sort((a, b) => plan.instances.indexOf(plan.byId.get(a.id)!) - plan.instances.indexOf(plan.byId.get(b.id)!));
   const lockUpdates = new Map<string, LockEntry>();
   let stopScheduling = false;
   let flushTimer: NodeJS.Timeout | undefined;
@@ -137,6 +148,7 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
           pipelineDir: plan.dir,
           logFile,
           seed: seedOf(instance),
+          provenance: provenanceOf(instance),
         },
         { progress: (message, fraction) => reporter.event({ type: 'progress', id: instance.id, message, ...(fraction === undefined ? {} : { fraction }) }) },
         signal,
@@ -194,6 +206,7 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
         return false;
       }
       outputs.set(instance.id, record.outputs);
+      origins.set(instance.id, { origin: 'cached', durationMs: record.durationMs });
       recordLock(instance, record);
       return true;
     };
@@ -203,6 +216,7 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
       const drifted = await driftedArtifacts(locked.outputs, join(workspace.root, instance.artifactDir), statCache);
       if (!drifted.length) {
         outputs.set(instance.id, locked.outputs);
+        origins.set(instance.id, { origin: 'cached', durationMs: locked.durationMs });
         summary.upToDate.push(instance.id);
         reporter.event({ type: 'cached', id: instance.id, restored: false });
         return true;
@@ -242,6 +256,7 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
       }
       store.materialize(record.outputs, join(workspace.root, instance.artifactDir), statCache);
       outputs.set(instance.id, record.outputs);
+      origins.set(instance.id, { origin: 'ran', durationMs: record.durationMs });
       recordLock(instance, record);
       summary.ran.push(instance.id);
       reporter.event({ type: 'done', id: instance.id, durationMs: record.durationMs, ...(record.metrics ? { metrics: record.metrics } : {}) });

@@ -30,6 +30,20 @@ export interface GatheredInput {
   readonly path: string;
 }
 
+/** How an upstream stage instance was obtained in the run that executed this stage. */
+export interface ProvenanceEntry {
+  readonly id: string;
+  readonly stage: string;
+  readonly kind: string;
+  readonly variant: Variant;
+  /** Instance ids it depends on. */
+  readonly dependsOn: readonly string[];
+  /** Executed in that run, or restored/verified from the cache. */
+  readonly origin: 'ran' | 'cached';
+  /** How long its execution took (when it was computed, for cached ones). */
+  readonly durationMs: number;
+}
+
 export interface StageContext<P> {
   /** Instance id, e.g. `vae[latent_dim=2,beta=4]`. */
   readonly stageId: string;
@@ -59,6 +73,12 @@ export interface StageContext<P> {
   readonly logFile: string;
   /** Aborted on Ctrl-C or when the run is cancelled; long loops should check it. */
   readonly signal: AbortSignal;
+  /**
+   * Every instance this one depends on, directly or not, as the current run found it — for
+   * reports. Deliberately not part of the fingerprint: a stage restored from the cache keeps
+   * the provenance of the run that computed it.
+   */
+  readonly provenance: readonly ProvenanceEntry[];
 }
 
 export interface StageKind<S extends TObject = TObject> {

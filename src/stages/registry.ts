@@ -14,6 +14,7 @@ import pca from './pca.js';
 import preprocess from './preprocess.js';
 import priorSamples from './prior-samples.js';
 import reconstructions from './reconstructions.js';
+import report from './report.js';
 import shell from './shell.js';
 import trainVae from './train-vae.js';
 import trainingCurves from './training-curves.js';
@@ -59,6 +60,7 @@ const BUILTINS: Readonly<Record<string, { readonly kind: StageKind; readonly fil
   pca: { kind: pca, file: 'pca.ts' },
   tsne: { kind: tsne, file: 'tsne.ts' },
   umap: { kind: umap, file: 'umap.ts' },
+  report: { kind: report, file: 'report.ts' },
 };
 
 export const builtinKindNames: readonly string[] = Object.keys(BUILTINS);

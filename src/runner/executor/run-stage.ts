@@ -35,6 +35,7 @@ export async function runStageJob(job: StageJob, observer: JobObserver, signal: 
     log,
     logFile: job.logFile,
     signal,
+    provenance: job.provenance,
   };
   await kind.run(ctx);
 }

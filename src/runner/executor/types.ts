@@ -1,4 +1,4 @@
-import type { GatheredInput, Variant } from '../../stages/contract.js';
+import type { GatheredInput, ProvenanceEntry, Variant } from '../../stages/contract.js';
 import type { StageRef } from '../../stages/registry.js';
 
 /** Everything a process needs to run one stage instance; plain data, so it can cross a process (or machine) boundary. */
@@ -12,6 +12,7 @@ export interface StageJob {
   readonly pipelineDir: string;
   readonly logFile: string;
   readonly seed: number;
+  readonly provenance: readonly ProvenanceEntry[];
 }
 
 export interface JobObserver {

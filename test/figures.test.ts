@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it, before } from 'node:test';
+import { PNG } from 'pngjs';
+import { gridPng } from '../src/ml/figures/grid.js';
+import { readNpyAs } from '../src/ml/npy.js';
+import { knnLabelAgreement, tsne } from '../src/ml/tsne.js';
+import { seededRandom } from '../src/stages/random.js';
+import { repoRoot, TempProject } from './helpers.js';
+
+function decode(file: string): PNG {
+  return PNG.sync.read(readFileSync(file));
+}
+
+/** Share of pixels that differ from the most common value: 0 for a blank image. */
+function inkShare(png: PNG): number {
+  const counts = new Map<number, number>();
+  for (let i = 0; i < png.data.length; i += 4) counts.set(png.data[i]!, (counts.get(png.data[i]!) ?? 0) + 1);
+  const most = Math.max(...counts.values());
+  return 1 - most / (png.data.length / 4);
+}
+
+describe('image grids', () => {
+  it('lays tiles out with separators, scaled', () => {
+    // 3 tiles of 2×2: black, white, gray; 2 rows × 2 cols (one blank), scale 3, gap 1.
+    const tiles = new Float32Array([0, 0, 0, 0, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5]);
+    const png = PNG.sync.read(gridPng({ tiles, tileSize: 2, rows: 2, cols: 2, scale: 3, gap: 1, separator: 200 }));
+    assert.deepEqual([png.width, png.height], [13, 13]);
+    const at = (x: number, y: number) => png.data[(y * png.width + x) * 4]!;
+    assert.equal(at(0, 0), 0);
+    assert.equal(at(6, 0), 200, 'separator column');
+    assert.equal(at(7, 5), 255, 'second tile');
+    assert.equal(at(2, 6), 200, 'separator row');
+    assert.equal(at(2, 7), 128, 'third tile (0.5 → 128)');
+    assert.equal(at(10, 10), 0, 'missing tile is blank');
+  });
+});
+
+const PIPELINE = `pipeline: rep
+stages:
+  mnist: { uses: mnist, with: { limit_train: 200, limit_test: 100, validation: 0.2 } }
+  prep: { uses: preprocess, in: { data: mnist } }
+  train:
+    uses: train-vae
+    in: { data: prep }
+    matrix: { latent_dim: [2, 3] }
+    with: { latent_dim: "\${matrix.latent_dim}", epochs: 2, batch_size: 32, hidden: 16, backend: wasm }
+  eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: wasm } }
+  recon: { uses: reconstructions, in: { model: train.model, data: prep }, with: { per_digit: 2, backend: wasm } }
+  samples: { uses: prior-samples, in: { model: train.model }, with: { rows: 4, cols: 5, backend: wasm } }
+  interp: { uses: interpolations, in: { model: train.model, data: prep }, with: { pairs: 3, steps: 5, backend: wasm } }
+  traverse: { uses: traversals, in: { model: train.model, data: prep }, with: { steps: 7, backend: wasm } }
+  curves: { uses: training-curves, in: { run: train } }
+  pca: { uses: pca, in: { latents: eval } }
+  scatter: { uses: latent-scatter, in: { points: pca } }
+  digits: { uses: variant-chart, in: { runs: "eval[*]" }, with: { x: digit, metrics: [mse, psnr], color: latent_dim } }
+  elbo: { uses: variant-chart, in: { runs: "eval[*]" }, with: { x: latent_dim, metrics: [neg_elbo], mark: line } }
+  report:
+    uses: report
+    in: { evaluation: "eval[*]", reconstructions: "recon[*]", samples: "samples[*]", curves: "curves[*]", latents: "scatter[*]", per_digit: digits, training: "train[*]" }
+    with: { title: Tiny report }
+`;
+
+describe('figure stages, report and browser check', () => {
+  const p = new TempProject({ 'pipelines/rep.yaml': PIPELINE });
+  const art = (rel: string) => p.path(`artifacts/rep/${rel}`);
+  before(async () => {
+    const result = await p.run('pipelines/rep.yaml');
+    assert.deepEqual(result.failed, [], JSON.stringify(result.events.filter((e) => e.type === 'failed')));
+  });
+
+  it('grids have the right size and are not blank', () => {
+    const cell = 28 * 2;
+    const recon = decode(art('recon/latent_dim=2/reconstructions.png'));
+    // 10 rows of 3 bands × 2 columns; bands separated by 4-pixel gaps.
+    assert.deepEqual([recon.width, recon.height], [6 * cell + 3 * 1 + 2 * 4, 10 * cell + 9]);
+    assert.ok(inkShare(recon) > 0.05);
+    const samples = decode(art('samples/latent_dim=3/samples.png'));
+    assert.deepEqual([samples.width, samples.height], [5 * cell + 4, 4 * cell + 3]);
+    const interp = decode(art('interp/latent_dim=2/interpolations.png'));
+    assert.deepEqual([interp.width, interp.height], [7 * cell + 6, 3 * cell + 2]);
+    const traverse = decode(art('traverse/latent_dim=3/traversals.png'));
+    assert.deepEqual([traverse.width, traverse.height], [7 * cell + 6, 3 * cell + 2], 'one row per latent dimension');
+    for (const png of [samples, interp, traverse]) assert.ok(inkShare(png) > 0.05);
+  });
+
+  it('charts are rendered with text, and keep their Vega-Lite spec', () => {
+    for (const [dir, name] of [['curves/latent_dim=2', 'curves'], ['scatter/latent_dim=3', 'scatter'], ['digits', 'chart'], ['elbo', 'chart']] as const) {
+      const png = decode(art(`${dir}/${name}.png`));
+      assert.ok(png.width > 300 && png.height > 200, `${dir} is ${png.width}×${png.height}`);
+      assert.ok(inkShare(png) > 0.02, `${dir} looks blank`);
+      const svg = readFileSync(art(`${dir}/${name}.svg`), 'utf8');
+      assert.match(svg, /<text[^>]*>[^<]+<\/text>/, 'the SVG has text');
+      const spec = JSON.parse(readFileSync(art(`${dir}/${name}.vl.json`), 'utf8')) as { $schema: string };
+      assert.match(spec.$schema, /vega-lite/);
+    }
+    // Text survives rasterizing: the title region of the chart is not empty.
+    const png = decode(art('digits/chart.png'));
+    let dark = 0;
+    for (let y = 0; y < 30; y++) for (let x = 0; x < 200; x++) if (png.data[(y * png.width + x) * 4]! < 100) dark++;
+    assert.ok(dark > 50, 'the title was drawn');
+    assert.match(readFileSync(art('digits/chart.svg'), 'utf8'), />mse, psnr by digit</);
+  });
+
+  it('PCA coordinates and the projection record', () => {
+    const coords = readNpyAs(art('pca/latent_dim=3/coords.npy'), 'float32');
+    assert.deepEqual(coords.shape, [100, 2]);
+    const info = JSON.parse(readFileSync(art('pca/latent_dim=3/projection.json'), 'utf8')) as { method: string; explained_variance: number[] };
+    assert.equal(info.method, 'pca');
+    assert.ok(info.explained_variance[0]! >= info.explained_variance[1]!);
+  });
+
+  it('report.html works offline in headless Chromium: no console errors, every image loads, a row per variant', async (t) => {
+    const chromium = '/usr/bin/chromium';
+    if (!existsSync(chromium)) {
+      if (process.env.CI) assert.fail('CI must install Debian chromium (.ci/run does)');
+      t.skip('Debian chromium is not installed (apt-get install -y chromium)');
+      return;
+    }
+    const html = readFileSync(art('report/report.html'), 'utf8');
+    assert.doesNotMatch(html, /(src|href)="https?:/, 'nothing is loaded from the network');
+    const { chromium: launcher } = await import('playwright-core');
+    const browser = await launcher.launch({
+      executablePath: chromium,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+      const errors: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`file://${art('report/report.html')}`);
+      const images = await page.$$eval('img', (imgs) => imgs.map((i) => ({ ok: i.complete && i.naturalWidth > 0, alt: i.alt })));
+      assert.equal(images.length, 2 + 2 + 2 + 2 + 1, 'recon, samples, curves, scatter per variant, and the per-digit chart');
+      assert.deepEqual(images.filter((i) => !i.ok), []);
+      const rows = await page.$$eval('#metrics-evaluation tbody tr', (trs) => trs.map((tr) => tr.querySelector('td')!.textContent));
+      assert.deepEqual(rows, ['eval[latent_dim=2]', 'eval[latent_dim=3]']);
+      // Sorting by a column reorders the rows.
+      const header = page.locator('#metrics-evaluation th', { hasText: /^latent_dim$/ });
+      await header.click();
+      await header.click();
+      const sorted = await page.$$eval('#metrics-evaluation tbody tr', (trs) => trs.map((tr) => tr.querySelector('td')!.textContent));
+      assert.deepEqual(sorted, ['eval[latent_dim=3]', 'eval[latent_dim=2]']);
+      assert.match(await page.textContent('body') ?? '', /ran in the run that made this report/);
+      mkdirSync(join(repoRoot, 'test-results'), { recursive: true });
+      await page.screenshot({ path: join(repoRoot, 'test-results', 'report.png'), fullPage: true });
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
+describe('t-SNE', () => {
+  /** Gaussian blobs in 16-D: `clusters` of them, well apart. */
+  function blobs(n: number, clusters: number, seed: number) {
+    const random = seededRandom(seed);
+    const data = new Float32Array(n * 16);
+    const labels = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      labels[i] = i % clusters;
+      for (let d = 0; d < 16; d++) {
+        const u = Math.max(random(), 1e-12);
+        data[i * 16 + d] = (d === labels[i] ? 8 : 0) + Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+      }
+    }
+    return { data, labels };
+  }
+
+  it('keeps separated clusters separated, and is reproducible from its seed', () => {
+    const { data, labels } = blobs(400, 4, 1);
+    const run = (seed: number) => tsne(data, 400, 16, { perplexity: 20, iterations: 500, theta: 0.5, random: seededRandom(seed) });
+    const a = run(3);
+    assert.ok(knnLabelAgreement(a, 400, 2, labels) > 0.98);
+    // Cluster centres in the embedding are far apart relative to the clusters' spread.
+    const centre = (c: number) => [0, 1].map((d) => Array.from(labels.keys()).filter((i) => labels[i] === c).reduce((s, i) => s + a[2 * i + d]!, 0) / 100);
+    const spread = Math.sqrt(Array.from(labels.keys()).reduce((s, i) => s + (a[2 * i]! - centre(labels[i]!)[0]!) ** 2 + (a[2 * i + 1]! - centre(labels[i]!)[1]!) ** 2, 0) / 400);
+    const [c0, c1] = [centre(0), centre(1)];
+    assert.ok(Math.hypot(c0[0]! - c1[0]!, c0[1]! - c1[1]!) > 3 * spread);
+    assert.deepEqual(run(3), a);
+    assert.notDeepEqual(run(4), a);
+  });
+});

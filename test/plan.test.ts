@@ -44,6 +44,21 @@ stages:
     assert.deepEqual(plan.byId.get('data[ds=2]')!.params, { value: 2, factor: 1 });
   });
 
+  it('stage[key=value] binds only the matching variants, and the selected key is not inherited', async () => {
+    const p = new TempProject({
+      'pipelines/sel.yaml': `pipeline: sel
+stages:
+  train: { uses: ./stages/emit.ts, matrix: { model: [conv, ae], d: [2, 16] }, with: { value: 1 } }
+  samples: { uses: ./stages/parity.ts, in: { value: "train[model=conv]" } }
+  one: { uses: ./stages/parity.ts, in: { value: "train[model=ae,d=16].value" } }
+`,
+    });
+    const plan = await p.plan('pipelines/sel.yaml');
+    assert.deepEqual(plan.instances.filter((i) => i.stage !== 'train').map((i) => i.id), ['samples[d=2]', 'samples[d=16]', 'one']);
+    assert.deepEqual(plan.byId.get('samples[d=16]')!.inputs.value, { type: 'single', from: 'train[model=conv,d=16]' });
+    assert.deepEqual(plan.byId.get('one')!.inputs.value, { type: 'single', from: 'train[model=ae,d=16]', output: 'value' });
+  });
+
   it('--set values are read as YAML scalars', async () => {
     const p = new TempProject({ 'pipelines/s.yaml': 'pipeline: s\nparams: { n: 1, name: a, flag: false }\nstages:\n  a: { uses: shell, with: { cmd: "${params.n} ${params.name} ${params.flag}" } }\n' });
     const plan = await p.plan('pipelines/s.yaml', ['n=2.5', 'name=b c', 'flag=true']);

@@ -10,8 +10,11 @@ export const STAGE_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_-]*$';
 
 const Scalar = Type.Union([Type.String(), Type.Number(), Type.Boolean()]);
 
-/** `stage`, `stage.output`, `stage[*]` (gather all variants) or `stage[*].output`. */
-export const INPUT_REF_PATTERN = '^[A-Za-z_][A-Za-z0-9_-]*(\\[\\*\\])?(\\.[A-Za-z0-9_.-]+)?$';
+/**
+ * `stage`, `stage.output`, `stage[*]` (gather all variants), `stage[key=value,…]` (only the
+ * matching variants), each optionally followed by `.output`.
+ */
+export const INPUT_REF_PATTERN = '^[A-Za-z_][A-Za-z0-9_-]*(\\[(\\*|[A-Za-z_][A-Za-z0-9_]*=[^,\\]=]+(,[A-Za-z_][A-Za-z0-9_]*=[^,\\]=]+)*)\\])?(\\.[A-Za-z0-9_.-]+)?$';
 
 const StageSpec = Type.Object(
   {
@@ -25,7 +28,7 @@ const StageSpec = Type.Object(
       Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.String({ pattern: INPUT_REF_PATTERN }), {
         additionalProperties: false,
         description:
-          "Inputs: name → 'stage', 'stage.output', or 'stage[*]' to gather every variant of a matrix stage. A plain reference to a matrix stage fans out: one instance per upstream variant.",
+          "Inputs: name → 'stage', 'stage.output', 'stage[*]' to gather every variant of a matrix stage, or 'stage[key=value]' for only the matching variants. A plain reference to a matrix stage fans out: one instance per upstream variant.",
       }),
     ),
     with: Type.Optional(

@@ -55,14 +55,32 @@ export interface Plan {
 export interface InputRef {
   readonly stage: string;
   readonly gather: boolean;
+  /** `stage[key=value,…]`: only the upstream variants with these values (compared as text). */
+  readonly select?: Readonly<Record<string, string>>;
   readonly output?: string;
 }
 
-/** `stage`, `stage.output`, `stage[*]`, `stage[*].output`. */
+/** `stage`, `stage[*]`, `stage[key=value,…]`, each optionally followed by `.output`. */
 export function parseInputRef(text: string): InputRef {
-  const m = /^([A-Za-z_][A-Za-z0-9_-]*)(\[\*\])?(?:\.(.+))?$/.exec(text);
+  const m = /^([A-Za-z_][A-Za-z0-9_-]*)(?:\[([^\]]*)\])?(?:\.(.+))?$/.exec(text);
   if (!m) throw new Error(`invalid input reference '${text}'`);
-  return { stage: m[1]!, gather: Boolean(m[2]), ...(m[3] ? { output: m[3] } : {}) };
+  const bracket = m[2];
+  const select = bracket && bracket !== '*' ? Object.fromEntries(bracket.split(',').map((pair) => pair.split('=', 2) as [string, string])) : undefined;
+  return { stage: m[1]!, gather: bracket === '*', ...(select ? { select } : {}), ...(m[3] ? { output: m[3] } : {}) };
+}
+
+/** Identifies one fan-out reference: the same stage may be bound twice with different selections. */
+function refKey(ref: InputRef): string {
+  return ref.select ? `${ref.stage}[${Object.entries(ref.select).map(([k, v]) => `${k}=${v}`).join(',')}]` : ref.stage;
+}
+
+function matchesSelection(variant: Variant, select: Readonly<Record<string, string>> | undefined): boolean {
+  return !select || Object.entries(select).every(([k, v]) => Object.hasOwn(variant, k) && String(variant[k]) === v);
+}
+
+/** A selected key is fixed by the reference, so the consumer does not inherit it as a matrix key. */
+function withoutSelected(variant: Variant, select: Readonly<Record<string, string>> | undefined): Variant {
+  return select ? Object.fromEntries(Object.entries(variant).filter(([k]) => !Object.hasOwn(select, k))) : variant;
 }
 
 /** Renders a variant as the `key=value,…` used in ids and artifact folder names. */
@@ -199,13 +217,27 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
     const stage = spec.stages[name]!;
     const { ref, kind } = kinds.get(name)!;
     const stageRefs = refs.get(name)!;
-    const fanOut = [...new Set([...stageRefs.values()].filter((r) => !r.gather).map((r) => r.stage))];
+    const fanOut = [...new Map([...stageRefs].filter(([, r]) => !r.gather).map(([input, r]) => [refKey(r), { input, ref: r }])).values()];
     let combos: { variant: Record<string, Scalar>; picks: Map<string, StageInstance> }[] = [{ variant: {}, picks: new Map() }];
-    for (const upstream of fanOut) {
+    for (const { input, ref: r } of fanOut) {
+      const upstream = instancesOf.get(r.stage) ?? [];
+      const selected = upstream.filter((u) => matchesSelection(u.variant, r.select));
+      if (r.select && !selected.length) {
+        const keys = [...new Set(upstream.flatMap((u) => Object.keys(u.variant)))];
+        const unknown = Object.keys(r.select).find((k) => !keys.includes(k));
+        const suggestion = unknown ? nearestName(unknown, keys) : undefined;
+        const message = unknown
+          ? `stage '${r.stage}' has no matrix key '${unknown}' to select on (its keys: ${keys.join(', ') || 'none'})`
+          : `no variant of '${r.stage}' matches ${refKey(r)}; its variants: ${upstream.map((u) => u.id).join(', ')}`;
+        report(source.diagnostic(['stages', name, 'in', input], message, { at: 'value', ...(suggestion ? { suggestion } : {}) }));
+        combos = [];
+        continue;
+      }
       combos = combos.flatMap((combo) =>
-        (instancesOf.get(upstream) ?? [])
-          .filter((u) => consistent(combo.variant, u.variant))
-          .map((u) => ({ variant: { ...combo.variant, ...u.variant }, picks: new Map(combo.picks).set(upstream, u) })),
+        selected
+          .map((u) => ({ u, inherited: withoutSelected(u.variant, r.select) }))
+          .filter(({ inherited }) => consistent(combo.variant, inherited))
+          .map(({ u, inherited }) => ({ variant: { ...combo.variant, ...inherited }, picks: new Map(combo.picks).set(refKey(r), u) })),
       );
     }
     const inherited = new Set(combos.flatMap((c) => Object.keys(c.variant)));
@@ -239,7 +271,7 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
       for (const [input, r] of stageRefs) {
         const upstreamInstances = r.gather
           ? (instancesOf.get(r.stage) ?? []).filter((u) => consistent(combo.variant, u.variant))
-          : [combo.picks.get(r.stage)!];
+          : [combo.picks.get(refKey(r))!];
         if (r.output !== undefined) {
           const declared = upstreamInstances[0]?.outputs ?? {};
           if (!Object.hasOwn(declared, r.output)) {

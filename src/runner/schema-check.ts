@@ -24,7 +24,7 @@ export function compileSchema(schema: object): ValidateFunction {
 
 /** Patterns the user can't be expected to read as regexes, explained in words. */
 const PATTERN_WORDS: Record<string, string> = {
-  [INPUT_REF_PATTERN]: "an input reference: 'stage', 'stage.output', 'stage[*]' or 'stage[*].output'",
+  [INPUT_REF_PATTERN]: "an input reference: 'stage', 'stage.output', 'stage[*]', 'stage[key=value]' (each optionally with '.output')",
   [STAGE_NAME_PATTERN]: 'a name of letters, digits, _ and -, starting with a letter or _',
   '^[A-Za-z_][A-Za-z0-9_]*$': 'an identifier (letters, digits and _, not starting with a digit)',
   '^[A-Za-z0-9_.-]+$': 'letters, digits, _, . and -',

@@ -1,8 +1,9 @@
 // `npm run bench [-- section...]`: prints medians of repeated runs. Sections: runner, hashing,
-// training (and training-cpu, minutes long, only when named).
+// training, tsne (and training-cpu, minutes long, only when named).
 import { benchHashing } from './hashing.js';
 import { benchRunner } from './runner.js';
 import { benchTraining, benchTrainingCpu } from './training.js';
+import { benchTsne } from './tsne.js';
 import { printTable, type BenchRow } from './util.js';
 
 const sections: Record<string, () => Promise<BenchRow[]> | BenchRow[]> = {
@@ -10,9 +11,10 @@ const sections: Record<string, () => Promise<BenchRow[]> | BenchRow[]> = {
   hashing: () => benchHashing(),
   training: () => benchTraining(),
   'training-cpu': () => benchTrainingCpu(),
+  tsne: () => benchTsne(),
 };
 /** Sections run when none is named. */
-const defaults = ['runner', 'hashing', 'training'];
+const defaults = ['runner', 'hashing', 'training', 'tsne'];
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !(w in sections));

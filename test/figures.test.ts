@@ -152,6 +152,67 @@ describe('figure stages, report and browser check', () => {
   });
 });
 
+describe('figures that need d = 2 or a conditional model', () => {
+  it('manifold: an n × n grid without gaps; cvae samples: one row per class', async () => {
+    const p = new TempProject({
+      'pipelines/m.yaml': `pipeline: m
+stages:
+  mnist: { uses: mnist, with: { limit_train: 160, limit_test: 50 } }
+  prep: { uses: preprocess, in: { data: mnist } }
+  vae: { uses: train-vae, in: { data: prep }, with: { epochs: 1, batch_size: 32, hidden: 16, backend: wasm } }
+  cvae: { uses: train-vae, in: { data: prep }, with: { model: cvae, epochs: 1, batch_size: 32, hidden: 16, backend: wasm } }
+  manifold: { uses: manifold, in: { model: vae.model }, with: { n: 6, backend: wasm } }
+  classes: { uses: prior-samples, in: { model: cvae.model }, with: { cols: 3, backend: wasm } }
+  wide: { uses: train-vae, in: { data: prep }, with: { latent_dim: 3, epochs: 1, batch_size: 32, hidden: 16, backend: wasm } }
+  bad: { uses: manifold, in: { model: wide.model }, with: { backend: wasm } }
+`,
+    });
+    const result = await p.run('pipelines/m.yaml', { keepGoing: true });
+    assert.deepEqual(result.failed, ['bad']);
+    const failure = result.events.find((e) => e.type === 'failed');
+    assert.match(failure?.type === 'failed' ? failure.message : '', /needs latent_dim 2; this model has 3/);
+    const manifold = decode(p.path('artifacts/m/manifold/manifold.png'));
+    assert.deepEqual([manifold.width, manifold.height], [6 * 28, 6 * 28]);
+    assert.ok(inkShare(manifold) > 0.05);
+    const classes = decode(p.path('artifacts/m/classes/samples.png'));
+    assert.deepEqual([classes.width, classes.height], [3 * 56 + 2, 10 * 56 + 9]);
+  });
+});
+
+describe('projections', () => {
+  const blobs = (n: number, seed: number) => {
+    const random = seededRandom(seed);
+    const data = new Float32Array(n * 8);
+    const labels = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      labels[i] = i % 3;
+      for (let d = 0; d < 8; d++) data[i * 8 + d] = (d === labels[i] ? 6 : 0) + (random() - 0.5);
+    }
+    return { data, labels };
+  };
+
+  it('umap (umap-js) separates clusters and repeats itself from the same seed', async () => {
+    const { UMAP } = await import('umap-js');
+    const { data, labels } = blobs(150, 5);
+    const rows = Array.from({ length: 150 }, (_, i) => Array.from(data.subarray(i * 8, (i + 1) * 8)));
+    const fit = (seed: number) => Float32Array.from(new UMAP({ nComponents: 2, nNeighbors: 10, random: seededRandom(seed) }).fit(rows).flat());
+    const a = fit(1);
+    assert.ok(knnLabelAgreement(a, 150, 2, labels) > 0.98);
+    assert.deepEqual(fit(1), a);
+  });
+
+  it('pca puts the direction of largest variance first', async () => {
+    const { PCA } = await import('ml-pca');
+    // Points on the line y = 2x with small noise: one component explains nearly everything.
+    const random = seededRandom(2);
+    const rows = Array.from({ length: 200 }, (_, i) => [i / 10, (2 * i) / 10 + (random() - 0.5) * 0.01, (random() - 0.5) * 0.01]);
+    const pca = new PCA(rows, { method: 'covarianceMatrix' });
+    assert.ok(pca.getExplainedVariance()[0]! > 0.9999);
+    const [first] = pca.getEigenvectors().transpose().to2DArray();
+    assert.ok(Math.abs(Math.abs(first![1]! / first![0]!) - 2) < 1e-3);
+  });
+});
+
 describe('t-SNE', () => {
   /** Gaussian blobs in 16-D: `clusters` of them, well apart. */
   function blobs(n: number, clusters: number, seed: number) {

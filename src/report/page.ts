@@ -22,6 +22,8 @@ export interface Figure {
 
 export interface TrainingRun {
   readonly id: string;
+  /** The stage's params as it ran (train-vae's run.json). */
+  readonly params: Readonly<Record<string, unknown>>;
   readonly backend: string;
   readonly versions: Readonly<Record<string, string>>;
   readonly seconds: number;
@@ -84,12 +86,14 @@ export function renderReport(data: ReportData): string {
       return `<h3>${escape(section)}</h3>\n${items}`;
     })
     .join('\n');
+  const paramKeys = [...new Set(data.training.flatMap((t) => Object.keys(t.params)))].filter((k) => k !== 'backend');
+  const cell = (v: unknown) => (typeof v === 'number' ? v : v === undefined ? '' : String(v));
   const training = data.training.length
-    ? table(
-        ['run', 'backend', 'tfjs', 'node', 'seconds', 'images', 'best epoch'],
-        data.training.map((t) => [t.id, t.backend, t.versions['@tensorflow/tfjs-core'] ?? '', t.versions.node ?? '', t.seconds, t.images, t.bestEpoch]),
+    ? `<div class="scroll">${table(
+        ['run', ...paramKeys, 'backend', 'tfjs', 'node', 'seconds', 'images', 'best epoch'],
+        data.training.map((t) => [t.id, ...paramKeys.map((k) => cell(t.params[k])), t.backend, t.versions['@tensorflow/tfjs-core'] ?? '', t.versions.node ?? '', t.seconds, t.images, t.bestEpoch]),
         'training',
-      )
+      )}</div>`
     : '<p>No training runs among the inputs.</p>';
   const stages = table(
     ['stage', 'kind', 'this run', 'duration (s)'],
@@ -108,7 +112,7 @@ export function renderReport(data: ReportData): string {
 ${metricsTables || '<p>No metrics among the inputs.</p>'}
 <h2>Figures</h2>
 ${figures || '<p>No figures among the inputs.</p>'}
-<h2>Training runs</h2>
+<h2>Training runs: parameters, backend, time</h2>
 ${training}
 <h2>Stages</h2>
 ${stages}

@@ -32,8 +32,8 @@ export default defineStage({
         }
         const runFile = join(item.path, 'run.json');
         if (existsSync(runFile)) {
-          const r = JSON.parse(readFileSync(runFile, 'utf8')) as { backend: string; versions: Record<string, string>; seconds: number; train_images: number; best_epoch: number };
-          training.push({ id: item.id, backend: r.backend, versions: r.versions, seconds: r.seconds, images: r.train_images, bestEpoch: r.best_epoch });
+          const r = JSON.parse(readFileSync(runFile, 'utf8')) as { backend: string; versions: Record<string, string>; seconds: number; train_images: number; best_epoch: number; params: Record<string, unknown> };
+          training.push({ id: item.id, params: r.params, backend: r.backend, versions: r.versions, seconds: r.seconds, images: r.train_images, bestEpoch: r.best_epoch });
         }
         for (const file of listFiles(item.path).filter((f) => f.path.endsWith('.png'))) {
           figures.push({ section, id: item.id, file: file.path, png: readFileSync(file.abs) });

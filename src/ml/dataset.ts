@@ -27,15 +27,17 @@ export interface LabeledImages {
   readonly cols: number;
 }
 
-export const DATASET_OUTPUTS = {
+/** The .npy splits every data stage (dataset loaders, preprocess) writes. */
+export const SPLIT_OUTPUTS = {
   train_images: 'train_images.npy',
   train_labels: 'train_labels.npy',
   val_images: 'val_images.npy',
   val_labels: 'val_labels.npy',
   test_images: 'test_images.npy',
   test_labels: 'test_labels.npy',
-  info: 'dataset.json',
 } as const;
+
+export const DATASET_OUTPUTS = { ...SPLIT_OUTPUTS, info: 'dataset.json' } as const;
 
 function writeSplit(outDir: string, name: string, set: LabeledImages, indices: readonly number[]): void {
   const pixels = set.rows * set.cols;

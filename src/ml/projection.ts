@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { StageError } from '../stages/contract.js';
+import { StageError, type StageContext } from '../stages/contract.js';
 import { encodeNpy, readNpyAs } from './npy.js';
 import { stratifiedSample } from './sampling.js';
 import { knnLabelAgreement } from './tsne.js';
@@ -20,7 +20,7 @@ export interface Latents {
   readonly dims: number;
 }
 
-export function readLatents(dir: string, subsample: number | undefined, random: () => number): Latents {
+function readLatents(dir: string, subsample: number | undefined, random: () => number): Latents {
   const mu = readNpyAs(join(dir, 'latent_mu.npy'), 'float32');
   const labels = readNpyAs(join(dir, 'labels.npy'), 'uint8');
   const [count, dims] = mu.shape as [number, number];
@@ -31,7 +31,7 @@ export function readLatents(dir: string, subsample: number | undefined, random: 
   return { data, labels: Uint8Array.from(picked, (i) => labels.data[i]!), count: picked.length, dims };
 }
 
-export function writeProjection(outDir: string, latents: Latents, coords: Float32Array, method: string, extra: Record<string, unknown>, seconds: number): void {
+function writeProjection(outDir: string, latents: Latents, coords: Float32Array, method: string, extra: Record<string, unknown>, seconds: number): void {
   writeFileSync(join(outDir, 'coords.npy'), encodeNpy({ dtype: 'float32', shape: [latents.count, 2], data: coords }));
   writeFileSync(join(outDir, 'labels.npy'), encodeNpy({ dtype: 'uint8', shape: [latents.count], data: latents.labels }));
   const info = {
@@ -47,3 +47,21 @@ export function writeProjection(outDir: string, latents: Latents, coords: Float3
 }
 
 export const PROJECTION_OUTPUTS = { coords: 'coords.npy', labels: 'labels.npy', info: 'projection.json' } as const;
+export const LATENTS_INPUT = { latents: { description: 'an evaluate stage' } } as const;
+
+/** One row array per point, for libraries that take number[][]. */
+export function latentRows(latents: Latents): number[][] {
+  return Array.from({ length: latents.count }, (_, i) => Array.from(latents.data.subarray(i * latents.dims, (i + 1) * latents.dims)));
+}
+
+/** A projection stage's whole run: read and subsample the latents, project them (timed), write the outputs. */
+export async function projectLatents(
+  ctx: StageContext<{ subsample?: number }>,
+  method: string,
+  project: (latents: Latents) => Promise<{ coords: Float32Array; extra: Record<string, unknown> }>,
+): Promise<void> {
+  const latents = readLatents(ctx.input('latents'), ctx.params.subsample, ctx.random);
+  const started = performance.now();
+  const { coords, extra } = await project(latents);
+  writeProjection(ctx.outDir, latents, coords, method, extra, (performance.now() - started) / 1000);
+}

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { BackendParam, backendEnvironment } from '../ml/figures/inputs.js';
+import { BackendParam, backendEnvironment, MODEL_AND_DATA_INPUTS, ScaleParam } from '../ml/figures/inputs.js';
 import { defineStage, StageError } from './contract.js';
 
 /**
@@ -16,12 +16,12 @@ export default defineStage({
       pairs: Type.Integer({ minimum: 1, maximum: 20, default: 6 }),
       steps: Type.Integer({ minimum: 2, maximum: 30, default: 10 }),
       seed: Type.Integer({ default: 7 }),
-      scale: Type.Integer({ minimum: 1, maximum: 8, default: 2 }),
+      scale: ScaleParam,
       backend: BackendParam,
     },
     { additionalProperties: false },
   ),
-  inputs: { model: { description: "a train-vae stage's model output (`train.model`)" }, data: { description: 'a preprocess stage' } },
+  inputs: MODEL_AND_DATA_INPUTS,
   outputs: () => ({ figure: 'interpolations.png' }),
   environment: backendEnvironment,
   async run(ctx) {

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { BackendParam, backendEnvironment } from '../ml/figures/inputs.js';
+import { BackendParam, backendEnvironment, MODEL_INPUT } from '../ml/figures/inputs.js';
 import { defineStage, StageError } from './contract.js';
 
 /** The classic Keras figure: decodings of an n × n grid over z ∈ [−range, range]², z₂ decreasing downwards. */
@@ -18,7 +18,7 @@ export default defineStage({
     },
     { additionalProperties: false },
   ),
-  inputs: { model: { description: "a train-vae stage's model output (`train.model`)" } },
+  inputs: MODEL_INPUT,
   outputs: () => ({ figure: 'manifold.png' }),
   environment: backendEnvironment,
   async run(ctx) {

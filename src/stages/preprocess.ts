@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
+import { SPLIT_OUTPUTS } from '../ml/dataset.js';
 import { encodeNpy, readNpyAs } from '../ml/npy.js';
 import { defineStage, StageError } from './contract.js';
 
@@ -37,14 +38,7 @@ export default defineStage({
     { additionalProperties: false },
   ),
   inputs: { data: { description: 'the output of an mnist stage' } },
-  outputs: () => ({
-    train_images: 'train_images.npy',
-    train_labels: 'train_labels.npy',
-    val_images: 'val_images.npy',
-    val_labels: 'val_labels.npy',
-    test_images: 'test_images.npy',
-    test_labels: 'test_labels.npy',
-  }),
+  outputs: () => SPLIT_OUTPUTS,
   async run(ctx) {
     for (const split of SPLITS) {
       const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'uint8');

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { BackendParam, backendEnvironment } from '../ml/figures/inputs.js';
+import { BackendParam, backendEnvironment, MODEL_INPUT, ScaleParam } from '../ml/figures/inputs.js';
 import { defineStage, StageError } from './contract.js';
 
 /**
@@ -16,12 +16,12 @@ export default defineStage({
       rows: Type.Integer({ minimum: 1, maximum: 32, default: 8 }),
       cols: Type.Integer({ minimum: 1, maximum: 32, default: 8 }),
       seed: Type.Integer({ default: 7 }),
-      scale: Type.Integer({ minimum: 1, maximum: 8, default: 2 }),
+      scale: ScaleParam,
       backend: BackendParam,
     },
     { additionalProperties: false },
   ),
-  inputs: { model: { description: "a train-vae stage's model output (`train.model`)" } },
+  inputs: MODEL_INPUT,
   outputs: () => ({ figure: 'samples.png' }),
   environment: backendEnvironment,
   async run(ctx) {

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { BackendParam, backendEnvironment } from '../ml/figures/inputs.js';
+import { BackendParam, backendEnvironment, MODEL_AND_DATA_INPUTS, ScaleParam } from '../ml/figures/inputs.js';
 import { defineStage, StageError } from './contract.js';
 
 /**
@@ -16,12 +16,12 @@ export default defineStage({
       steps: Type.Integer({ minimum: 2, maximum: 30, default: 11 }),
       range: Type.Number({ exclusiveMinimum: 0, default: 3 }),
       image: Type.Integer({ minimum: 0, default: 0, description: 'Index of the test image whose code is the starting point.' }),
-      scale: Type.Integer({ minimum: 1, maximum: 8, default: 2 }),
+      scale: ScaleParam,
       backend: BackendParam,
     },
     { additionalProperties: false },
   ),
-  inputs: { model: { description: "a train-vae stage's model output (`train.model`)" }, data: { description: 'a preprocess stage' } },
+  inputs: MODEL_AND_DATA_INPUTS,
   outputs: () => ({ figure: 'traversals.png' }),
   environment: backendEnvironment,
   async run(ctx) {

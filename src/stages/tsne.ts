@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { PROJECTION_OUTPUTS, SubsampleParam } from '../ml/projection.js';
+import { LATENTS_INPUT, PROJECTION_OUTPUTS, projectLatents, SubsampleParam } from '../ml/projection.js';
 import { defineStage } from './contract.js';
 
 /** Barnes-Hut t-SNE of the test-set μ (src/ml/tsne.ts), seeded. */
@@ -16,25 +16,24 @@ export default defineStage({
     },
     { additionalProperties: false },
   ),
-  inputs: { latents: { description: 'an evaluate stage' } },
+  inputs: LATENTS_INPUT,
   outputs: () => PROJECTION_OUTPUTS,
   metrics: () => 'projection.json',
   async run(ctx) {
-    const { readLatents, writeProjection } = await import('../ml/projection.js');
     const { tsne } = await import('../ml/tsne.js');
-    const latents = readLatents(ctx.input('latents'), ctx.params.subsample, ctx.random);
-    const started = performance.now();
-    const coords = tsne(latents.data, latents.count, latents.dims, {
-      perplexity: ctx.params.perplexity,
-      iterations: ctx.params.iterations,
-      theta: ctx.params.theta,
-      random: ctx.random,
-      onProgress: (iteration, total) => {
-        ctx.signal.throwIfAborted();
-        ctx.progress(`iteration ${iteration}/${total}`, iteration / total);
-      },
-    });
     const { perplexity, iterations, theta } = ctx.params;
-    writeProjection(ctx.outDir, latents, coords, 'tsne', { perplexity, iterations, theta }, (performance.now() - started) / 1000);
+    await projectLatents(ctx, 'tsne', async (latents) => {
+      const coords = tsne(latents.data, latents.count, latents.dims, {
+        perplexity,
+        iterations,
+        theta,
+        random: ctx.random,
+        onProgress: (iteration, total) => {
+          ctx.signal.throwIfAborted();
+          ctx.progress(`iteration ${iteration}/${total}`, iteration / total);
+        },
+      });
+      return { coords, extra: { perplexity, iterations, theta } };
+    });
   },
 });

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { PROJECTION_OUTPUTS, SubsampleParam } from '../ml/projection.js';
+import { LATENTS_INPUT, latentRows, PROJECTION_OUTPUTS, projectLatents, SubsampleParam } from '../ml/projection.js';
 import { defineStage } from './contract.js';
 
 /** UMAP of the test-set μ (umap-js), seeded through its `random` option. */
@@ -15,17 +15,14 @@ export default defineStage({
     },
     { additionalProperties: false },
   ),
-  inputs: { latents: { description: 'an evaluate stage' } },
+  inputs: LATENTS_INPUT,
   outputs: () => PROJECTION_OUTPUTS,
   metrics: () => 'projection.json',
   async run(ctx) {
-    const { readLatents, writeProjection } = await import('../ml/projection.js');
     const { UMAP } = await import('umap-js');
-    const latents = readLatents(ctx.input('latents'), ctx.params.subsample, ctx.random);
-    const started = performance.now();
-    const rows = Array.from({ length: latents.count }, (_, i) => Array.from(latents.data.subarray(i * latents.dims, (i + 1) * latents.dims)));
-    const umap = new UMAP({ nComponents: 2, nNeighbors: Math.min(ctx.params.n_neighbors, latents.count - 1), minDist: ctx.params.min_dist, random: ctx.random });
-    const coords = Float32Array.from(umap.fit(rows).flat());
-    writeProjection(ctx.outDir, latents, coords, 'umap', { n_neighbors: ctx.params.n_neighbors, min_dist: ctx.params.min_dist }, (performance.now() - started) / 1000);
+    await projectLatents(ctx, 'umap', async (latents) => {
+      const umap = new UMAP({ nComponents: 2, nNeighbors: Math.min(ctx.params.n_neighbors, latents.count - 1), minDist: ctx.params.min_dist, random: ctx.random });
+      return { coords: Float32Array.from(umap.fit(latentRows(latents)).flat()), extra: { n_neighbors: ctx.params.n_neighbors, min_dist: ctx.params.min_dist } };
+    });
   },
 });

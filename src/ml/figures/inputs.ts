@@ -7,6 +7,12 @@ import { readNpyAs } from '../npy.js';
 import { loadTrainedModel } from '../vae/persist.js';
 import type { TrainedModel } from './model-io.js';
 
+/** Output pixels per image pixel of a grid. */
+export const ScaleParam = Type.Integer({ minimum: 1, maximum: 8, default: 2 });
+
+export const MODEL_INPUT = { model: { description: "a train-vae stage's model output (`train.model`)" } } as const;
+export const MODEL_AND_DATA_INPUTS = { ...MODEL_INPUT, data: { description: 'a preprocess stage' } } as const;
+
 export const BackendParam = Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'auto' });
 
 /** Decoded pixels differ in the last bits between backends: the resolved backend enters the fingerprint. */

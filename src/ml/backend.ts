@@ -7,6 +7,7 @@
  * fails and npm skips it, or leaves a folder whose binding is missing. So detection is a
  * real import, never a look at node_modules.
  */
+import { Type } from '@sinclair/typebox';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 
@@ -20,6 +21,17 @@ export interface Tf {
   /** Why this backend, for the run info and the log. */
   readonly reason: string;
   readonly versions: Readonly<Record<string, string>>;
+}
+
+/** The `backend` param of every stage that runs TensorFlow.js. */
+export const BackendParam = Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')], {
+  default: 'auto',
+  description: 'auto: tfjs-node if it loads, else wasm. cpu takes minutes per training step.',
+});
+
+/** Numbers differ in the last bits between backends: the resolved backend enters the fingerprint. */
+export async function backendEnvironment(params: { backend: BackendChoice }): Promise<Record<string, string>> {
+  return { backend: await resolveBackend(params.backend) };
 }
 
 let nativeProbe: Promise<string | undefined> | undefined;

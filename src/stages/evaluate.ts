@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Tensor as TfTensor } from '@tensorflow/tfjs-core';
+import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { defineStage, StageError } from './contract.js';
 
 export default defineStage({
@@ -12,7 +13,7 @@ export default defineStage({
       split: Type.Union([Type.Literal('test'), Type.Literal('val')], { default: 'test' }),
       batch_size: Type.Integer({ minimum: 1, default: 500 }),
       seed: Type.Integer({ default: 7, description: 'Seed of the noise ε for the sampled-z metrics.' }),
-      backend: Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'auto' }),
+      backend: BackendParam,
     },
     { additionalProperties: false },
   ),
@@ -22,10 +23,7 @@ export default defineStage({
   },
   outputs: () => ({ metrics: 'metrics.json', per_class: 'per_class.csv', mu: 'latent_mu.npy', log_var: 'latent_log_var.npy', labels: 'labels.npy' }),
   metrics: () => 'metrics.json',
-  async environment(params) {
-    const { resolveBackend } = await import('../ml/backend.js');
-    return { backend: await resolveBackend(params.backend) };
-  },
+  environment: backendEnvironment,
   async run(ctx) {
     const { loadTf } = await import('../ml/backend.js');
     const { readNpyAs, encodeNpy } = await import('../ml/npy.js');

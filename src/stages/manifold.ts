@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { BackendParam, backendEnvironment, MODEL_INPUT } from '../ml/figures/inputs.js';
+import { BackendParam, backendEnvironment } from '../ml/backend.js';
+import { MODEL_INPUT } from '../ml/figures/inputs.js';
 import { defineStage, StageError } from './contract.js';
 
 /** The classic Keras figure: decodings of an n × n grid over z ∈ [−range, range]², z₂ decreasing downwards. */

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Type, type Static } from '@sinclair/typebox';
+import { Type } from '@sinclair/typebox';
+import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { defineStage, StageError } from './contract.js';
 
 const Params = Type.Object(
@@ -18,15 +19,11 @@ const Params = Type.Object(
     kl_warmup: Type.Number({ minimum: 0, default: 0, description: 'Epochs over which β ramps up from 0.' }),
     early_stopping: Type.Integer({ minimum: 0, default: 0, description: 'Patience in epochs on validation loss (0: off); the best epoch is kept.' }),
     seed: Type.Integer({ default: 42 }),
-    backend: Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')], {
-      default: 'auto',
-      description: 'auto: tfjs-node if it loads, else wasm. cpu takes minutes per step.',
-    }),
+    backend: BackendParam,
   },
   { additionalProperties: false },
 );
 
-type TrainParams = Static<typeof Params>;
 
 function csv(rows: readonly Record<string, number | undefined>[]): string {
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
@@ -49,10 +46,7 @@ export default defineStage({
     metrics: 'metrics.json',
   }),
   metrics: () => 'metrics.json',
-  async environment(params: TrainParams) {
-    const { resolveBackend } = await import('../ml/backend.js');
-    return { backend: await resolveBackend(params.backend) };
-  },
+  environment: backendEnvironment,
   async run(ctx) {
     const { loadTf } = await import('../ml/backend.js');
     const { readNpyAs } = await import('../ml/npy.js');

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { BackendParam, backendEnvironment, MODEL_AND_DATA_INPUTS, ScaleParam } from '../ml/figures/inputs.js';
+import { BackendParam, backendEnvironment } from '../ml/backend.js';
+import { MODEL_AND_DATA_INPUTS, ScaleParam } from '../ml/figures/inputs.js';
 import { defineStage, StageError } from './contract.js';
 
 /**

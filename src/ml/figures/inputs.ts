@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { StageError } from '../../stages/contract.js';
-import { loadTf, resolveBackend, type BackendChoice, type Tf } from '../backend.js';
+import { loadTf, type BackendChoice, type Tf } from '../backend.js';
 import { readNpyAs } from '../npy.js';
 import { loadTrainedModel } from '../vae/persist.js';
 import type { TrainedModel } from './model-io.js';
@@ -12,13 +12,6 @@ export const ScaleParam = Type.Integer({ minimum: 1, maximum: 8, default: 2 });
 
 export const MODEL_INPUT = { model: { description: "a train-vae stage's model output (`train.model`)" } } as const;
 export const MODEL_AND_DATA_INPUTS = { ...MODEL_INPUT, data: { description: 'a preprocess stage' } } as const;
-
-export const BackendParam = Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')], { default: 'auto' });
-
-/** Decoded pixels differ in the last bits between backends: the resolved backend enters the fingerprint. */
-export async function backendEnvironment(params: { backend: BackendChoice }): Promise<Record<string, string>> {
-  return { backend: await resolveBackend(params.backend) };
-}
 
 export async function loadModel(dir: string, backend: BackendChoice): Promise<{ tf: Tf; model: TrainedModel }> {
   const tf = await loadTf(backend);

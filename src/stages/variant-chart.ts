@@ -36,9 +36,9 @@ export default defineStage({
       if (!existsSync(file)) throw new StageError(`${run.id} has no ${ctx.params.file}`);
       const m = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
       if (color !== undefined && !(color in run.variant)) throw new StageError(`color: '${color}' is not a matrix key of ${run.id} (keys: ${Object.keys(run.variant).join(', ')})`);
-      // Without `color`, each x value is its own series (one bar per x); per digit, each run is.
-      const series = color !== undefined ? String(run.variant[color]) : x === 'digit' ? run.id : String(run.variant[x] ?? run.id);
       for (const metric of metrics) {
+        // Without `color`: per digit each run is a series; a line joins all its points; bars are coloured by x.
+        const series = color !== undefined ? String(run.variant[color]) : x === 'digit' ? run.id : mark === 'line' ? metric : String(run.variant[x] ?? run.id);
         if (x === 'digit') {
           for (let c = 0; c < 10; c++) {
             const v = m[`${metric}_class_${c}`];
@@ -62,7 +62,7 @@ export default defineStage({
       encoding: {
         x: { field: 'x', type: mark === 'line' && numericX ? 'quantitative' : 'ordinal', title: xTitle, sort: 'ascending' },
         y: { field: 'value', type: 'quantitative', title: null, scale: { zero: mark === 'bar' } },
-        color: { field: 'series', type: 'nominal', title: color ?? (x === 'digit' ? 'run' : x), sort: 'ascending' },
+        color: { field: 'series', type: 'nominal', title: color ?? (x === 'digit' ? 'run' : mark === 'line' ? 'metric' : x), sort: 'ascending' },
         ...(mark === 'bar' && (color !== undefined || x === 'digit') ? { xOffset: { field: 'series', type: 'nominal', sort: 'ascending' } } : {}),
       },
     };

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { TempProject } from './helpers.js';
+import { cliPath, TempProject } from './helpers.js';
 
 const PIPELINE = `pipeline: demo
 params: { n: 3 }
@@ -114,6 +115,20 @@ describe('the ablate CLI', () => {
     assert.match(r.stdout, /✗ boom\s+failed: command exited with code 3/);
     assert.match(r.stdout, /\| something broke/);
     assert.match(r.stdout, /log: .*\.ablate\/logs\/f\/boom\.log/);
+  });
+
+  it('on a terminal, the live listr2 display; in a pipe, one line per event', { skip: !existsSync('/usr/bin/script') && 'util-linux script is not installed' }, () => {
+    const p = new TempProject({ 'pipelines/demo.yaml': PIPELINE });
+    // script(1) gives the CLI a real pseudo-terminal, so stdout.isTTY is true.
+    const env = { ...process.env };
+    delete env.CI;
+    const r = spawnSync('script', ['-qec', `${process.execPath} ${cliPath} run pipelines/demo.yaml`, '/dev/null'], { cwd: p.root, encoding: 'utf8', env });
+    assert.equal(r.status, 0, r.stdout);
+    assert.match(r.stdout, /✔ square\[power=3\]\s+done in/, 'listr2 marks finished tasks with ✔');
+    assert.match(r.stdout, /\x1b\[/, 'the display redraws with ANSI escapes');
+    const plain = p.cli(['run', 'pipelines/demo.yaml', '--force']);
+    assert.match(plain.stdout, /^▶ gen\s+running: forced$/m);
+    assert.doesNotMatch(plain.stdout, /\x1b\[/);
   });
 
   it('usage errors exit 2', () => {

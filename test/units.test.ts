@@ -104,7 +104,7 @@ describe('interpolation', () => {
 
 describe('fingerprint diffs', () => {
   const base: Fingerprint = {
-    format: 1,
+    format: 2,
     kind: 'train-vae',
     code: { files: { 'src/stages/train-vae.ts': 'a' as Digest }, packages: { yaml: '2.8.0' } },
     params: { beta: 1, latent_dim: 2 },
@@ -137,6 +137,9 @@ describe('fingerprint diffs', () => {
     ]);
     assert.deepEqual(diffFingerprints(base, base), []);
     assert.deepEqual(diffFingerprints(undefined, base), [{ type: 'new' }]);
+    // An entry written by an older ablate (another format) is reported as such, never misread.
+    const { environment: _dropped, ...older } = base;
+    assert.deepEqual(diffFingerprints({ ...older, format: 1 } as unknown as Fingerprint, base), [{ type: 'format' }]);
   });
 });
 

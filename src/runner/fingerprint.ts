@@ -1,6 +1,8 @@
 import type { CodeDigest } from './code-digest.js';
 import { hashJson, type Digest } from './hashing.js';
 
+export const FINGERPRINT_FORMAT = 2;
+
 /** Digest of a Fingerprint: the cache key of one stage execution. */
 export type FingerprintDigest = Digest & { readonly __fingerprint: true };
 
@@ -17,8 +19,11 @@ export type InputDigest =
  * changes without changing the result only costs needless reruns).
  */
 export interface Fingerprint {
-  /** Bumped whenever the meaning of these fields changes, so an old cache entry is never read as a new one. */
-  readonly format: 1;
+  /**
+   * Bumped whenever the fields or their meaning change, so an old cache entry is never read as
+   * a new one (2: `environment` added).
+   */
+  readonly format: typeof FINGERPRINT_FORMAT;
   /** The stage kind as written in `uses:`: two kinds with identical params still do different work. */
   readonly kind: string;
   /** The stage module, the local modules it imports and the npm package versions they use: editing the code must rerun it. */

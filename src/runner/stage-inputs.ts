@@ -4,7 +4,7 @@ import type { GatheredInput } from '../stages/contract.js';
 import { listFiles, manifestDigest, subManifest, type Manifest } from './caching/manifest.js';
 import type { StatCache } from './caching/stat-cache.js';
 import { codeDigest, type CodeDigest } from './code-digest.js';
-import type { Fingerprint, InputDigest } from './fingerprint.js';
+import { FINGERPRINT_FORMAT, type Fingerprint, type InputDigest } from './fingerprint.js';
 import { hashBytes, hashJson, type Digest } from './hashing.js';
 import { variantLabel, type Plan, type StageInstance } from './plan.js';
 
@@ -70,7 +70,7 @@ export async function computeFingerprint(
   const deps: Record<string, Digest> = {};
   for (const file of instance.fileDeps) deps[relative(plan.dir, file)] = await pathDigest(file, statCache);
   return {
-    format: 1,
+    format: FINGERPRINT_FORMAT,
     kind: instance.ref.name,
     code: memoCodeDigest(codeDigests, instance),
     params: instance.params,

@@ -119,12 +119,12 @@ describe('the ablate CLI', () => {
 
   it('on a terminal, the live listr2 display; in a pipe, one line per event', { skip: !existsSync('/usr/bin/script') && 'util-linux script is not installed' }, () => {
     const p = new TempProject({ 'pipelines/demo.yaml': PIPELINE });
-    // script(1) gives the CLI a real pseudo-terminal, so stdout.isTTY is true.
+    // script(1) gives the CLI a real pseudo-terminal (stdout.isTTY), sized like a terminal window.
     const env = { ...process.env };
     delete env.CI;
-    const r = spawnSync('script', ['-qec', `${process.execPath} ${cliPath} run pipelines/demo.yaml`, '/dev/null'], { cwd: p.root, encoding: 'utf8', env });
+    const r = spawnSync('script', ['-qec', `stty cols 120 rows 40; ${process.execPath} ${cliPath} run pipelines/demo.yaml`, '/dev/null'], { cwd: p.root, encoding: 'utf8', env });
     assert.equal(r.status, 0, r.stdout);
-    assert.match(r.stdout, /✔ square\[power=3\]\s+done in/, 'listr2 marks finished tasks with ✔');
+    assert.match(r.stdout, /✔(\x1b\[\d+m)? square\[power=3\]\s+done in/, 'listr2 marks finished tasks with a green ✔');
     assert.match(r.stdout, /\x1b\[/, 'the display redraws with ANSI escapes');
     const plain = p.cli(['run', 'pipelines/demo.yaml', '--force']);
     assert.match(plain.stdout, /^▶ gen\s+running: forced$/m);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeNpy, readNpyAs } from '../src/ml/npy.js';
@@ -56,7 +56,9 @@ export function benchTsne(n = 10_000, repeats = 3): BenchRow[] {
   try {
     writeFileSync(join(dir, 'x.npy'), encodeNpy({ dtype: 'float32', shape: [n, dims], data }));
     writeFileSync(join(dir, 'sk.py'), SKLEARN);
-    const r = spawnSync('python3', [join(dir, 'sk.py'), join(dir, 'x.npy'), join(dir, 'y.npy')], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
+    // Debian's python3-sklearn installs for the system interpreter, which may not be the first python3 on PATH.
+    const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+    const r = spawnSync(python, [join(dir, 'sk.py'), join(dir, 'x.npy'), join(dir, 'y.npy')], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
     if (r.status === 0) {
       const y = readNpyAs(join(dir, 'y.npy'), 'float32');
       rows.push({ name: `t-SNE ${n}×${dims} (scikit-learn, 1 run)`, unit: 's', median: Number(r.stdout.trim()), runs: 1, target: `10-NN agreement ${knnLabelAgreement(y.data, n, 2, labels).toFixed(3)}` });

@@ -195,13 +195,11 @@ async function statusCommand(args: readonly string[]): Promise<number> {
 function printStatus(statuses: readonly StageStatus[], mode: 'status' | 'dry-run'): void {
   const width = Math.min(48, Math.max(0, ...statuses.map((s) => s.id.length)));
   const label = { 'up-to-date': 'up to date', restore: mode === 'dry-run' ? 'would restore' : 'restore', stale: mode === 'dry-run' ? 'would run' : 'stale' };
-  for (const s of statuses) {
-    const why = s.explanation.length ? `  ${s.explanation.join('; ')}` : '';
-    console.log(`${label[s.state].padEnd(13)} ${s.id.padEnd(width)}${why}`);
-  }
+  const lines = statuses.map((s) => `${label[s.state].padEnd(13)} ${s.id.padEnd(width)}${s.explanation.length ? `  ${s.explanation.join('; ')}` : ''}`);
   const stale = statuses.filter((s) => s.state === 'stale').length;
   const restore = statuses.filter((s) => s.state === 'restore').length;
-  console.log(`\n${stale} stale, ${restore} to restore, ${statuses.length - stale - restore} up to date`);
+  // One write: a line at a time cost more than computing the status of a big pipeline.
+  process.stdout.write(`${lines.join('\n')}\n\n${stale} stale, ${restore} to restore, ${statuses.length - stale - restore} up to date\n`);
 }
 
 async function dagCommand(args: readonly string[]): Promise<number> {

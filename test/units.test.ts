@@ -11,6 +11,7 @@ import { interpolate, type InterpolationError } from '../src/runner/interpolate.
 import { parseInputRef } from '../src/runner/plan.js';
 import { publishedSchemaText } from '../src/runner/pipeline-schema.js';
 import { nearestName } from '../src/runner/suggest.js';
+import { builtinKindNames, loadStageKind, resolveStageRef } from '../src/stages/registry.js';
 import { repoRoot, TempProject } from './helpers.js';
 
 describe('dag', () => {
@@ -166,6 +167,16 @@ describe('small pieces', () => {
     assert.equal(nearestName('gne', ['gen', 'prep']), 'gen');
     assert.equal(nearestName('xyz', ['train-vae', 'evaluate']), undefined);
   });
+  it('every built-in stage kind has a valid params schema that rejects unknown params', async () => {
+    const { Ajv } = await import('ajv');
+    const checker = new Ajv({ strict: true, allowUnionTypes: true });
+    for (const name of builtinKindNames) {
+      const kind = await loadStageKind(resolveStageRef(name, repoRoot)!);
+      assert.ok(checker.validateSchema(kind.params), `${name}: ${checker.errorsText()}`);
+      assert.equal((kind.params as { additionalProperties?: unknown }).additionalProperties, false, `${name} must reject unknown params`);
+    }
+  });
+
   it('the published JSON Schema is up to date (npm run schema)', () => {
     assert.equal(readFileSync(`${repoRoot}/schema/pipeline.schema.json`, 'utf8'), publishedSchemaText());
   });

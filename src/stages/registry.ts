@@ -3,25 +3,6 @@ import { extname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../package-root.js';
 import type { StageKind } from './contract.js';
-import compareMetrics from './compare-metrics.js';
-import evaluate from './evaluate.js';
-import fashionMnist from './fashion-mnist.js';
-import interpolations from './interpolations.js';
-import latentScatter from './latent-scatter.js';
-import manifold from './manifold.js';
-import mnist from './mnist.js';
-import pca from './pca.js';
-import preprocess from './preprocess.js';
-import priorSamples from './prior-samples.js';
-import reconstructions from './reconstructions.js';
-import report from './report.js';
-import shell from './shell.js';
-import trainVae from './train-vae.js';
-import trainingCurves from './training-curves.js';
-import traversals from './traversals.js';
-import tsne from './tsne.js';
-import umap from './umap.js';
-import variantChart from './variant-chart.js';
 
 /**
  * Where a stage kind's code lives. Built-ins are modules of this package; user stages are
@@ -38,29 +19,30 @@ export interface StageRef {
 }
 
 /**
- * Built-in kinds by name, with their module's file name in src/stages/. Imported statically:
- * a stage module's top level is light by contract (heavy libraries load inside `run`).
+ * Built-in kinds by name: module file in src/stages/ and how to import it. Imported on first
+ * use, so a run pays only for the kinds its pipeline uses (a module's top level is light by
+ * contract; heavy libraries load inside `run`).
  */
-const BUILTINS: Readonly<Record<string, { readonly kind: StageKind; readonly file: string }>> = {
-  shell: { kind: shell, file: 'shell.ts' },
-  mnist: { kind: mnist, file: 'mnist.ts' },
-  'fashion-mnist': { kind: fashionMnist, file: 'fashion-mnist.ts' },
-  preprocess: { kind: preprocess, file: 'preprocess.ts' },
-  'train-vae': { kind: trainVae, file: 'train-vae.ts' },
-  evaluate: { kind: evaluate, file: 'evaluate.ts' },
-  'compare-metrics': { kind: compareMetrics, file: 'compare-metrics.ts' },
-  reconstructions: { kind: reconstructions, file: 'reconstructions.ts' },
-  'prior-samples': { kind: priorSamples, file: 'prior-samples.ts' },
-  interpolations: { kind: interpolations, file: 'interpolations.ts' },
-  manifold: { kind: manifold, file: 'manifold.ts' },
-  traversals: { kind: traversals, file: 'traversals.ts' },
-  'latent-scatter': { kind: latentScatter, file: 'latent-scatter.ts' },
-  'training-curves': { kind: trainingCurves, file: 'training-curves.ts' },
-  'variant-chart': { kind: variantChart, file: 'variant-chart.ts' },
-  pca: { kind: pca, file: 'pca.ts' },
-  tsne: { kind: tsne, file: 'tsne.ts' },
-  umap: { kind: umap, file: 'umap.ts' },
-  report: { kind: report, file: 'report.ts' },
+const BUILTINS: Readonly<Record<string, { readonly file: string; readonly load: () => Promise<{ default: StageKind }> }>> = {
+  shell: { file: 'shell.ts', load: () => import('./shell.js') },
+  mnist: { file: 'mnist.ts', load: () => import('./mnist.js') },
+  'fashion-mnist': { file: 'fashion-mnist.ts', load: () => import('./fashion-mnist.js') },
+  preprocess: { file: 'preprocess.ts', load: () => import('./preprocess.js') },
+  'train-vae': { file: 'train-vae.ts', load: () => import('./train-vae.js') },
+  evaluate: { file: 'evaluate.ts', load: () => import('./evaluate.js') },
+  'compare-metrics': { file: 'compare-metrics.ts', load: () => import('./compare-metrics.js') },
+  reconstructions: { file: 'reconstructions.ts', load: () => import('./reconstructions.js') },
+  'prior-samples': { file: 'prior-samples.ts', load: () => import('./prior-samples.js') },
+  interpolations: { file: 'interpolations.ts', load: () => import('./interpolations.js') },
+  manifold: { file: 'manifold.ts', load: () => import('./manifold.js') },
+  traversals: { file: 'traversals.ts', load: () => import('./traversals.js') },
+  'latent-scatter': { file: 'latent-scatter.ts', load: () => import('./latent-scatter.js') },
+  'training-curves': { file: 'training-curves.ts', load: () => import('./training-curves.js') },
+  'variant-chart': { file: 'variant-chart.ts', load: () => import('./variant-chart.js') },
+  pca: { file: 'pca.ts', load: () => import('./pca.js') },
+  tsne: { file: 'tsne.ts', load: () => import('./tsne.js') },
+  umap: { file: 'umap.ts', load: () => import('./umap.js') },
+  report: { file: 'report.ts', load: () => import('./report.js') },
 };
 
 export const builtinKindNames: readonly string[] = Object.keys(BUILTINS);
@@ -81,13 +63,12 @@ export function resolveStageRef(uses: string, pipelineDir: string): StageRef | u
 
 const loaded = new Map<string, Promise<StageKind>>();
 
-/** The stage kind behind a ref; a user module is imported once per process and checked. */
+/** The stage kind behind a ref, imported once per process; a user module is checked. */
 export function loadStageKind(ref: StageRef): Promise<StageKind> {
-  const builtin = ref.type === 'builtin' ? BUILTINS[ref.name] : undefined;
-  if (builtin) return Promise.resolve(builtin.kind);
   let kind = loaded.get(ref.sourceFile);
   if (!kind) {
-    kind = importUserKind(ref.sourceFile);
+    const builtin = ref.type === 'builtin' ? BUILTINS[ref.name] : undefined;
+    kind = builtin ? builtin.load().then((m) => m.default) : importUserKind(ref.sourceFile);
     loaded.set(ref.sourceFile, kind);
   }
   return kind;

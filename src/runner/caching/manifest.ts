@@ -13,9 +13,16 @@ export interface ManifestEntry {
 /** A stage's outputs: path relative to its output directory (always '/'-separated) → content. */
 export type Manifest = Readonly<Record<string, ManifestEntry>>;
 
-/** Identity of a set of outputs: what downstream fingerprints record as their input digest. */
+const digests = new WeakMap<Manifest, Digest>();
+
+/** Identity of a set of outputs: what downstream fingerprints record as their input digest. Memoized per manifest object. */
 export function manifestDigest(manifest: Manifest): Digest {
-  return hashJson(Object.entries(manifest).map(([path, e]) => [path, e.digest, e.executable]));
+  let digest = digests.get(manifest);
+  if (!digest) {
+    digest = hashJson(Object.entries(manifest).map(([path, e]) => [path, e.digest, e.executable]));
+    digests.set(manifest, digest);
+  }
+  return digest;
 }
 
 /**

@@ -56,6 +56,7 @@ export default defineStage({
     const p = ctx.params;
     const tf = await loadTf(p.backend);
     ctx.log(`backend: ${tf.backend} (${tf.reason})`);
+    ctx.progress(`backend ${tf.backend}: ${tf.reason}`);
     const load = (split: string) => {
       const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'float32');
       const labels = readNpyAs(join(ctx.input('data'), `${split}_labels.npy`), 'uint8');

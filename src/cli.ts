@@ -25,6 +25,7 @@ Usage:
       --force[=STAGE,...]         rerun even if cached (all selected stages, or the named ones)
       --dry-run                   say what would run and why; change nothing
       -k, --keep-going            keep running independent stages after a failure
+      --all                       run every pipeline in pipelines/ (--set applies where the param exists)
       --plain                     line-per-event output even on a terminal
   ablate status FILE [STAGE...]   which stages are stale and why   [--json] [--set ...]
   ablate dag FILE                 the stage graph   [--format text|mermaid|dot] [--set ...]
@@ -106,27 +107,31 @@ function normalizeForce(args: readonly string[]): string[] {
 }
 
 /** Loads a pipeline; `writeParseCache` only for commands that may write into the workspace. */
-async function load(file: string | undefined, overrides: readonly string[] = [], writeParseCache = false): Promise<Plan> {
+async function load(file: string | undefined, overrides: readonly string[] = [], writeParseCache = false, ignoreUnknownOverrides = false): Promise<Plan> {
   if (!file) throw new UsageError('missing pipeline FILE');
   const workspace = workspaceAt(findWorkspaceRoot(dirname(resolve(file))));
-  return loadPipeline(file, { overrides, parseCache: new ParseCache(workspace.parsedDir, writeParseCache) });
+  return loadPipeline(file, { overrides, ignoreUnknownOverrides, parseCache: new ParseCache(workspace.parsedDir, writeParseCache) });
 }
 
 function workspaceFor(plan: Plan) {
   return workspaceAt(findWorkspaceRoot(dirname(plan.file)));
 }
 
-async function runCommand(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(normalizeForce(args), {
-    set: { type: 'string', multiple: true },
-    jobs: { type: 'string', short: 'j' },
-    force: { type: 'string', multiple: true },
-    'dry-run': { type: 'boolean' },
-    'keep-going': { type: 'boolean', short: 'k' },
-    plain: { type: 'boolean' },
-  });
+const RUN_OPTIONS = {
+  set: { type: 'string', multiple: true },
+  jobs: { type: 'string', short: 'j' },
+  force: { type: 'string', multiple: true },
+  'dry-run': { type: 'boolean' },
+  'keep-going': { type: 'boolean', short: 'k' },
+  plain: { type: 'boolean' },
+  all: { type: 'boolean' },
+} as const;
+
+async function runCommand(args: readonly string[], ignoreUnknownOverrides = false): Promise<number> {
+  const { values, positionals } = parse(normalizeForce(args), RUN_OPTIONS);
+  if (values.all) return runAll(args.filter((a) => a !== '--all'), positionals, (values.set as string[] | undefined) ?? []);
   const [file, ...targets] = positionals;
-  const plan = await load(file, values.set as string[] | undefined, !values['dry-run']);
+  const plan = await load(file, values.set as string[] | undefined, !values['dry-run'], ignoreUnknownOverrides);
   const workspace = workspaceFor(plan);
   const forceValues = (values.force as string[] | undefined) ?? [];
   const force: true | string[] | undefined = forceValues.includes('*') ? true : forceValues.length ? forceValues.flatMap((f) => f.split(',')) : undefined;
@@ -170,6 +175,34 @@ async function runCommand(args: readonly string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     await executor.close();
   }
+}
+
+/**
+ * `ablate run --all`: every pipeline in the workspace's pipelines/ folder, one after another,
+ * with the same options; `--set NAME=VALUE` applies to the pipelines that define NAME. The
+ * exit code is the worst of the runs.
+ */
+async function runAll(args: readonly string[], positionals: readonly string[], overrides: readonly string[]): Promise<number> {
+  if (positionals.length) throw new UsageError('--all runs every pipeline in pipelines/; give no FILE or STAGE with it');
+  const root = findWorkspaceRoot(process.cwd());
+  const dir = resolve(root, 'pipelines');
+  const files = (await import('node:fs')).readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => relative(process.cwd(), resolve(dir, f)));
+  if (!files.length) throw new UsageError(`no pipeline files in ${dir}`);
+  const workspace = workspaceAt(root);
+  const plans: Plan[] = [];
+  for (const file of files) plans.push(await loadPipeline(file, { overrides, ignoreUnknownOverrides: true, parseCache: new ParseCache(workspace.parsedDir, true) }));
+  for (const assignment of overrides) {
+    const name = assignment.split('=')[0]!;
+    if (!plans.some((plan) => Object.hasOwn(plan.params, name))) throw new UsageError(`--set ${assignment}: no pipeline in ${dir} has a param '${name}'`);
+  }
+  let worst: number = EXIT.ok;
+  for (const file of files) {
+    console.log(`\n== ${file}`);
+    const status = await runCommand([file, ...args], true);
+    worst = Math.max(worst, status);
+    if (status === EXIT.interrupted) break;
+  }
+  return worst;
 }
 
 /** Most stages a live display shows; bigger runs get the line-per-event log, which scales. */

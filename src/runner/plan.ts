@@ -104,6 +104,8 @@ export interface LoadOptions {
   readonly overrides?: readonly string[];
   /** Where already-validated pipeline texts are remembered; without one, every load parses. */
   readonly parseCache?: ParseCache;
+  /** Skip `--set` names this pipeline has no param for (running several pipelines at once). */
+  readonly ignoreUnknownOverrides?: boolean;
 }
 
 let schemaDigestMemo: Digest | undefined;
@@ -147,7 +149,7 @@ export async function loadPipeline(file: string, options: LoadOptions = {}): Pro
 
 async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, file: string, options: LoadOptions): Promise<Plan> {
   const diagnostics: Diagnostic[] = [];
-  const params = applyOverrides(spec.params ?? {}, options.overrides ?? [], source, diagnostics);
+  const params = applyOverrides(spec.params ?? {}, options.overrides ?? [], source, diagnostics, options.ignoreUnknownOverrides ?? false);
   const stageNames = Object.keys(spec.stages);
 
   // Kinds: resolve every `uses:` and import each module once.
@@ -367,6 +369,7 @@ function applyOverrides(
   overrides: readonly string[],
   source: YamlSource,
   diagnostics: Diagnostic[],
+  ignoreUnknown: boolean,
 ): Record<string, unknown> {
   const params: Record<string, unknown> = { ...defaults };
   for (const assignment of overrides) {
@@ -377,6 +380,7 @@ function applyOverrides(
       continue;
     }
     if (!Object.hasOwn(defaults, name)) {
+      if (ignoreUnknown) continue;
       const suggestion = nearestName(name, Object.keys(defaults));
       diagnostics.push({
         ...source.diagnostic(['params'], `--set ${assignment}: the pipeline has no param '${name}' (params: ${Object.keys(defaults).join(', ') || 'none'})`),

@@ -1,0 +1,66 @@
+// Slow end-to-end checks on the real pipelines (minutes): run with ABLATE_E2E=1, as CI does.
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { repoRoot, TempProject } from './helpers.js';
+
+const enabled = Boolean(process.env.ABLATE_E2E);
+const REDUCED = ['--set', 'epochs=1', '--set', 'train_images=1000', '--set', 'test_images=200'];
+
+/** Instance ids the plain reporter says ran ("▶ id  running: …"). */
+function ran(stdout: string): string[] {
+  return [...stdout.matchAll(/^▶ (\S+)\s+running/gm)].map((m) => m[1]!).sort();
+}
+
+function project(): TempProject {
+  const p = new TempProject();
+  cpSync(join(repoRoot, 'pipelines'), p.path('pipelines'), { recursive: true, filter: (src) => !src.endsWith('.lock.json') });
+  return p;
+}
+
+describe('the seed pipelines end to end', { skip: !enabled && 'set ABLATE_E2E=1 to run (CI does)' }, () => {
+  it('quickstart: runs, then a second run executes nothing, and verify passes', () => {
+    const p = project();
+    const first = p.cli(['run', 'pipelines/quickstart.yaml']);
+    assert.equal(first.status, 0, first.stdout.slice(-3000) + first.stderr);
+    assert.match(first.stdout, /quickstart: 21 ran, 0 up to date/);
+    const second = p.cli(['run', 'pipelines/quickstart.yaml']);
+    assert.match(second.stdout, /quickstart: 0 ran, 21 up to date, 0 restored, 0 failed/);
+    assert.equal(p.cli(['verify', 'pipelines/quickstart.yaml']).status, 0);
+    assert.match(readFileSync(p.path('artifacts/quickstart/report/report.html'), 'utf8'), /<h1>ablate quickstart/);
+  });
+
+  it('a reduced β ablation: rerun is a no-op; adding β = 8 runs only its variant and the gathers; a figure edit reruns that figure and the report', () => {
+    const p = project();
+    const first = p.cli(['run', 'pipelines/ablation-beta.yaml', ...REDUCED]);
+    assert.equal(first.status, 0, first.stdout.slice(-3000) + first.stderr);
+    assert.match(p.cli(['run', 'pipelines/ablation-beta.yaml', ...REDUCED]).stdout, /ablation-beta: 0 ran, 21 up to date/);
+
+    // 1. A new ablation value by YAML edit.
+    const file = p.path('pipelines/ablation-beta.yaml');
+    p.write('pipelines/ablation-beta.yaml', readFileSync(file, 'utf8').replace('beta: [0.5, 1, 2, 4]', 'beta: [0.5, 1, 2, 4, 8]'));
+    const status = p.cli(['status', 'pipelines/ablation-beta.yaml', ...REDUCED]);
+    assert.match(status.stdout, /stale\s+train\[beta=8\]\s+never ran/);
+    const grown = p.cli(['run', 'pipelines/ablation-beta.yaml', ...REDUCED]);
+    assert.deepEqual(ran(grown.stdout), ['compare', 'eval[beta=8]', 'recon[beta=8]', 'report', 'tradeoff', 'train[beta=8]', 'traverse[beta=8]']);
+
+    // 2. Editing a figure's params reruns only that figure and the report.
+    p.write('pipelines/ablation-beta.yaml', readFileSync(file, 'utf8').replace('traverse: { uses: traversals, in: { model: train.model, data: prep } }', 'traverse: { uses: traversals, in: { model: train.model, data: prep }, with: { steps: 9 } }'));
+    const why = p.cli(['status', 'pipelines/ablation-beta.yaml', ...REDUCED]);
+    assert.match(why.stdout, /stale\s+traverse\[beta=0\.5\]\s+param steps 11 → 9/);
+    const edited = p.cli(['run', 'pipelines/ablation-beta.yaml', ...REDUCED]);
+    assert.deepEqual(ran(edited.stdout), ['report', 'traverse[beta=0.5]', 'traverse[beta=1]', 'traverse[beta=2]', 'traverse[beta=4]', 'traverse[beta=8]']);
+    assert.equal(p.cli(['verify', 'pipelines/ablation-beta.yaml']).status, 0);
+  });
+});
+
+describe('every pipeline in pipelines/', () => {
+  it('validates', () => {
+    const p = project();
+    const r = p.cli(['run', '--all', '--dry-run', ...REDUCED]);
+    assert.equal(r.status, 0, r.stderr);
+    for (const name of ['ablation-beta', 'ablation-latent', 'cvae', 'fashion', 'quickstart', 'reference', 'vae-mnist']) assert.match(r.stdout, new RegExp(`== pipelines/${name}\\.yaml`));
+    assert.equal(p.cli(['run', '--all', '--set', 'nope=1']).status, 2);
+  });
+});

@@ -1,5 +1,6 @@
 // Slow end-to-end checks on the real pipelines (minutes): run with ABLATE_E2E=1, as CI does.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -62,5 +63,18 @@ describe('every pipeline in pipelines/', () => {
     assert.equal(r.status, 0, r.stderr);
     for (const name of ['ablation-beta', 'ablation-latent', 'cvae', 'fashion', 'quickstart', 'reference', 'vae-mnist']) assert.match(r.stdout, new RegExp(`== pipelines/${name}\\.yaml`));
     assert.equal(p.cli(['run', '--all', '--set', 'nope=1']).status, 2);
+  });
+});
+
+describe('docs/results.md generation', () => {
+  it('tabulates every evaluated model of the given lockfiles and states what was not run', () => {
+    const p = new TempProject();
+    const out = p.path('results.md');
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', 'results.ts'), `--out=${out}`, join(repoRoot, 'pipelines', 'quickstart.lock.json')], { cwd: repoRoot, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const text = readFileSync(out, 'utf8');
+    assert.match(text, /\| quickstart \| `eval\[model=conv\]` \| conv \| 2 \| 1 \| 4 \| 10800 \| \d+\.\d \|/);
+    assert.match(text, /\| quickstart \| `eval\[model=ae\]` \| ae \| 2 \|/);
+    assert.match(text, /d = 15 is best by MSE\/PSNR\*\* — not run yet/);
   });
 });

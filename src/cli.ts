@@ -25,7 +25,7 @@ Usage:
       --force[=STAGE,...]         rerun even if cached (all selected stages, or the named ones)
       --dry-run                   say what would run and why; change nothing
       -k, --keep-going            keep running independent stages after a failure
-      --all                       run every pipeline in pipelines/ (--set applies where the param exists)
+      --all [FILE...]             every stage of these pipelines (default: all in pipelines/)
       --plain                     line-per-event output even on a terminal
   ablate status FILE [STAGE...]   which stages are stale and why   [--json] [--set ...]
   ablate dag FILE                 the stage graph   [--format text|mermaid|dot] [--set ...]
@@ -178,15 +178,15 @@ async function runCommand(args: readonly string[], ignoreUnknownOverrides = fals
 }
 
 /**
- * `ablate run --all`: every pipeline in the workspace's pipelines/ folder, one after another,
- * with the same options; `--set NAME=VALUE` applies to the pipelines that define NAME. The
- * exit code is the worst of the runs.
+ * `ablate run --all [FILE...]`: every stage of the given pipelines — by default every pipeline
+ * in the workspace's pipelines/ folder — one pipeline after another, with the same options;
+ * `--set NAME=VALUE` applies to the pipelines that define NAME. The exit code is the worst.
  */
 async function runAll(args: readonly string[], positionals: readonly string[], overrides: readonly string[]): Promise<number> {
-  if (positionals.length) throw new UsageError('--all runs every pipeline in pipelines/; give no FILE or STAGE with it');
   const root = findWorkspaceRoot(process.cwd());
   const dir = resolve(root, 'pipelines');
-  const files = (await import('node:fs')).readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => relative(process.cwd(), resolve(dir, f)));
+  const files = positionals.length ? [...positionals] : (await import('node:fs')).readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => relative(process.cwd(), resolve(dir, f)));
+  if (positionals.some((p) => !/\.ya?ml$/.test(p))) throw new UsageError('--all takes pipeline files, not stage names: it runs every stage of each');
   if (!files.length) throw new UsageError(`no pipeline files in ${dir}`);
   const workspace = workspaceAt(root);
   const plans: Plan[] = [];
@@ -198,7 +198,7 @@ async function runAll(args: readonly string[], positionals: readonly string[], o
   let worst: number = EXIT.ok;
   for (const file of files) {
     console.log(`\n== ${file}`);
-    const status = await runCommand([file, ...args], true);
+    const status = await runCommand([file, ...args.filter((a) => !positionals.includes(a))], true);
     worst = Math.max(worst, status);
     if (status === EXIT.interrupted) break;
   }

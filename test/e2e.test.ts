@@ -56,6 +56,21 @@ describe('the seed pipelines end to end', { skip: !enabled && 'set ABLATE_E2E=1 
   });
 });
 
+describe('CI regeneration', { skip: !enabled && 'set ABLATE_E2E=1 to run (CI does)' }, () => {
+  it('run --all of chosen pipelines from a clean project rebuilds every artifact; verify proves them; a rerun does nothing', () => {
+    const p = project();
+    const files = ['pipelines/cvae.yaml', 'pipelines/fashion.yaml'];
+    const first = p.cli(['run', '--all', ...files, ...REDUCED]);
+    assert.equal(first.status, 0, first.stdout.slice(-3000) + first.stderr);
+    assert.match(first.stdout, /cvae: 9 ran, 0 up to date/);
+    assert.match(first.stdout, /fashion: 16 ran, 0 up to date/);
+    assert.equal(p.cli(['verify', ...files]).status, 0);
+    const again = p.cli(['run', '--all', ...files, ...REDUCED]);
+    assert.match(again.stdout, /cvae: 0 ran, 9 up to date/);
+    assert.match(again.stdout, /fashion: 0 ran, 16 up to date/);
+  });
+});
+
 describe('every pipeline in pipelines/', () => {
   it('validates', () => {
     const p = project();

@@ -287,7 +287,7 @@ function gcCommand(args: readonly string[]): number {
   const result = collectGarbage(workspaceAt(root), lockfiles, { dryRun: Boolean(values['dry-run']) });
   const verb = values['dry-run'] ? 'would remove' : 'removed';
   console.log(
-    `gc: kept ${result.keptRuns} cache entries referenced by ${lockfiles.length} lockfiles; ${verb} ${result.removedRuns} entries, ${result.removedObjects} objects (${(result.freedBytes / 1e6).toFixed(1)} MB), ${result.removedTemp} temp dirs`,
+    `gc: kept ${result.keptRuns} cache entries referenced by ${lockfiles.length} lockfiles; ${verb} ${result.removedRuns} entries, ${result.removedObjects} objects (${(result.freedBytes / 1e6).toFixed(1)} MB), ${result.removedTemp} temp dirs, ${result.removedParsed} parsed pipeline texts`,
   );
   return EXIT.ok;
 }

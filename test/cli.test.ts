@@ -102,7 +102,8 @@ describe('the ablate CLI', () => {
     assert.match(dry.stdout, /kept 4 cache entries referenced by 1 lockfiles; would remove 4 entries/);
     assert.equal(countRuns(p), 8);
     const gc = p.cli(['gc']);
-    assert.match(gc.stdout, /removed 4 entries, \d+ objects/);
+    assert.match(gc.stdout, /removed 4 entries, \d+ objects \([\d.]+ MB\), 0 temp dirs, [12] parsed pipeline texts/);
+    assert.deepEqual(readdirSync(p.path('.ablate/parsed')), []);
     assert.equal(countRuns(p), 4);
     assert.match(p.cli(['run', 'pipelines/demo.yaml', '--set', 'n=5']).stdout, /0 ran, 4 up to date/);
     assert.match(p.cli(['run', 'pipelines/demo.yaml']).stdout, /4 ran/, 'the collected n=3 results are gone');

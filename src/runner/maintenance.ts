@@ -60,11 +60,13 @@ export interface GcResult {
   readonly removedObjects: number;
   readonly freedBytes: number;
   readonly removedTemp: number;
+  /** Parsed pipeline texts (.ablate/parsed/): pure cache, rebuilt on the next run. */
+  readonly removedParsed: number;
 }
 
 /**
  * Drops cache entries that no lockfile references, then objects no remaining entry uses,
- * and temp dirs left by killed runs. Refuses while another run holds a stage lock: its
+ * temp dirs left by killed runs, and the parse cache. Refuses while another run holds a stage lock: its
  * freshly stored objects are not referenced by any lockfile yet.
  */
 export function collectGarbage(workspace: Workspace, lockfiles: readonly string[], options: { dryRun?: boolean } = {}): GcResult {
@@ -101,5 +103,12 @@ export function collectGarbage(workspace: Workspace, lockfiles: readonly string[
       if (!options.dryRun) rmSync(join(workspace.tmpDir, name), { recursive: true, force: true });
     }
   }
-  return { keptRuns, removedRuns, removedObjects, freedBytes, removedTemp };
+  let removedParsed = 0;
+  if (existsSync(workspace.parsedDir)) {
+    for (const name of readdirSync(workspace.parsedDir)) {
+      removedParsed++;
+      if (!options.dryRun) rmSync(join(workspace.parsedDir, name), { force: true });
+    }
+  }
+  return { keptRuns, removedRuns, removedObjects, freedBytes, removedTemp, removedParsed };
 }

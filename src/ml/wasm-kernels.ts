@@ -2,8 +2,8 @@
  * Training kernels for the tfjs wasm backend. Stock wasm has no Conv2DBackpropFilter (so it
  * cannot train a conv net at all), and its Conv2DBackpropInput and transposed BatchMatMul
  * are scalar loops. Each kernel here is rewritten in terms of wasm's fast XNNPACK-backed
- * kernels (Conv2D, BatchMatMul, Transpose, PadV2, Reverse, Slice), so the heavy lifting
- * stays in SIMD code; JavaScript only moves memory where no kernel does (zero insertion).
+ * kernels (Conv2D, BatchMatMul, Transpose, PadV2, Slice), so the heavy lifting stays in SIMD
+ * code; JavaScript only moves memory where no kernel does (sub-kernels, interleaving phases).
  * Every kernel is tested against the cpu backend (test/wasm-kernels.test.ts).
  */
 import {
@@ -76,9 +76,12 @@ function conv2DBackpropFilterKernel(call: Call, backend: WasmBackend): KernelFun
 }
 
 /**
- * dx = conv2d(zero-insert(dy, stride) padded by (K−1−pad), W rotated 180° with its in/out
- * channels swapped), stride 1. Zero insertion and padding happen in one JS pass that copies
- * whole channel runs; the convolution is wasm's.
+ * dx by phase decomposition. Along one axis, dx[u] = Σ_k dy[m − k]·W[r + s·k] with
+ * r = (u + pad) mod s and m = ⌊(u + pad) / s⌋: each of the s×s output phases is a stride-1
+ * "full" convolution of dy with the sub-kernel W[r::s] (flipped, in/out channels swapped),
+ * done by wasm's Conv2D on dy padded by the sub-kernel size − 1; JS then interleaves the
+ * phases into dx, copying whole channel runs. Unlike zero insertion, no multiply-add is spent
+ * on zeros (for stride 2: a quarter of the work).
  */
 function conv2DBackpropInputKernel(call: Call, backend: WasmBackend): KernelFunc {
   return ({ inputs, attrs }) => {
@@ -86,32 +89,52 @@ function conv2DBackpropInputKernel(call: Call, backend: WasmBackend): KernelFunc
     const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
     if (dataFormat !== 'NHWC') throw new Error('Conv2DBackpropInput on wasm supports NHWC only');
     const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
-    const { batchSize: n, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow, outChannels: co, inHeight, inWidth } = info;
-    const top = kh - 1 - info.padInfo.top;
-    const left = kw - 1 - info.padInfo.left;
-    // Rows/cols of the spread-out dy the convolution needs to produce inHeight × inWidth.
-    const height = inHeight + kh - 1;
-    const width = inWidth + kw - 1;
-    const spread = backend.makeOutput([n, height, width, co], 'float32');
-    const dst = backend.typedArrayFromHeap(spread);
-    const src = backend.typedArrayFromHeap(dy);
-    dst.fill(0);
-    for (let b = 0; b < n; b++) {
-      for (let i = 0; i < oh; i++) {
-        const row = top + i * sh;
-        if (row < 0 || row >= height) continue;
-        for (let j = 0; j < ow; j++) {
-          const col = left + j * sw;
-          if (col < 0 || col >= width) continue;
-          const from = ((b * oh + i) * ow + j) * co;
-          dst.set(src.subarray(from, from + co), ((b * height + row) * width + col) * co);
+    const { batchSize: n, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow, outChannels: co, inChannels: ci, inHeight, inWidth } = info;
+    const { top, left } = info.padInfo;
+    const dx = backend.makeOutput([n, inHeight, inWidth, ci], 'float32');
+    backend.typedArrayFromHeap(dx).fill(0);
+    for (let rh = 0; rh < sh; rh++) {
+      const khr = Math.ceil((kh - rh) / sh);
+      for (let rw = 0; rw < sw; rw++) {
+        const kwr = Math.ceil((kw - rw) / sw);
+        if (khr <= 0 || kwr <= 0) continue;
+        // Sub-kernel W[rh::sh, rw::sw], flipped spatially, as [khr, kwr, co, ci].
+        const sub = backend.makeOutput([khr, kwr, co, ci], 'float32');
+        {
+          const w = backend.typedArrayFromHeap(filter);
+          const out = backend.typedArrayFromHeap(sub);
+          for (let a = 0; a < khr; a++) {
+            for (let b = 0; b < kwr; b++) {
+              const p = rh + sh * (khr - 1 - a);
+              const q = rw + sw * (kwr - 1 - b);
+              for (let i = 0; i < ci; i++) {
+                for (let o = 0; o < co; o++) out[((a * kwr + b) * co + o) * ci + i] = w[((p * kw + q) * ci + i) * co + o]!;
+              }
+            }
+          }
         }
+        const padded = call('PadV2', { x: dy }, { paddings: [[0, 0], [khr - 1, khr - 1], [kwr - 1, kwr - 1], [0, 0]], constantValue: 0 });
+        const phase = call('Conv2D', { x: padded, filter: sub }, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined as never });
+        // phase[b, m, k] → dx[b, m·sh + rh − top, k·sw + rw − left] where inside dx.
+        const ph = oh + khr - 1;
+        const pw = ow + kwr - 1;
+        const src = backend.typedArrayFromHeap(phase);
+        const dst = backend.typedArrayFromHeap(dx);
+        for (let b = 0; b < n; b++) {
+          for (let m = 0; m < ph; m++) {
+            const u = m * sh + rh - top;
+            if (u < 0 || u >= inHeight) continue;
+            for (let k = 0; k < pw; k++) {
+              const v = k * sw + rw - left;
+              if (v < 0 || v >= inWidth) continue;
+              const from = ((b * ph + m) * pw + k) * ci;
+              dst.set(src.subarray(from, from + ci), ((b * inHeight + u) * inWidth + v) * ci);
+            }
+          }
+        }
+        for (const t of [sub, padded, phase]) backend.disposeData(t.dataId);
       }
     }
-    const flipped = call('Reverse', { x: filter }, { dims: [0, 1] });
-    const swapped = call('Transpose', { x: flipped }, { perm: [0, 1, 3, 2] });
-    const dx = call('Conv2D', { x: spread, filter: swapped }, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined as never });
-    for (const t of [spread, flipped, swapped]) backend.disposeData(t.dataId);
     return dx;
   };
 }

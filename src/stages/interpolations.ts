@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
-import { MODEL_AND_DATA_INPUTS, ScaleParam } from '../ml/figures/inputs.js';
+import { MODEL_AND_DATA_INPUTS, gatherImages, loadModel, loadSplit, ScaleParam } from '../ml/figures/inputs.js';
+import { decode, encodeMeans } from '../ml/figures/model-io.js';
 import { defineStage, StageError } from './contract.js';
 
 /**
@@ -26,8 +27,6 @@ export default defineStage({
   outputs: () => ({ figure: 'interpolations.png' }),
   environment: backendEnvironment,
   async run(ctx) {
-    const { loadModel, loadSplit, gatherImages } = await import('../ml/figures/inputs.js');
-    const { encodeMeans, decode } = await import('../ml/figures/model-io.js');
     const { gridPng } = await import('../ml/figures/grid.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
     if (model.kind === 'cvae') throw new StageError('interpolating a conditional model needs a label per step; use prior-samples for a cvae');

@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
-import { MODEL_INPUT } from '../ml/figures/inputs.js';
+import { MODEL_INPUT, loadModel } from '../ml/figures/inputs.js';
+import { decode } from '../ml/figures/model-io.js';
 import { defineStage, StageError } from './contract.js';
 
 /** The classic Keras figure: decodings of an n × n grid over z ∈ [−range, range]², z₂ decreasing downwards. */
@@ -23,8 +24,6 @@ export default defineStage({
   outputs: () => ({ figure: 'manifold.png' }),
   environment: backendEnvironment,
   async run(ctx) {
-    const { loadModel } = await import('../ml/figures/inputs.js');
-    const { decode } = await import('../ml/figures/model-io.js');
     const { gridPng } = await import('../ml/figures/grid.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
     if (model.latentDim !== 2) throw new StageError(`the manifold figure needs latent_dim 2; this model has ${model.latentDim} (use traversals instead)`);

@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
-import { MODEL_INPUT, ScaleParam } from '../ml/figures/inputs.js';
+import { MODEL_INPUT, loadModel, ScaleParam } from '../ml/figures/inputs.js';
+import { decode, normalDraws } from '../ml/figures/model-io.js';
 import { defineStage, StageError } from './contract.js';
 
 /**
@@ -26,8 +27,6 @@ export default defineStage({
   outputs: () => ({ figure: 'samples.png' }),
   environment: backendEnvironment,
   async run(ctx) {
-    const { loadModel } = await import('../ml/figures/inputs.js');
-    const { decode, normalDraws } = await import('../ml/figures/model-io.js');
     const { gridPng } = await import('../ml/figures/grid.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
     if (model.kind === 'ae') throw new StageError('an autoencoder has no prior to sample from: prior samples need a VAE');

@@ -13,7 +13,7 @@ import { FileLock } from './locks.js';
 import { lockfilePathFor, readLockfile, updateLockfile, type LockEntry } from './lockfile.js';
 import type { Reporter } from './logging/events.js';
 import type { Plan, StageInstance } from './plan.js';
-import { computeFingerprint, driftedArtifacts, inputPaths, seedOf } from './stage-inputs.js';
+import { cachedState, computeFingerprint, inputPaths, seedOf } from './stage-inputs.js';
 import type { Workspace } from './workspace.js';
 
 export interface RunOptions {
@@ -120,13 +120,6 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
     waiters.shift()?.();
   };
 
-  const restoreOrVerify = async (instance: StageInstance, record: RunRecord): Promise<'up-to-date' | 'restored'> => {
-    const artifactDir = join(workspace.root, instance.artifactDir);
-    const drifted = await driftedArtifacts(record.outputs, artifactDir, statCache);
-    if (!drifted.length) return 'up-to-date';
-    store.materialize(record.outputs, artifactDir, statCache);
-    return 'restored';
-  };
 
   const execute = async (instance: StageInstance, fingerprint: Fingerprint, digest: FingerprintDigest, reasons: string[]): Promise<RunRecord> => {
     const outDir = join(workspace.tmpDir, `${digest.slice(0, 16)}-${uniqueSuffix()}`);
@@ -176,52 +169,45 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
     }
   };
 
+  /** Records an instance that will not run; `false`, so callers can `return skip(…)`. */
+  const skip = (instance: StageInstance, reason: string): false => {
+    summary.skipped.push(instance.id);
+    reporter.event({ type: 'skipped', id: instance.id, reason });
+    return false;
+  };
+  const haltReason = () => (signal.aborted ? 'interrupted' : stopScheduling ? 'stopped after a failure' : undefined);
+
   const settle = async (instance: StageInstance, deps: Promise<boolean>[]): Promise<boolean> => {
     const depsOk = await Promise.all(deps);
-    if (!depsOk.every(Boolean)) {
-      summary.skipped.push(instance.id);
-      reporter.event({ type: 'skipped', id: instance.id, reason: 'an upstream stage did not complete' });
-      return false;
-    }
-    if (signal.aborted || stopScheduling) {
-      summary.skipped.push(instance.id);
-      reporter.event({ type: 'skipped', id: instance.id, reason: signal.aborted ? 'interrupted' : 'stopped after a failure' });
-      return false;
-    }
+    if (!depsOk.every(Boolean)) return skip(instance, 'an upstream stage did not complete');
+    const halted = haltReason();
+    if (halted) return skip(instance, halted);
     const fingerprint = await computeFingerprint(instance, plan, (id) => outputs.get(id), caches);
     if ('missing' in fingerprint) throw new Error(`internal: ${instance.id} scheduled before ${fingerprint.missing}`);
     const digest = fingerprintDigest(fingerprint);
     const isForced = forced.has(instance.id) || forced.has(instance.stage);
 
     const tryCache = async (): Promise<boolean> => {
-      const record = store.readRun(digest);
-      if (!record) return false;
-      try {
-        const how = await restoreOrVerify(instance, record);
-        (how === 'restored' ? summary.restored : summary.upToDate).push(instance.id);
-        reporter.event({ type: 'cached', id: instance.id, restored: how === 'restored' });
-      } catch (error) {
-        if (!(error instanceof CorruptObjectError) && (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-        store.dropRun(digest);
-        return false;
+      const found = await cachedState(instance, digest, previousLock?.stages[instance.id], store, statCache, workspace.root);
+      if (found.state === 'absent') return false;
+      if (found.state === 'restore') {
+        try {
+          store.materialize(found.record.outputs, join(workspace.root, instance.artifactDir), statCache);
+        } catch (error) {
+          if (!(error instanceof CorruptObjectError) && (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+          store.dropRun(digest);
+          return false;
+        }
       }
-      outputs.set(instance.id, record.outputs);
-      origins.set(instance.id, { origin: 'cached', durationMs: record.durationMs });
-      recordLock(instance, record);
+      const restored = found.state === 'restore';
+      outputs.set(instance.id, restored ? found.record.outputs : found.outputs);
+      origins.set(instance.id, { origin: 'cached', durationMs: restored ? found.record.durationMs : found.durationMs });
+      // Up to date by the lockfile itself: its entry stands as it is.
+      if (found.record) recordLock(instance, found.record);
+      (restored ? summary.restored : summary.upToDate).push(instance.id);
+      reporter.event({ type: 'cached', id: instance.id, restored });
       return true;
     };
-    // The workspace already matches the lockfile's record of this very fingerprint: nothing to read from the cache.
-    const locked = previousLock?.stages[instance.id];
-    if (!isForced && locked?.digest === digest && locked.artifactDir === instance.artifactDir) {
-      const drifted = await driftedArtifacts(locked.outputs, join(workspace.root, instance.artifactDir), statCache);
-      if (!drifted.length) {
-        outputs.set(instance.id, locked.outputs);
-        origins.set(instance.id, { origin: 'cached', durationMs: locked.durationMs });
-        summary.upToDate.push(instance.id);
-        reporter.event({ type: 'cached', id: instance.id, restored: false });
-        return true;
-      }
-    }
     if (!isForced && (await tryCache())) return true;
 
     // Only one process runs a given fingerprint; a concurrent run waits, then restores its result.
@@ -233,9 +219,7 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
       });
     } catch (error) {
       if (!signal.aborted) throw error;
-      summary.skipped.push(instance.id);
-      reporter.event({ type: 'skipped', id: instance.id, reason: 'interrupted' });
-      return false;
+      return skip(instance, 'interrupted');
     }
     try {
       if (!isForced && (await tryCache())) return true;
@@ -245,11 +229,8 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
       await takeSlot();
       let record: RunRecord;
       try {
-        if (signal.aborted || stopScheduling) {
-          summary.skipped.push(instance.id);
-          reporter.event({ type: 'skipped', id: instance.id, reason: signal.aborted ? 'interrupted' : 'stopped after a failure' });
-          return false;
-        }
+        const haltedWhileQueued = haltReason();
+        if (haltedWhileQueued) return skip(instance, haltedWhileQueued);
         record = await execute(instance, fingerprint, digest, describeReasons(reasons, instance.ref.name));
       } finally {
         giveSlot();
@@ -262,11 +243,7 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
       reporter.event({ type: 'done', id: instance.id, durationMs: record.durationMs, ...(record.metrics ? { metrics: record.metrics } : {}) });
       return true;
     } catch (error) {
-      if (signal.aborted) {
-        summary.skipped.push(instance.id);
-        reporter.event({ type: 'skipped', id: instance.id, reason: 'interrupted' });
-        return false;
-      }
+      if (signal.aborted) return skip(instance, 'interrupted');
       const failure = error instanceof StageFailure ? error : new StageFailure(error instanceof Error ? error.message : String(error), '');
       summary.failed.push(instance.id);
       if (!options.keepGoing) stopScheduling = true;

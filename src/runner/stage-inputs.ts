@@ -3,8 +3,10 @@ import { join, relative } from 'node:path';
 import type { GatheredInput } from '../stages/contract.js';
 import { listFiles, manifestDigest, subManifest, type Manifest } from './caching/manifest.js';
 import type { StatCache } from './caching/stat-cache.js';
+import type { CacheStore, RunRecord } from './caching/store.js';
+import type { LockEntry } from './lockfile.js';
 import { codeDigest, type CodeDigest } from './code-digest.js';
-import { FINGERPRINT_FORMAT, type Fingerprint, type InputDigest } from './fingerprint.js';
+import { FINGERPRINT_FORMAT, type Fingerprint, type FingerprintDigest, type InputDigest } from './fingerprint.js';
 import { hashBytes, hashJson, type Digest } from './hashing.js';
 import { variantLabel, type Plan, type StageInstance } from './plan.js';
 
@@ -124,4 +126,35 @@ export async function driftedArtifacts(manifest: Manifest, artifactDir: string, 
     if (stats.size !== entry.size || (await statCache.digestOf(abs, stats)) !== entry.digest) drifted.push(path);
   }
   return drifted;
+}
+
+/** What the lockfile and the cache already hold for an instance's current fingerprint. */
+export type CachedState =
+  /** Nothing to do: artifacts/ matches the lockfile's entry (`record` absent) or a cache record. */
+  | { readonly state: 'up-to-date'; readonly outputs: Manifest; readonly durationMs: number; readonly record?: RunRecord }
+  /** Cached, but files in artifacts/ are missing or modified: copy them back. */
+  | { readonly state: 'restore'; readonly record: RunRecord; readonly drifted: readonly string[] }
+  | { readonly state: 'absent' };
+
+/**
+ * Reads only. First the lockfile: an entry with this very fingerprint whose artifacts still
+ * match needs no cache read at all (as DVC compares dvc.lock); then the cache record. `run`
+ * acts on the answer and `status` reports it, so status predicts exactly what run will do.
+ */
+export async function cachedState(
+  instance: StageInstance,
+  digest: FingerprintDigest,
+  lockEntry: LockEntry | undefined,
+  store: CacheStore,
+  statCache: StatCache,
+  workspaceRoot: string,
+): Promise<CachedState> {
+  const artifactDir = join(workspaceRoot, instance.artifactDir);
+  if (lockEntry?.digest === digest && lockEntry.artifactDir === instance.artifactDir && !(await driftedArtifacts(lockEntry.outputs, artifactDir, statCache)).length) {
+    return { state: 'up-to-date', outputs: lockEntry.outputs, durationMs: lockEntry.durationMs };
+  }
+  const record = store.readRun(digest);
+  if (!record) return { state: 'absent' };
+  const drifted = await driftedArtifacts(record.outputs, artifactDir, statCache);
+  return drifted.length ? { state: 'restore', record, drifted } : { state: 'up-to-date', outputs: record.outputs, durationMs: record.durationMs, record };
 }

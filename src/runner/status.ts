@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import type { Manifest } from './caching/manifest.js';
 import { StatCache } from './caching/stat-cache.js';
 import { CacheStore } from './caching/store.js';
@@ -7,7 +6,7 @@ import { describeReasons, diffFingerprints, fingerprintDigest, type Fingerprint,
 import { lockfilePathFor, readLockfile } from './lockfile.js';
 import type { Plan } from './plan.js';
 import { resolveTargets } from './scheduler.js';
-import { computeFingerprint, driftedArtifacts } from './stage-inputs.js';
+import { cachedState, computeFingerprint } from './stage-inputs.js';
 import type { Workspace } from './workspace.js';
 
 export type StageState =
@@ -68,19 +67,15 @@ export async function pipelineStatus(
     }
     const digest = fingerprintDigest(fingerprint);
     const isForced = forced.has(instance.id) || forced.has(instance.stage);
-    if (!isForced && previous?.digest === digest && previous.artifactDir === instance.artifactDir) {
-      const drifted = await driftedArtifacts(previous.outputs, join(workspace.root, instance.artifactDir), statCache);
-      if (!drifted.length) {
-        known.set(instance.id, previous.outputs);
-        result.push(status('up-to-date', []));
-        continue;
-      }
+    const found = isForced ? { state: 'absent' as const } : await cachedState(instance, digest, previous, store, statCache, workspace.root);
+    if (found.state === 'up-to-date') {
+      known.set(instance.id, found.outputs);
+      result.push(status('up-to-date', []));
+      continue;
     }
-    const record = isForced ? undefined : store.readRun(digest);
-    if (record) {
-      known.set(instance.id, record.outputs);
-      const drifted = await driftedArtifacts(record.outputs, join(workspace.root, instance.artifactDir), statCache);
-      result.push(drifted.length ? status('restore', [], drifted) : status('up-to-date', []));
+    if (found.state === 'restore') {
+      known.set(instance.id, found.record.outputs);
+      result.push(status('restore', [], [...found.drifted]));
       continue;
     }
     if (isForced) {

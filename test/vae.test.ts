@@ -12,7 +12,7 @@ import { TempProject } from './helpers.js';
 
 describe('loss terms against hand-computed values', () => {
   it('BCE from logits, KL, MSE', async () => {
-    const tf = await loadTf('wasm');
+    const tf = await loadTf('wasm', 1);
     const core = tf.core;
     // Two 2-pixel "images". BCE(l, x) = −[x log σ(l) + (1−x) log(1−σ(l))].
     const logits = core.tensor4d([0, 2, -3, 40], [2, 1, 2, 1]);
@@ -39,7 +39,7 @@ describe('loss terms against hand-computed values', () => {
 
 describe('models', () => {
   it('have the seed architecture for 28×28 and 32×32 inputs, and save/load losslessly', async () => {
-    const tf = await loadTf('wasm');
+    const tf = await loadTf('wasm', 1);
     for (const size of [28, 32]) {
       const m = buildModels(tf, { kind: 'conv', imageSize: size, latentDim: 16, hidden: 128, classes: 10, seed: 1 });
       assert.deepEqual(m.encoder.outputs.map((o) => o.shape), [[null, 16], [null, 16]]);
@@ -78,7 +78,7 @@ describe('training loop options', () => {
   const base = { kind: 'conv' as const, batchSize: 16, learningRate: 1e-3, beta: 2, classes: 10, seed: 1, signal: new AbortController().signal, progress: () => undefined };
 
   it('KL warm-up ramps β linearly from 0 over the given epochs', async () => {
-    const tf = await loadTf('wasm');
+    const tf = await loadTf('wasm', 1);
     const models = buildModels(tf, { kind: 'conv', imageSize: 12, latentDim: 2, hidden: 8, classes: 10, seed: 1 });
     const result = trainVae(tf, models, blobs(64), undefined, { ...base, epochs: 3, klWarmupEpochs: 2, patience: 0 });
     // β of an epoch's last batch (batch 4 of 4): (epoch − 1 + 3/4) / 2 · β, capped at β.
@@ -87,7 +87,7 @@ describe('training loop options', () => {
   });
 
   it('early stopping halts after `patience` epochs without a better validation loss and keeps the best weights', async () => {
-    const tf = await loadTf('wasm');
+    const tf = await loadTf('wasm', 1);
     const models = buildModels(tf, { kind: 'conv', imageSize: 12, latentDim: 2, hidden: 8, classes: 10, seed: 2 });
     // A learning rate this high makes validation loss worsen after the first epochs.
     const result = trainVae(tf, models, blobs(64), blobs(32), { ...base, learningRate: 0.05, epochs: 30, klWarmupEpochs: 0, patience: 2 });

@@ -1,6 +1,8 @@
 /**
  * Loads TensorFlow.js on the fastest backend installed here, says which and why, once.
  *   tensorflow  @tensorflow/tfjs-node (native libtensorflow), when its native binding loads;
+ *   native      the wasm backend with ablate's oneDNN addon for convolutions and matrix
+ *               products (native-kernels.ts), when the addon was built at install time;
  *   wasm        @tensorflow/tfjs-backend-wasm with SIMD, plus ablate's training kernels;
  *   cpu         the pure-JS backend: minutes per training step, only on explicit request.
  * tfjs-node is an optionalDependency whose install downloads libtensorflow; offline that
@@ -10,8 +12,9 @@
 import { Type } from '@sinclair/typebox';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
+import { loadNativeAddon, nativeKernelsIdentity, type NativeAddon } from './native-addon.js';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
 
 export interface Tf {
@@ -24,14 +27,19 @@ export interface Tf {
 }
 
 /** The `backend` param of every stage that runs TensorFlow.js. */
-export const BackendParam = Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')], {
+export const BackendParam = Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('native'), Type.Literal('wasm'), Type.Literal('cpu')], {
   default: 'auto',
-  description: 'auto: tfjs-node if it loads, else wasm. cpu takes minutes per training step.',
+  description: 'auto: tfjs-node if it loads, else native (wasm + oneDNN) if built, else wasm. cpu takes minutes per training step.',
 });
 
-/** Numbers differ in the last bits between backends: the resolved backend enters the fingerprint. */
+/**
+ * Numbers differ in the last bits between backends: the resolved backend enters the
+ * fingerprint, and for the native one the oneDNN version and the kernels' source digest.
+ */
 export async function backendEnvironment(params: { backend: BackendChoice }): Promise<Record<string, string>> {
-  return { backend: await resolveBackend(params.backend) };
+  const backend = await resolveBackend(params.backend);
+  const native = backend === 'native' ? loadNativeAddon() : undefined;
+  return native && 'addon' in native ? { backend, kernels: nativeKernelsIdentity(native.addon) } : { backend };
 }
 
 let nativeProbe: Promise<string | undefined> | undefined;
@@ -47,16 +55,29 @@ function nativeUnavailable(): Promise<string | undefined> {
 /** The backend `choice` will run on, without loading TensorFlow.js itself (for fingerprints). */
 export async function resolveBackend(choice: BackendChoice): Promise<BackendName> {
   if (choice !== 'auto') return choice;
-  return (await nativeUnavailable()) === undefined ? 'tensorflow' : 'wasm';
+  if ((await nativeUnavailable()) === undefined) return 'tensorflow';
+  return 'addon' in loadNativeAddon() ? 'native' : 'wasm';
 }
 
 let loading: Promise<Tf> | undefined;
+let nativeAddon: NativeAddon | undefined;
+
+/**
+ * Bounds the threads the native kernels use from now on. A worker process runs many stages
+ * in turn, so every loadTf sets it. The other backends run on one thread in Node anyway.
+ */
+function setComputeThreads(threads: number): void {
+  nativeAddon?.setThreads(threads);
+}
 let loadedChoice: BackendChoice | undefined;
 
-export function loadTf(choice: BackendChoice = 'auto'): Promise<Tf> {
+/** TensorFlow.js on `choice`, its kernels bounded to `threads` cores (the stage's ctx.threads). */
+export async function loadTf(choice: BackendChoice, threads: number): Promise<Tf> {
   if (loading && loadedChoice !== choice) throw new Error(`TensorFlow.js is already loaded with backend ${loadedChoice}; one backend per process`);
   loadedChoice = choice;
-  return (loading ??= load(choice));
+  const tf = await (loading ??= load(choice));
+  setComputeThreads(threads);
+  return tf;
 }
 
 async function load(choice: BackendChoice): Promise<Tf> {
@@ -76,15 +97,26 @@ async function load(choice: BackendChoice): Promise<Tf> {
     backend = 'cpu';
     reason = 'cpu backend requested';
   } else {
+    const addon = choice === 'auto' || choice === 'native' ? loadNativeAddon() : { error: 'wasm requested' };
+    if (choice === 'native' && 'error' in addon) throw new Error(`backend 'native' requested but ${addon.error}`);
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
     // tfjs spawns no worker threads in Node; one thread is what it runs on.
     wasm.setThreadsCount(1);
     if (!(await core.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
     const { registerWasmTrainingKernels } = await import('./wasm-kernels.js');
     registerWasmTrainingKernels(core.backend());
-    backend = 'wasm';
     const simd = await core.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-    reason = `${choice === 'wasm' ? 'wasm requested' : `@tensorflow/tfjs-node unavailable (${nativeError})`}; wasm${simd ? ' with SIMD' : ' without SIMD'} + ablate training kernels`;
+    const why = choice === 'auto' ? `@tensorflow/tfjs-node unavailable (${nativeError}); ` : '';
+    if ('addon' in addon) {
+      const { registerNativeKernels } = await import('./native-kernels.js');
+      registerNativeKernels(addon.addon, core.backend());
+      nativeAddon = addon.addon;
+      backend = 'native';
+      reason = `${why}wasm${simd ? ' with SIMD' : ''} + ablate's oneDNN kernels (${addon.addon.info()})`;
+    } else {
+      backend = 'wasm';
+      reason = `${why}${addon.error}; wasm${simd ? ' with SIMD' : ' without SIMD'} + ablate training kernels`;
+    }
   }
   await core.ready();
   return { core, layers, backend, reason, versions: { '@tensorflow/tfjs-core': core.version_core, '@tensorflow/tfjs-layers': layers.version_layers } };

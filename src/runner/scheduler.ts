@@ -109,24 +109,31 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
     flushTimer ??= setTimeout(flushLock, LOCKFILE_FLUSH_MS);
   };
 
+  // Slots are cores. A multithreaded stage takes an equal share of the free slots with the
+  // other multithreaded stages that could run now (`contenders`: their inputs are ready, they
+  // hold no slot yet), so a training alone gets every core and two trainings one each.
   let free = executor.slots;
   const waiters: (() => void)[] = [];
-  const takeSlot = async () => {
+  const contenders = new Set<string>();
+  const takeSlots = async (instance: StageInstance): Promise<number> => {
     while (free === 0) await new Promise<void>((r) => waiters.push(r));
-    free--;
+    const share = instance.kind.multithreaded ? Math.max(1, Math.floor(free / Math.max(1, contenders.size))) : 1;
+    contenders.delete(instance.id);
+    free -= share;
+    return share;
   };
-  const giveSlot = () => {
-    free++;
-    waiters.shift()?.();
+  const giveSlots = (count: number) => {
+    free += count;
+    for (let i = 0; i < count; i++) waiters.shift()?.();
   };
 
 
-  const execute = async (instance: StageInstance, fingerprint: Fingerprint, digest: FingerprintDigest, reasons: string[]): Promise<RunRecord> => {
+  const execute = async (instance: StageInstance, fingerprint: Fingerprint, digest: FingerprintDigest, reasons: string[], threads: number): Promise<RunRecord> => {
     const outDir = join(workspace.tmpDir, `${digest.slice(0, 16)}-${uniqueSuffix()}`);
     const logFile = join(workspace.logsDir, plan.name, `${instance.id.replace(/[/\\]/g, '_')}.log`);
     mkdirSync(outDir, { recursive: true });
     mkdirSync(join(workspace.logsDir, plan.name), { recursive: true });
-    writeFileSync(logFile, `# ${instance.id} · ${new Date().toISOString()} · fingerprint ${digest}\n`);
+    writeFileSync(logFile, `# ${instance.id} · ${new Date().toISOString()} · fingerprint ${digest} · ${threads} thread(s)\n`);
     reporter.event({ type: 'start', id: instance.id, reasons });
     const started = performance.now();
     try {
@@ -142,6 +149,7 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
           logFile,
           seed: seedOf(instance),
           provenance: provenanceOf(instance),
+          threads,
         },
         { progress: (message, fraction) => reporter.event({ type: 'progress', id: instance.id, message, ...(fraction === undefined ? {} : { fraction }) }) },
         signal,
@@ -182,6 +190,7 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
     if (!depsOk.every(Boolean)) return skip(instance, 'an upstream stage did not complete');
     const halted = haltReason();
     if (halted) return skip(instance, halted);
+    if (instance.kind.multithreaded) contenders.add(instance.id);
     const fingerprint = await computeFingerprint(instance, plan, (id) => outputs.get(id), caches);
     if ('missing' in fingerprint) throw new Error(`internal: ${instance.id} scheduled before ${fingerprint.missing}`);
     const digest = fingerprintDigest(fingerprint);
@@ -226,14 +235,14 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
       const previous = previousLock?.stages[instance.id];
       const reasons: StaleReason[] = isForced ? [{ type: 'forced' }] : diffFingerprints(previous?.fingerprint, fingerprint);
       if (!reasons.length) reasons.push({ type: 'not-cached' });
-      await takeSlot();
+      const threads = await takeSlots(instance);
       let record: RunRecord;
       try {
         const haltedWhileQueued = haltReason();
         if (haltedWhileQueued) return skip(instance, haltedWhileQueued);
-        record = await execute(instance, fingerprint, digest, describeReasons(reasons, instance.ref.name));
+        record = await execute(instance, fingerprint, digest, describeReasons(reasons, instance.ref.name), threads);
       } finally {
-        giveSlot();
+        giveSlots(threads);
       }
       store.materialize(record.outputs, join(workspace.root, instance.artifactDir), statCache);
       outputs.set(instance.id, record.outputs);
@@ -261,12 +270,14 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
     const deps = (plan.graph.get(instance.id) ?? []).map((d) => done.get(d)!);
     done.set(
       instance.id,
-      settle(instance, deps).catch((error: unknown) => {
-        summary.failed.push(instance.id);
-        stopScheduling = true;
-        reporter.event({ type: 'failed', id: instance.id, message: error instanceof Error ? error.message : String(error), logFile: '', logTail: '' });
-        return false;
-      }),
+      settle(instance, deps)
+        .finally(() => contenders.delete(instance.id))
+        .catch((error: unknown) => {
+          summary.failed.push(instance.id);
+          stopScheduling = true;
+          reporter.event({ type: 'failed', id: instance.id, message: error instanceof Error ? error.message : String(error), logFile: '', logTail: '' });
+          return false;
+        }),
     );
   }
   await Promise.all(done.values());

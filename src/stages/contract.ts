@@ -79,6 +79,11 @@ export interface StageContext<P> {
    * the provenance of the run that computed it.
    */
   readonly provenance: readonly ProvenanceEntry[];
+  /**
+   * Cores this stage may keep busy: 1 unless its kind is `multithreaded`, then its share of
+   * the runner's slots (both cores for a training that runs alone; one each for two).
+   */
+  readonly threads: number;
 }
 
 export interface StageKind<S extends TObject = TObject> {
@@ -99,6 +104,12 @@ export interface StageKind<S extends TObject = TObject> {
    * resolved before the stage runs so a cache entry made elsewhere is not reused by mistake.
    */
   environment?(params: Static<S>): Promise<Readonly<Record<string, string>>>;
+  /**
+   * Its run can keep several cores busy (ctx.threads). The runner then gives it a share of
+   * the free slots instead of one, and counts them all as taken while it runs, so parallel
+   * stages never oversubscribe the cores.
+   */
+  readonly multithreaded?: boolean;
   run(ctx: StageContext<Static<S>>): Promise<void>;
 }
 

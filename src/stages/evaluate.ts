@@ -8,6 +8,7 @@ import { defineStage, StageError } from './contract.js';
 export default defineStage({
   name: 'evaluate',
   description: 'Test-set BCE, KL, −ELBO, MSE and PSNR (sampled z and z = μ), overall and per class; latents for projections.',
+  multithreaded: true,
   params: Type.Object(
     {
       split: Type.Union([Type.Literal('test'), Type.Literal('val')], { default: 'test' }),
@@ -30,7 +31,7 @@ export default defineStage({
     const { loadTrainedModel } = await import('../ml/vae/persist.js');
     const { bceFromLogits, klDivergence, meanSquaredError, reparameterize } = await import('../ml/vae/loss.js');
     const { summarize } = await import('../ml/vae/metrics.js');
-    const tf = await loadTf(ctx.params.backend);
+    const tf = await loadTf(ctx.params.backend, ctx.threads);
     const core = tf.core;
     const { kind, latentDim: d, encoder, decoder } = await loadTrainedModel(tf, ctx.input('model'));
     // The decoder ends in a sigmoid; its input is the logits, which give an exact, stable BCE.

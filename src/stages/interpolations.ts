@@ -28,7 +28,7 @@ export default defineStage({
   environment: backendEnvironment,
   async run(ctx) {
     const { gridPng } = await import('../ml/figures/grid.js');
-    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
+    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     if (model.kind === 'cvae') throw new StageError('interpolating a conditional model needs a label per step; use prior-samples for a cvae');
     const set = loadSplit(ctx.input('data'), 'test', model);
     const { pairs, steps } = ctx.params;

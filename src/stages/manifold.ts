@@ -25,7 +25,7 @@ export default defineStage({
   environment: backendEnvironment,
   async run(ctx) {
     const { gridPng } = await import('../ml/figures/grid.js');
-    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
+    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     if (model.latentDim !== 2) throw new StageError(`the manifold figure needs latent_dim 2; this model has ${model.latentDim} (use traversals instead)`);
     const { n, range } = ctx.params;
     const z = new Float32Array(n * n * 2);

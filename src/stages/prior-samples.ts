@@ -28,7 +28,7 @@ export default defineStage({
   environment: backendEnvironment,
   async run(ctx) {
     const { gridPng } = await import('../ml/figures/grid.js');
-    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
+    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     if (model.kind === 'ae') throw new StageError('an autoencoder has no prior to sample from: prior samples need a VAE');
     const conditional = model.kind === 'cvae';
     const rows = conditional ? 10 : ctx.params.rows;

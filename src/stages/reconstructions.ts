@@ -28,7 +28,7 @@ export default defineStage({
   environment: backendEnvironment,
   async run(ctx) {
     const { gridPng } = await import('../ml/figures/grid.js');
-    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend);
+    const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     const set = loadSplit(ctx.input('data'), ctx.params.split, model);
     const k = ctx.params.per_digit;
     const indices = firstOfEachClass(set.labels, k);

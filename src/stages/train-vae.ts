@@ -35,6 +35,7 @@ export default defineStage({
   description: 'Train a VAE (conv, dense, conditional) or the autoencoder baseline on preprocessed images.',
   params: Params,
   inputs: { data: { description: 'the output of a preprocess stage' } },
+  multithreaded: true,
   // model/ holds only what training determines (weights, architecture), so its digest is
   // stable across identical reruns and stages that read `train.model` keep early cutoff;
   // timings live outside it.
@@ -54,7 +55,7 @@ export default defineStage({
     const { trainVae } = await import('../ml/vae/train.js');
     const { saveLayersModel } = await import('../ml/vae/persist.js');
     const p = ctx.params;
-    const tf = await loadTf(p.backend);
+    const tf = await loadTf(p.backend, ctx.threads);
     ctx.log(`backend: ${tf.backend} (${tf.reason})`);
     ctx.progress(`backend ${tf.backend}: ${tf.reason}`);
     const load = (split: string) => {

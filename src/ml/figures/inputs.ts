@@ -13,8 +13,8 @@ export const ScaleParam = Type.Integer({ minimum: 1, maximum: 8, default: 2 });
 export const MODEL_INPUT = { model: { description: "a train-vae stage's model output (`train.model`)" } } as const;
 export const MODEL_AND_DATA_INPUTS = { ...MODEL_INPUT, data: { description: 'a preprocess stage' } } as const;
 
-export async function loadModel(dir: string, backend: BackendChoice): Promise<{ tf: Tf; model: TrainedModel }> {
-  const tf = await loadTf(backend);
+export async function loadModel(dir: string, backend: BackendChoice, threads: number): Promise<{ tf: Tf; model: TrainedModel }> {
+  const tf = await loadTf(backend, threads);
   return { tf, model: await loadTrainedModel(tf, dir) };
 }
 

@@ -36,6 +36,7 @@ export async function runStageJob(job: StageJob, observer: JobObserver, signal: 
     logFile: job.logFile,
     signal,
     provenance: job.provenance,
+    threads: job.threads,
   };
   await kind.run(ctx);
 }

@@ -13,6 +13,8 @@ export interface StageJob {
   readonly logFile: string;
   readonly seed: number;
   readonly provenance: readonly ProvenanceEntry[];
+  /** Cores the stage may use (StageContext.threads). */
+  readonly threads: number;
 }
 
 export interface JobObserver {

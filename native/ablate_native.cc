@@ -1,0 +1,393 @@
+// ablate's native training kernels: convolutions (forward, backward data, backward weights)
+// and row-major SGEMM on oneDNN, called from TensorFlow.js kernels with zero copies.
+//
+// Every function takes Float32Array views (of the wasm heap or of plain JS memory) and an
+// Int32Array of shape parameters, and writes its result into a preallocated output view.
+// Layouts are TensorFlow.js's: activations NHWC, filters HWIO. oneDNN picks its own
+// (blocked) weight layout where that is faster; weights are small, so reordering them on
+// every call costs little next to the convolution.
+//
+// Threads: oneDNN runs on OpenMP here; setThreads() bounds it per process, so that two
+// training stages in parallel on two cores use one thread each.
+#include <node_api.h>
+#include <dnnl.hpp>
+#include <omp.h>
+#include <malloc.h>
+
+#include <memory>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#include <cmath>
+#include <algorithm>
+
+using namespace dnnl;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+namespace {
+
+engine& cpuEngine() {
+  static engine instance(engine::kind::cpu, 0);
+  return instance;
+}
+
+stream& cpuStream() {
+  static stream instance(cpuEngine());
+  return instance;
+}
+
+// Shape of one 2-D convolution, in TensorFlow.js terms (x: [n,ih,iw,ic], filter: [kh,kw,ic,oc],
+// y: [n,oh,ow,oc]); pads are top, left, bottom, right; dilations are TF's (1 = none).
+struct ConvShape {
+  int n, ih, iw, ic, kh, kw, oc, oh, ow, sh, sw, dh, dw, pt, pl, pb, pr;
+  static constexpr int kFields = 17;
+
+  memory::desc src() const { return {{n, ic, ih, iw}, dt::f32, tag::nhwc}; }
+  memory::desc dst() const { return {{n, oc, oh, ow}, dt::f32, tag::nhwc}; }
+  memory::desc userWeights() const { return {{oc, ic, kh, kw}, dt::f32, tag::hwio}; }
+  memory::desc anyWeights() const { return {{oc, ic, kh, kw}, dt::f32, tag::any}; }
+  memory::dims strides() const { return {sh, sw}; }
+  memory::dims dilations() const { return {dh - 1, dw - 1}; }  // oneDNN counts inserted zeros
+  memory::dims padLeft() const { return {pt, pl}; }
+  memory::dims padRight() const { return {pb, pr}; }
+
+  std::string key() const {
+    std::ostringstream out;
+    for (int v : {n, ih, iw, ic, kh, kw, oc, oh, ow, sh, sw, dh, dw, pt, pl, pb, pr}) out << v << ',';
+    return out.str();
+  }
+};
+
+// Activations fused after a forward convolution; the codes match native.ts.
+enum Activation { kLinear = 0, kRelu = 1, kSigmoid = 2, kElu = 3, kRelu6 = 4, kLeakyRelu = 5 };
+
+convolution_forward::primitive_desc forwardDesc(const ConvShape& s, bool bias, int activation, float alpha) {
+  primitive_attr attr;
+  if (activation != kLinear) {
+    post_ops ops;
+    switch (activation) {
+      case kRelu: ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f); break;
+      case kSigmoid: ops.append_eltwise(1.f, algorithm::eltwise_logistic, 0.f, 0.f); break;
+      case kElu: ops.append_eltwise(1.f, algorithm::eltwise_elu, 1.f, 0.f); break;
+      case kRelu6: ops.append_eltwise(1.f, algorithm::eltwise_clip, 0.f, 6.f); break;
+      case kLeakyRelu: ops.append_eltwise(1.f, algorithm::eltwise_relu, alpha, 0.f); break;
+      default: throw std::invalid_argument("unknown activation code");
+    }
+    attr.set_post_ops(ops);
+  }
+  memory::desc biasMd = bias ? memory::desc({s.oc}, dt::f32, tag::x) : memory::desc();
+  convolution_forward::desc desc(prop_kind::forward_training, algorithm::convolution_direct, s.src(), s.anyWeights(), biasMd,
+                                 s.dst(), s.strides(), s.dilations(), s.padLeft(), s.padRight());
+  return {desc, attr, cpuEngine()};
+}
+
+// Primitives are built once per shape: building one costs far more than a small convolution.
+struct Forward {
+  convolution_forward::primitive_desc pd;
+  convolution_forward prim;
+};
+struct BackwardData {
+  convolution_backward_data::primitive_desc pd;
+  convolution_backward_data prim;
+};
+struct BackwardWeights {
+  convolution_backward_weights::primitive_desc pd;
+  convolution_backward_weights prim;
+};
+
+// One cache per call site (each lambda is its own type), keyed by shape.
+template <typename T, typename Make>
+T& cached(const std::string& key, Make make) {
+  static std::unordered_map<std::string, std::unique_ptr<T>> cache;
+  auto& slot = cache[key];
+  if (!slot) slot.reset(new T(make()));
+  return *slot;
+}
+
+Forward& forward(const ConvShape& s, bool bias, int activation, float alpha) {
+  std::string key = s.key() + std::to_string(bias) + ',' + std::to_string(activation) + ',' + std::to_string(alpha);
+  return cached<Forward>(key, [&] {
+    auto pd = forwardDesc(s, bias, activation, alpha);
+    return Forward{pd, convolution_forward(pd)};
+  });
+}
+
+BackwardData& backwardData(const ConvShape& s) {
+  return cached<BackwardData>(s.key(), [&] {
+    convolution_backward_data::desc desc(algorithm::convolution_direct, s.src(), s.anyWeights(), s.dst(), s.strides(),
+                                         s.dilations(), s.padLeft(), s.padRight());
+    convolution_backward_data::primitive_desc pd(desc, cpuEngine(), forwardDesc(s, false, kLinear, 0.f));
+    return BackwardData{pd, convolution_backward_data(pd)};
+  });
+}
+
+BackwardWeights& backwardWeights(const ConvShape& s) {
+  return cached<BackwardWeights>(s.key(), [&] {
+    convolution_backward_weights::desc desc(algorithm::convolution_direct, s.src(), s.anyWeights(), s.dst(), s.strides(),
+                                            s.dilations(), s.padLeft(), s.padRight());
+    convolution_backward_weights::primitive_desc pd(desc, cpuEngine(), forwardDesc(s, false, kLinear, 0.f));
+    return BackwardWeights{pd, convolution_backward_weights(pd)};
+  });
+}
+
+// Weights in oneDNN's chosen layout: the user's buffer itself when the layouts agree, else a
+// reordered copy (into or out of `user`, by `toUser`).
+struct WeightsView {
+  memory user;
+  memory internal;
+  bool reordered;
+};
+
+WeightsView weightsView(const ConvShape& s, const memory::desc& chosen, float* data) {
+  memory user(s.userWeights(), cpuEngine(), data);
+  if (chosen == s.userWeights()) return {user, user, false};
+  return {user, memory(chosen, cpuEngine()), true};
+}
+
+// ---- N-API plumbing --------------------------------------------------------------------
+
+struct Failure : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+float* floats(napi_env env, napi_value value, size_t* length = nullptr) {
+  napi_typedarray_type type;
+  size_t count;
+  void* data;
+  if (napi_get_typedarray_info(env, value, &type, &count, &data, nullptr, nullptr) != napi_ok || type != napi_float32_array)
+    throw Failure("expected a Float32Array");
+  if (length) *length = count;
+  return static_cast<float*>(data);
+}
+
+const int32_t* ints(napi_env env, napi_value value, size_t expected) {
+  napi_typedarray_type type;
+  size_t count;
+  void* data;
+  if (napi_get_typedarray_info(env, value, &type, &count, &data, nullptr, nullptr) != napi_ok || type != napi_int32_array ||
+      count < expected)
+    throw Failure("expected an Int32Array of shape parameters");
+  return static_cast<const int32_t*>(data);
+}
+
+ConvShape convShape(napi_env env, napi_value value) {
+  const int32_t* p = ints(env, value, ConvShape::kFields);
+  return {p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10], p[11], p[12], p[13], p[14], p[15], p[16]};
+}
+
+template <size_t N>
+void args(napi_env env, napi_callback_info info, napi_value (&out)[N]) {
+  size_t count = N;
+  napi_get_cb_info(env, info, &count, out, nullptr, nullptr);
+  if (count < N) throw Failure("too few arguments");
+}
+
+template <typename F>
+napi_value guarded(napi_env env, F&& body) {
+  try {
+    return body();
+  } catch (const dnnl::error& e) {
+    napi_throw_error(env, nullptr, (std::string("oneDNN: ") + e.what()).c_str());
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+  }
+  return nullptr;
+}
+
+// conv2d(x, filter, bias | null, y, shape, activation, alpha)
+napi_value Conv2d(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[7];
+    args(env, info, a);
+    ConvShape s = convShape(env, a[4]);
+    napi_valuetype biasType;
+    napi_typeof(env, a[2], &biasType);
+    bool hasBias = biasType != napi_null && biasType != napi_undefined;
+    int32_t activation;
+    double alpha;
+    napi_get_value_int32(env, a[5], &activation);
+    napi_get_value_double(env, a[6], &alpha);
+    Forward& f = forward(s, hasBias, activation, static_cast<float>(alpha));
+    WeightsView w = weightsView(s, f.pd.weights_desc(), floats(env, a[1]));
+    if (w.reordered) reorder(w.user, w.internal).execute(cpuStream(), w.user, w.internal);
+    std::unordered_map<int, memory> io{{DNNL_ARG_SRC, memory(s.src(), cpuEngine(), floats(env, a[0]))},
+                                       {DNNL_ARG_WEIGHTS, w.internal},
+                                       {DNNL_ARG_DST, memory(s.dst(), cpuEngine(), floats(env, a[3]))}};
+    if (hasBias) io.emplace(DNNL_ARG_BIAS, memory(memory::desc({s.oc}, dt::f32, tag::x), cpuEngine(), floats(env, a[2])));
+    f.prim.execute(cpuStream(), io);
+    cpuStream().wait();
+    return nullptr;
+  });
+}
+
+// conv2dBackwardData(dy, filter, dx, shape): dx = ∂L/∂x of y = conv2d(x, filter)
+napi_value Conv2dBackwardData(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[4];
+    args(env, info, a);
+    ConvShape s = convShape(env, a[3]);
+    BackwardData& b = backwardData(s);
+    WeightsView w = weightsView(s, b.pd.weights_desc(), floats(env, a[1]));
+    if (w.reordered) reorder(w.user, w.internal).execute(cpuStream(), w.user, w.internal);
+    b.prim.execute(cpuStream(), {{DNNL_ARG_DIFF_DST, memory(s.dst(), cpuEngine(), floats(env, a[0]))},
+                                 {DNNL_ARG_WEIGHTS, w.internal},
+                                 {DNNL_ARG_DIFF_SRC, memory(s.src(), cpuEngine(), floats(env, a[2]))}});
+    cpuStream().wait();
+    return nullptr;
+  });
+}
+
+// conv2dBackwardWeights(x, dy, dFilter, shape): dFilter = ∂L/∂filter of y = conv2d(x, filter)
+napi_value Conv2dBackwardWeights(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[4];
+    args(env, info, a);
+    ConvShape s = convShape(env, a[3]);
+    BackwardWeights& b = backwardWeights(s);
+    WeightsView w = weightsView(s, b.pd.diff_weights_desc(), floats(env, a[2]));
+    b.prim.execute(cpuStream(), {{DNNL_ARG_SRC, memory(s.src(), cpuEngine(), floats(env, a[0]))},
+                                 {DNNL_ARG_DIFF_DST, memory(s.dst(), cpuEngine(), floats(env, a[1]))},
+                                 {DNNL_ARG_DIFF_WEIGHTS, w.internal}});
+    if (w.reordered) reorder(w.internal, w.user).execute(cpuStream(), w.internal, w.user);
+    cpuStream().wait();
+    return nullptr;
+  });
+}
+
+float activate(float v, int activation, float alpha) {
+  switch (activation) {
+    case kRelu: return v > 0.f ? v : 0.f;
+    case kSigmoid: return 1.f / (1.f + std::exp(-v));
+    case kElu: return v > 0.f ? v : std::expm1(v);
+    case kRelu6: return std::min(std::max(v, 0.f), 6.f);
+    case kLeakyRelu: return v > 0.f ? v : alpha * v;
+    default: return v;
+  }
+}
+
+// matmul(a, b, c, [batch, m, n, k, transposeA, transposeB, broadcastA, broadcastB],
+//        bias | null, activation, alpha):
+// c[i] = act(op(a[i]) · op(b[i]) + bias), row-major; a broadcast operand has batch 1; the
+// bias (n values) is added to every row, as a Dense layer's.
+napi_value Matmul(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[7];
+    args(env, info, a);
+    const int32_t* p = ints(env, a[3], 8);
+    const int batch = p[0], m = p[1], n = p[2], k = p[3];
+    const bool ta = p[4], tb = p[5], oneA = p[6], oneB = p[7];
+    const float* A = floats(env, a[0]);
+    const float* B = floats(env, a[1]);
+    float* C = floats(env, a[2]);
+    for (int i = 0; i < batch; i++) {
+      dnnl_status_t status = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, 1.f, A + (oneA ? 0 : size_t(i) * m * k), ta ? m : k,
+                                        B + (oneB ? 0 : size_t(i) * k * n), tb ? k : n, 0.f, C + size_t(i) * m * n, n);
+      if (status != dnnl_success) throw Failure("oneDNN sgemm failed");
+    }
+    napi_valuetype biasType;
+    napi_typeof(env, a[4], &biasType);
+    const float* bias = biasType == napi_null || biasType == napi_undefined ? nullptr : floats(env, a[4]);
+    int32_t activation;
+    double alpha;
+    napi_get_value_int32(env, a[5], &activation);
+    napi_get_value_double(env, a[6], &alpha);
+    if (bias || activation != kLinear) {
+      const long rows = long(batch) * m;
+#pragma omp parallel for schedule(static)
+      for (long r = 0; r < rows; r++) {
+        float* row = C + r * n;
+        for (int j = 0; j < n; j++) row[j] = activate(row[j] + (bias ? bias[j] : 0.f), activation, float(alpha));
+      }
+    }
+    return nullptr;
+  });
+}
+
+// sumLeading(x, out, [outer, inner]): out[j] = Σ_i x[i·inner + j], the reduction of the
+// leading axes that every bias gradient is (wasm's Sum transposes the whole tensor first).
+napi_value SumLeading(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[3];
+    args(env, info, a);
+    const int32_t* p = ints(env, a[2], 2);
+    const long outer = p[0], inner = p[1];
+    const float* x = floats(env, a[0]);
+    float* out = floats(env, a[1]);
+    std::fill(out, out + inner, 0.f);
+#pragma omp parallel
+    {
+      std::vector<float> partial(inner, 0.f);
+#pragma omp for schedule(static)
+      for (long i = 0; i < outer; i++) {
+        const float* row = x + i * inner;
+        for (long j = 0; j < inner; j++) partial[j] += row[j];
+      }
+#pragma omp critical
+      for (long j = 0; j < inner; j++) out[j] += partial[j];
+    }
+    return nullptr;
+  });
+}
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[1];
+    args(env, info, a);
+    int32_t threads;
+    napi_get_value_int32(env, a[0], &threads);
+    if (threads < 1) throw Failure("threads must be at least 1");
+    omp_set_num_threads(threads);
+    return nullptr;
+  });
+}
+
+napi_value Info(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    const dnnl_version_t* v = dnnl_version();
+    std::ostringstream text;
+    text << "oneDNN " << v->major << '.' << v->minor << '.' << v->patch << " (" << v->hash << "), " << omp_get_max_threads()
+         << " thread(s), ISA " << static_cast<int>(get_effective_cpu_isa());
+    napi_value out;
+    napi_create_string_utf8(env, text.str().c_str(), NAPI_AUTO_LENGTH, &out);
+    return out;
+  });
+}
+
+// Implementation names oneDNN chose for a convolution shape (for `ablate doctor`).
+napi_value Implementations(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[1];
+    args(env, info, a);
+    ConvShape s = convShape(env, a[0]);
+    std::string text = std::string("fwd ") + forward(s, false, kLinear, 0.f).pd.impl_info_str() + ", bwd_d " +
+                       backwardData(s).pd.impl_info_str() + ", bwd_w " + backwardWeights(s).pd.impl_info_str();
+    napi_value out;
+    napi_create_string_utf8(env, text.c_str(), NAPI_AUTO_LENGTH, &out);
+    return out;
+  });
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  // A training step allocates and frees the same large scratch buffers every time; by default
+  // glibc hands them back to the OS each time (page faults dominate). Keep them.
+  mallopt(M_MMAP_THRESHOLD, 512 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  napi_property_descriptor props[] = {
+      {"conv2d", nullptr, Conv2d, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackwardData", nullptr, Conv2dBackwardData, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"conv2dBackwardWeights", nullptr, Conv2dBackwardWeights, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"matmul", nullptr, Matmul, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sumLeading", nullptr, SumLeading, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"implementations", nullptr, Implementations, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,11 @@
+{
+  "targets": [
+    {
+      "target_name": "ablate_native",
+      "sources": ["ablate_native.cc"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fexceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "libraries": ["-ldnnl", "-fopenmp"]
+    }
+  ]
+}

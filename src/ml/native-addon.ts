@@ -1,0 +1,50 @@
+/**
+ * ablate's native addon (native/ablate_native.cc: oneDNN convolutions and SGEMM), compiled
+ * at install time by scripts/build-native.mjs when oneDNN's headers are there
+ * (`apt-get install -y libdnnl-dev`). Without it, ablate runs the pure-wasm route and says
+ * why. This module stays free of TensorFlow.js so that fingerprinting can ask cheaply.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { packageRoot } from '../package-root.js';
+
+/** The addon's functions (see native/ablate_native.cc for their contracts). */
+export interface NativeAddon {
+  conv2d(x: Float32Array, filter: Float32Array, bias: Float32Array | null, y: Float32Array, shape: Int32Array, activation: number, alpha: number): void;
+  conv2dBackwardData(dy: Float32Array, filter: Float32Array, dx: Float32Array, shape: Int32Array): void;
+  conv2dBackwardWeights(x: Float32Array, dy: Float32Array, dFilter: Float32Array, shape: Int32Array): void;
+  matmul(a: Float32Array, b: Float32Array, c: Float32Array, shape: Int32Array, bias: Float32Array | null, activation: number, alpha: number): void;
+  sumLeading(x: Float32Array, out: Float32Array, shape: Int32Array): void;
+  setThreads(threads: number): void;
+  info(): string;
+  implementations(shape: Int32Array): string;
+}
+
+export const addonPath = join(packageRoot, 'native', 'build', 'Release', 'ablate_native.node');
+
+export const addonSource = join(packageRoot, 'native', 'ablate_native.cc');
+
+/** oneDNN's version and a digest of the kernels' source: what decides the numbers. */
+export function nativeKernelsIdentity(addon: NativeAddon): string {
+  const onednn = addon.info().split(',')[0]!.replace(/ \(.*\)$/, '');
+  return `${onednn} · source ${createHash('sha256').update(readFileSync(addonSource)).digest('hex').slice(0, 16)}`;
+}
+
+let loaded: { addon: NativeAddon } | { error: string } | undefined;
+
+/** The addon, or why it is unavailable (once per process). */
+export function loadNativeAddon(): { addon: NativeAddon } | { error: string } {
+  if (loaded) return loaded;
+  if (!existsSync(addonPath)) {
+    loaded = { error: 'native kernels not built (install libdnnl-dev, then npm run build:native)' };
+  } else {
+    try {
+      loaded = { addon: createRequire(import.meta.url)(addonPath) as NativeAddon };
+    } catch (error) {
+      loaded = { error: `native kernels failed to load: ${(error as Error).message.split('\n')[0]}` };
+    }
+  }
+  return loaded;
+}

@@ -347,8 +347,7 @@ napi_value Info(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
     const dnnl_version_t* v = dnnl_version();
     std::ostringstream text;
-    text << "oneDNN " << v->major << '.' << v->minor << '.' << v->patch << " (" << v->hash << "), " << omp_get_max_threads()
-         << " thread(s), ISA " << static_cast<int>(get_effective_cpu_isa());
+    text << "oneDNN " << v->major << '.' << v->minor << '.' << v->patch << ", " << omp_get_max_threads() << " thread(s)";
     napi_value out;
     napi_create_string_utf8(env, text.str().c_str(), NAPI_AUTO_LENGTH, &out);
     return out;

@@ -32,6 +32,8 @@ Usage:
   ablate validate FILE...         check pipeline files; print every error at file:line:col
   ablate verify [FILE...]         check artifacts against the lockfiles (default: all lockfiles)
   ablate gc [--dry-run]           drop cache entries no lockfile references
+  ablate doctor                   the TensorFlow.js route, its kernels and a 3-second training probe
+      --backend auto|native|wasm|cpu   --threads N (default: all cores)   --seconds S
 
 Exit codes: 0 ok, 1 a stage failed or verify found a mismatch, 2 invalid pipeline or usage, 130 interrupted.`;
 
@@ -51,6 +53,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return verifyCommand(rest);
       case 'gc':
         return gcCommand(rest);
+      case 'doctor':
+        return await doctorCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -277,6 +281,19 @@ function verifyCommand(files: readonly string[]): number {
     return EXIT.failed;
   }
   console.log(`verify: ${count} files of ${stages} stages match their lockfile digests (${where})`);
+  return EXIT.ok;
+}
+
+async function doctorCommand(args: readonly string[]): Promise<number> {
+  const { values } = parse(args, { backend: { type: 'string' }, threads: { type: 'string' }, seconds: { type: 'string' } });
+  const backend = String(values.backend ?? 'auto');
+  if (!['auto', 'tensorflow', 'native', 'wasm', 'cpu'].includes(backend)) throw new UsageError(`--backend expects auto, tensorflow, native, wasm or cpu, got '${backend}'`);
+  const threads = values.threads === undefined ? availableParallelism() : Number(values.threads);
+  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads expects a positive integer, got '${String(values.threads)}'`);
+  const seconds = values.seconds === undefined ? 3 : Number(values.seconds);
+  if (!(seconds > 0)) throw new UsageError(`--seconds expects a positive number, got '${String(values.seconds)}'`);
+  const { doctor } = await import('./ml/doctor.js');
+  await doctor({ backend: backend as 'auto', threads, seconds }, (line) => console.log(line));
   return EXIT.ok;
 }
 

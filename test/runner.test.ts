@@ -222,3 +222,26 @@ stages:
     assert.equal(readFileSync(project.path('artifacts/t/a/value.json'), 'utf8').includes('"value":2'), true);
   });
 });
+
+describe('cores for multithreaded stages', () => {
+  const threadsOf = (project: TempProject, dir: string) => JSON.parse(project.read(`artifacts/t/${dir}/threads.json`)) as { threads: number; start: number; end: number };
+
+  it('a multithreaded stage alone gets every slot; two ready at once get one each and overlap', async () => {
+    const project = new TempProject({
+      'pipelines/t.yaml': `pipeline: t
+stages:
+  data: { uses: ./stages/emit.ts, with: { value: 1 } }
+  train: { uses: ./stages/busy.ts, matrix: { m: [conv, ae] }, in: { data: data } }
+  last: { uses: ./stages/busy.ts, in: { runs: "train[*]" } }
+`,
+    });
+    const summary = await project.run('pipelines/t.yaml', { jobs: 2 });
+    assert.deepEqual(summary.failed, []);
+    const conv = threadsOf(project, 'train/m=conv');
+    const ae = threadsOf(project, 'train/m=ae');
+    assert.deepEqual([conv.threads, ae.threads], [1, 1]);
+    assert.ok(conv.start < ae.end && ae.start < conv.end, 'the two trainings ran at the same time');
+    assert.equal(threadsOf(project, 'last').threads, 2);
+  });
+
+});

@@ -7,6 +7,7 @@ import { psnr, summarize } from '../src/ml/vae/metrics.js';
 import { buildModels } from '../src/ml/vae/model.js';
 import { trainVae } from '../src/ml/vae/train.js';
 import { loadLayersModel, saveLayersModel } from '../src/ml/vae/persist.js';
+import { loadNativeAddon } from '../src/ml/native-addon.js';
 import { readLockfile } from '../src/runner/lockfile.js';
 import { TempProject } from './helpers.js';
 
@@ -155,6 +156,23 @@ describe('train-vae and evaluate on tiny data', () => {
     const c = new TempProject({ 'pipelines/det.yaml': yaml.replace('backend: wasm }', 'backend: wasm, seed: 5 }') });
     await c.run('pipelines/det.yaml');
     assert.ok(!read(c, 'train/model/encoder/weights.bin').equals(read(a, 'train/model/encoder/weights.bin')));
+  });
+
+  const nativeMissing = 'error' in loadNativeAddon() && !process.env.ABLATE_REQUIRE_NATIVE ? 'native kernels not built' : false;
+  it('trains the same model on the native kernels as on wasm: same metrics to float rounding, deterministic per thread count', { skip: nativeMissing }, async () => {
+    const yaml = (backend: string) =>
+      `pipeline: n\nstages:\n  mnist: { uses: mnist, with: { limit_train: 512, limit_test: 128 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 2, batch_size: 64, backend: ${backend} } }\n  eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: ${backend} } }\n`;
+    const wasm = new TempProject({ 'pipelines/n.yaml': yaml('wasm') });
+    const native = new TempProject({ 'pipelines/n.yaml': yaml('native') });
+    const again = new TempProject({ 'pipelines/n.yaml': yaml('native') });
+    for (const p of [wasm, native, again]) assert.deepEqual((await p.run('pipelines/n.yaml', { jobs: 1 })).failed, []);
+    const metrics = (p: TempProject) => JSON.parse(p.read('artifacts/n/eval/metrics.json')) as Record<string, number>;
+    const w = metrics(wasm);
+    const n = metrics(native);
+    for (const key of ['neg_elbo', 'bce', 'kl', 'mse']) assert.ok(Math.abs(n[key]! - w[key]!) <= 1e-3 * Math.abs(w[key]!), `${key}: native ${n[key]} vs wasm ${w[key]}`);
+    assert.match(JSON.parse(native.read('artifacts/n/train/run.json')).reason as string, /oneDNN/);
+    const weights = (p: TempProject) => readFileSync(p.path('artifacts/n/train/model/encoder/weights.bin'));
+    assert.ok(weights(native).equals(weights(again)), 'two native runs on one thread gave different weights');
   });
 
   it('stops on a NaN/Inf loss with epoch and batch, and caches nothing', async () => {

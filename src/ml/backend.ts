@@ -112,7 +112,7 @@ async function load(choice: BackendChoice): Promise<Tf> {
       registerNativeKernels(addon.addon, core.backend());
       nativeAddon = addon.addon;
       backend = 'native';
-      reason = `${why}wasm${simd ? ' with SIMD' : ''} + ablate's oneDNN kernels (${addon.addon.info()})`;
+      reason = `${why}wasm${simd ? ' with SIMD' : ''} + ablate's oneDNN kernels (${nativeKernelsIdentity(addon.addon).split(' · ')[0]})`;
     } else {
       backend = 'wasm';
       reason = `${why}${addon.error}; wasm${simd ? ' with SIMD' : ' without SIMD'} + ablate training kernels`;

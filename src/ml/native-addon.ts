@@ -28,7 +28,7 @@ export const addonSource = join(packageRoot, 'native', 'ablate_native.cc');
 
 /** oneDNN's version and a digest of the kernels' source: what decides the numbers. */
 export function nativeKernelsIdentity(addon: NativeAddon): string {
-  const onednn = addon.info().split(',')[0]!.replace(/ \(.*\)$/, '');
+  const onednn = addon.info().split(',')[0]!;
   return `${onednn} · source ${createHash('sha256').update(readFileSync(addonSource)).digest('hex').slice(0, 16)}`;
 }
 

@@ -56,8 +56,8 @@ export default defineStage({
     const { saveLayersModel } = await import('../ml/vae/persist.js');
     const p = ctx.params;
     const tf = await loadTf(p.backend, ctx.threads);
-    ctx.log(`backend: ${tf.backend} (${tf.reason})`);
-    ctx.progress(`backend ${tf.backend}: ${tf.reason}`);
+    ctx.log(`backend: ${tf.backend} on ${ctx.threads} thread(s) (${tf.reason})`);
+    ctx.progress(`backend ${tf.backend} on ${ctx.threads} thread(s): ${tf.reason}`);
     const load = (split: string) => {
       const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'float32');
       const labels = readNpyAs(join(ctx.input('data'), `${split}_labels.npy`), 'uint8');
@@ -95,7 +95,7 @@ export default defineStage({
     const imagesPerSecond = result.history.reduce((a, e) => a + e.images_per_second, 0) / result.history.length;
     writeFileSync(
       join(ctx.outDir, 'run.json'),
-      JSON.stringify({ backend: tf.backend, reason: tf.reason, versions: { ...tf.versions, node: process.version }, seed: p.seed, params: p, image_size: train.size, train_images: train.count, validation_images: validation.count, seconds, best_epoch: result.bestEpoch, stopped_early: result.stoppedEarly }, null, 2) + '\n',
+      JSON.stringify({ backend: tf.backend, reason: tf.reason, threads: ctx.threads, versions: { ...tf.versions, node: process.version }, seed: p.seed, params: p, image_size: train.size, train_images: train.count, validation_images: validation.count, seconds, best_epoch: result.bestEpoch, stopped_early: result.stoppedEarly }, null, 2) + '\n',
     );
     writeFileSync(
       join(ctx.outDir, 'metrics.json'),

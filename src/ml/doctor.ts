@@ -1,0 +1,46 @@
+/**
+ * `ablate doctor`: which TensorFlow.js route this machine runs and why, which kernels are
+ * native, what oneDNN chose for the seed model's convolutions, and a short throughput probe.
+ */
+import { availableParallelism } from 'node:os';
+import { loadTf, type BackendChoice } from './backend.js';
+import { loadNativeAddon } from './native-addon.js';
+import { TRAIN_BATCH, trainingStep } from './vae/probe.js';
+
+export interface DoctorOptions {
+  readonly backend: BackendChoice;
+  readonly threads: number;
+  /** How long the throughput probe trains. */
+  readonly seconds: number;
+}
+
+/** The seed conv VAE's convolutions at batch 128: [label, 17 shape fields as the addon takes them]. */
+const SEED_CONVOLUTIONS: readonly [string, readonly number[]][] = [
+  ['encoder 28²×1 → 14²×32', [128, 28, 28, 1, 3, 3, 32, 14, 14, 2, 2, 1, 1, 0, 0, 1, 1]],
+  ['encoder 14²×32 → 7²×64', [128, 14, 14, 32, 3, 3, 64, 7, 7, 2, 2, 1, 1, 0, 0, 1, 1]],
+  ['decoder 7²×64 → 14²×64 (transposed)', [128, 14, 14, 64, 3, 3, 64, 7, 7, 2, 2, 1, 1, 0, 0, 1, 1]],
+  ['decoder 14²×64 → 28²×32 (transposed)', [128, 28, 28, 32, 3, 3, 64, 14, 14, 2, 2, 1, 1, 0, 0, 1, 1]],
+  ['decoder 28²×32 → 28²×1 (transposed)', [128, 28, 28, 1, 3, 3, 32, 28, 28, 1, 1, 1, 1, 1, 1, 1, 1]],
+];
+
+export async function doctor(options: DoctorOptions, print: (line: string) => void): Promise<void> {
+  const tf = await loadTf(options.backend, options.threads);
+  print(`backend   ${tf.backend}: ${tf.reason}`);
+  const native = loadNativeAddon();
+  if (tf.backend === 'native' && 'addon' in native) {
+    const { nativeKernelNames } = await import('./native-kernels.js');
+    print(`kernels   native (oneDNN): ${nativeKernelNames.join(', ')}; every other op: wasm (XNNPACK)`);
+    print(`threads   ${options.threads} of ${availableParallelism()} cores (a stage gets its share from the runner)`);
+    for (const [label, shape] of SEED_CONVOLUTIONS) print(`oneDNN    ${label}: ${native.addon.implementations(Int32Array.from(shape))}`);
+  } else if (tf.backend === 'wasm') {
+    print(`kernels   wasm (XNNPACK) + ablate's Conv2DBackpropFilter, Conv2DBackpropInput, BatchMatMul in wasm-kernels.ts`);
+    if ('error' in native) print(`native    unavailable: ${native.error}`);
+  }
+  const step = trainingStep(tf);
+  step(0);
+  let steps = 0;
+  const start = performance.now();
+  while (performance.now() - start < options.seconds * 1000) step(++steps);
+  const seconds = (performance.now() - start) / 1000;
+  print(`probe     conv VAE d=2, batch ${TRAIN_BATCH}: ${steps} training step${steps === 1 ? '' : 's'} in ${seconds.toFixed(1)} s → ${Math.round((steps * TRAIN_BATCH) / seconds)} images/s`);
+}

@@ -4,7 +4,8 @@
 // listr2 (live display), tsx (TypeScript user stages), and TensorFlow.js (loaded by ML
 // stages inside `run`; its wasm backend finds its .wasm files next to its own modules),
 // resvg (a native addon), vega / vega-lite (large, for charts only), and the CommonJS
-// projection packages (dynamically imported, their named exports survive only Node's loader).
+// projection packages (dynamically imported, their named exports survive only Node's loader),
+// and bullmq / ioredis (only `--executor bullmq` and `ablate worker` load them).
 import { build } from 'esbuild';
 import { rmSync } from 'node:fs';
 
@@ -19,7 +20,7 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: true,
-  external: ['listr2', 'tsx', 'tsx/*', '@tensorflow/*', '@resvg/*', 'vega', 'vega-lite', 'ml-pca', 'umap-js'],
+  external: ['listr2', 'tsx', 'tsx/*', '@tensorflow/*', '@resvg/*', 'vega', 'vega-lite', 'ml-pca', 'umap-js', 'bullmq', 'ioredis'],
   // CommonJS dependencies inside an ES module bundle still call require().
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: 'warning',

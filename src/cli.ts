@@ -5,6 +5,7 @@ import { ParseCache } from './runner/caching/parse-cache.js';
 import { formatDiagnostic, PipelineError } from './runner/diagnostics.js';
 import { renderDot, renderMermaid, renderTextTree } from './runner/dag-render.js';
 import { LocalProcessPool } from './runner/executor/local-pool.js';
+import type { Executor } from './runner/executor/types.js';
 import type { Reporter } from './runner/logging/events.js';
 import { formatDuration, PlainReporter } from './runner/logging/plain.js';
 import { collectGarbage, findLockfiles, verifyLockfiles } from './runner/maintenance.js';
@@ -27,11 +28,17 @@ Usage:
       -k, --keep-going            keep running independent stages after a failure
       --all [FILE...]             every stage of these pipelines (default: all in pipelines/)
       --plain                     line-per-event output even on a terminal
+      --executor local|bullmq     where stages run (default: local worker processes)
+      --redis URL                 Redis for --executor bullmq (e.g. redis://127.0.0.1:6390)
+      --queue NAME                BullMQ queue (default: ablate)
+      --cache DIR                 content-addressed store (default: .ablate/cache; also ABLATE_CACHE_DIR)
   ablate status FILE [STAGE...]   which stages are stale and why   [--json] [--set ...]
   ablate dag FILE                 the stage graph   [--format text|mermaid|dot] [--set ...]
   ablate validate FILE...         check pipeline files; print every error at file:line:col
   ablate verify [FILE...]         check artifacts against the lockfiles (default: all lockfiles)
   ablate gc [--dry-run]           drop cache entries no lockfile references
+  ablate worker --redis URL       run stages from the BullMQ queue in this checkout
+      --concurrency N  --queue NAME  --cache DIR  --stalled-ms MS (default 30000)
   ablate doctor                   the TensorFlow.js route, its kernels and a 3-second training probe
       --backend auto|native|wasm|cpu   --threads N (default: all cores)   --seconds S
 
@@ -55,6 +62,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return gcCommand(rest);
       case 'doctor':
         return await doctorCommand(rest);
+      case 'worker':
+        return await workerCommand(rest);
       case undefined:
       case 'help':
       case '--help':
@@ -73,6 +82,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof UsageError || error instanceof UnknownTargetError) {
       console.error(`ablate: ${error.message}`);
       return EXIT.invalid;
+    }
+    if (error instanceof Error && error.name === 'RedisUnreachableError') {
+      console.error(`ablate: ${error.message}; nothing was run`);
+      return EXIT.failed;
     }
     throw error;
   }
@@ -129,12 +142,17 @@ const RUN_OPTIONS = {
   'keep-going': { type: 'boolean', short: 'k' },
   plain: { type: 'boolean' },
   all: { type: 'boolean' },
+  executor: { type: 'string' },
+  redis: { type: 'string' },
+  queue: { type: 'string' },
+  cache: { type: 'string' },
 } as const;
 
 async function runCommand(args: readonly string[], ignoreUnknownOverrides = false): Promise<number> {
   const { values, positionals } = parse(normalizeForce(args), RUN_OPTIONS);
   if (values.all) return runAll(args.filter((a) => a !== '--all'), positionals, (values.set as string[] | undefined) ?? []);
   const [file, ...targets] = positionals;
+  if (values.cache) process.env.ABLATE_CACHE_DIR = resolve(String(values.cache));
   const plan = await load(file, values.set as string[] | undefined, !values['dry-run'], ignoreUnknownOverrides);
   const workspace = workspaceFor(plan);
   const forceValues = (values.force as string[] | undefined) ?? [];
@@ -144,11 +162,18 @@ async function runCommand(args: readonly string[], ignoreUnknownOverrides = fals
     printStatus(await pipelineStatus(plan, workspace, selection), 'dry-run');
     return EXIT.ok;
   }
-  const jobs = values.jobs === undefined ? availableParallelism() : Number(values.jobs);
+  const executorName = String(values.executor ?? 'local');
+  if (executorName !== 'local' && executorName !== 'bullmq') throw new UsageError(`--executor expects local or bullmq, got '${executorName}'`);
+  if (executorName === 'bullmq' && !values.redis) throw new UsageError('--executor bullmq needs --redis URL (e.g. redis://127.0.0.1:6390)');
+  // With a queue, slots bound what is queued or running at once; the workers bound what runs.
+  const jobs = values.jobs === undefined ? (executorName === 'bullmq' ? REMOTE_DEFAULT_SLOTS : availableParallelism()) : Number(values.jobs);
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs expects a positive integer, got '${String(values.jobs)}'`);
 
+  const executor: Executor =
+    executorName === 'bullmq'
+      ? await (await import('./runner/executor/bullmq.js')).BullmqExecutor.open(String(values.redis), { slots: jobs, queue: String(values.queue ?? 'ablate'), cacheDir: workspace.cacheDir })
+      : new LocalProcessPool(jobs);
   const reporter = await makeReporter(plan, Boolean(values.plain));
-  const executor = new LocalProcessPool(jobs);
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = () => {
@@ -281,6 +306,36 @@ function verifyCommand(files: readonly string[]): number {
     return EXIT.failed;
   }
   console.log(`verify: ${count} files of ${stages} stages match their lockfile digests (${where})`);
+  return EXIT.ok;
+}
+
+/** Stages queued or running at once with --executor bullmq unless -j says otherwise. */
+const REMOTE_DEFAULT_SLOTS = 64;
+
+async function workerCommand(args: readonly string[]): Promise<number> {
+  const { values } = parse(args, { redis: { type: 'string' }, queue: { type: 'string' }, concurrency: { type: 'string' }, cache: { type: 'string' }, 'stalled-ms': { type: 'string' } });
+  if (!values.redis) throw new UsageError('worker needs --redis URL (e.g. redis://127.0.0.1:6390)');
+  const concurrency = values.concurrency === undefined ? 1 : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency expects a positive integer, got '${String(values.concurrency)}'`);
+  const stalledMs = values['stalled-ms'] === undefined ? 30_000 : Number(values['stalled-ms']);
+  if (!Number.isInteger(stalledMs) || stalledMs < 500) throw new UsageError(`--stalled-ms expects an integer ≥ 500, got '${String(values['stalled-ms'])}'`);
+  const { runWorker } = await import('./runner/executor/remote-worker.js');
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  await runWorker(
+    {
+      redis: String(values.redis),
+      queue: String(values.queue ?? 'ablate'),
+      concurrency,
+      ...(values.cache ? { cacheDir: resolve(String(values.cache)) } : {}),
+      stalledMs,
+      workspace: workspaceAt(findWorkspaceRoot(process.cwd())),
+      say: (line) => console.log(line),
+    },
+    controller.signal,
+  );
   return EXIT.ok;
 }
 

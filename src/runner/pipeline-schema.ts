@@ -43,6 +43,13 @@ const StageSpec = Type.Object(
         description: 'Ablation axes: one stage instance per combination of values (cartesian product).',
       }),
     ),
+    retries: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 10,
+        description: 'Run a failed instance again up to this many times before reporting it failed (flaky machines, lost workers).',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

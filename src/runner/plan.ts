@@ -35,6 +35,8 @@ export interface StageInstance {
   readonly fileDeps: readonly string[];
   /** Where outputs are materialized, relative to the workspace: artifacts/<pipeline>/<stage>[/<variant>]. */
   readonly artifactDir: string;
+  /** Extra attempts after a failure (`retries:`). Not part of the fingerprint: it cannot change a result. */
+  readonly retries: number;
 }
 
 export interface Plan {
@@ -301,6 +303,7 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
         metricsFile: kind.metrics?.(resolvedWith),
         fileDeps: (kind.fileDeps?.(resolvedWith) ?? []).map((p) => resolve(dir, p)),
         artifactDir: `artifacts/${spec.pipeline}/${name}${folder}`,
+        retries: stage.retries ?? 0,
       });
     }
     instancesOf.set(name, instances);

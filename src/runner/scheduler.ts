@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Manifest } from './caching/manifest.js';
 import { manifestDigest } from './caching/manifest.js';
@@ -6,7 +6,7 @@ import { StatCache } from './caching/stat-cache.js';
 import { CacheStore, CorruptObjectError, type RunRecord } from './caching/store.js';
 import { withAncestors } from './dag.js';
 import type { ProvenanceEntry } from '../stages/contract.js';
-import type { Executor } from './executor/types.js';
+import type { Executor, StageJob } from './executor/types.js';
 import { describeReasons, diffFingerprints, fingerprintDigest, type Fingerprint, type FingerprintDigest, type StaleReason } from './fingerprint.js';
 import { uniqueSuffix } from './fsutil.js';
 import { FileLock } from './locks.js';
@@ -135,25 +135,38 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
     mkdirSync(join(workspace.logsDir, plan.name), { recursive: true });
     writeFileSync(logFile, `# ${instance.id} · ${new Date().toISOString()} · fingerprint ${digest} · ${threads} thread(s)\n`);
     reporter.event({ type: 'start', id: instance.id, reasons });
+    const job: StageJob = {
+      id: instance.id,
+      ref: instance.ref,
+      variant: instance.variant,
+      params: instance.params,
+      inputs: inputPaths(instance, plan, workspace.root),
+      outDir,
+      pipelineDir: plan.dir,
+      logFile,
+      seed: seedOf(instance),
+      provenance: provenanceOf(instance),
+      threads,
+      workspaceRoot: workspace.root,
+      upstream: (plan.graph.get(instance.id) ?? []).map((id) => ({ artifactDir: plan.byId.get(id)!.artifactDir, manifest: outputs.get(id)! })),
+      codeDigest: fingerprint.code,
+    };
+    const observer = { progress: (message: string, fraction?: number) => reporter.event({ type: 'progress', id: instance.id, message, ...(fraction === undefined ? {} : { fraction }) }) };
     const started = performance.now();
     try {
-      await executor.run(
-        {
-          id: instance.id,
-          ref: instance.ref,
-          variant: instance.variant,
-          params: instance.params,
-          inputs: inputPaths(instance, plan, workspace.root),
-          outDir,
-          pipelineDir: plan.dir,
-          logFile,
-          seed: seedOf(instance),
-          provenance: provenanceOf(instance),
-          threads,
-        },
-        { progress: (message, fraction) => reporter.event({ type: 'progress', id: instance.id, message, ...(fraction === undefined ? {} : { fraction }) }) },
-        signal,
-      );
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await executor.run(job, observer, signal);
+          break;
+        } catch (error) {
+          if (attempt >= instance.retries || signal.aborted) throw error;
+          const why = error instanceof Error ? error.message : String(error);
+          appendFileSync(logFile, `# attempt ${attempt + 1} of ${instance.retries + 1} failed: ${why}\n`);
+          observer.progress(`retrying (attempt ${attempt + 2} of ${instance.retries + 1}) after: ${why.split('\n')[0]}`);
+          rmSync(outDir, { recursive: true, force: true });
+          mkdirSync(outDir, { recursive: true });
+        }
+      }
       for (const [name, path] of Object.entries(instance.outputs)) {
         if (!existsSync(join(outDir, path))) throw new Error(`declared output '${name}' (${path}) was not written`);
       }

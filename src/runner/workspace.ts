@@ -33,7 +33,8 @@ export function workspaceAt(root: string): Workspace {
   const state = join(root, '.ablate');
   return {
     root,
-    cacheDir: join(state, 'cache'),
+    // A team's shared store (a mounted path) replaces the per-project one for every command.
+    cacheDir: process.env.ABLATE_CACHE_DIR ? resolve(process.env.ABLATE_CACHE_DIR) : join(state, 'cache'),
     logsDir: join(state, 'logs'),
     locksDir: join(state, 'locks'),
     tmpDir: join(state, 'tmp'),

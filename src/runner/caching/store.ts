@@ -74,7 +74,15 @@ export class CacheStore {
       if (existsSync(target)) continue;
       mkdirSync(dirname(target), { recursive: true });
       chmodSync(abs, 0o444);
-      renameSync(abs, target);
+      try {
+        renameSync(abs, target);
+      } catch (error) {
+        // A store on another filesystem (a shared mount): copy beside the target, then rename.
+        if ((error as NodeJS.ErrnoException).code !== 'EXDEV') throw error;
+        const staging = `${target}.tmp-${uniqueSuffix()}`;
+        copyFileSync(abs, staging);
+        renameSync(staging, target);
+      }
     }
     return manifest;
   }

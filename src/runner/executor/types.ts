@@ -1,5 +1,7 @@
 import type { GatheredInput, ProvenanceEntry, Variant } from '../../stages/contract.js';
 import type { StageRef } from '../../stages/registry.js';
+import type { Manifest } from '../caching/manifest.js';
+import type { CodeDigest } from '../code-digest.js';
 
 /** Everything a process needs to run one stage instance; plain data, so it can cross a process (or machine) boundary. */
 export interface StageJob {
@@ -15,6 +17,16 @@ export interface StageJob {
   readonly provenance: readonly ProvenanceEntry[];
   /** Cores the stage may use (StageContext.threads). */
   readonly threads: number;
+  /**
+   * For executors whose workers see neither this workspace nor its artifacts: the
+   * coordinator's workspace root (paths above are under it, or under the pipeline dir),
+   * and every upstream instance's artifact directory with its output manifest, which a
+   * remote worker fetches by digest from the shared store.
+   */
+  readonly workspaceRoot: string;
+  readonly upstream: readonly { readonly artifactDir: string; readonly manifest: Manifest }[];
+  /** The code the fingerprint saw; a remote worker whose checkout differs refuses the job. */
+  readonly codeDigest: CodeDigest;
 }
 
 export interface JobObserver {

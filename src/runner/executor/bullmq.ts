@@ -1,0 +1,130 @@
+/**
+ * Stages on BullMQ workers over Redis. The coordinator keeps every decision (validation,
+ * fingerprints, cache lookups, order) and enqueues only stages whose inputs are ready, one
+ * job per stage instance; the DAG never goes to BullMQ (its flows are trees, ours have
+ * diamonds). Workers (`ablate worker`, remote-worker.ts) fetch inputs by digest from the
+ * shared content-addressed store, run the stage, put the outputs back by digest and return
+ * their manifest; the coordinator materializes them from the store, verifying each object.
+ * A killed worker's job is recovered by BullMQ's stalled-job check and given to another.
+ */
+import { appendFileSync } from 'node:fs';
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Manifest } from '../caching/manifest.js';
+import { StatCache } from '../caching/stat-cache.js';
+import { CacheStore } from '../caching/store.js';
+import type { Executor, JobObserver, StageJob } from './types.js';
+
+export const DEFAULT_QUEUE = 'ablate';
+
+/** What the coordinator puts on the queue. */
+export interface RemoteJobData {
+  readonly job: StageJob;
+  /** The shared store, as the coordinator sees it; a worker may mount it elsewhere (`--cache`). */
+  readonly cacheDir: string;
+}
+
+/** What a worker returns. */
+export interface RemoteJobResult {
+  readonly manifest: Manifest;
+  /** host:pid of the worker that ran it. */
+  readonly worker: string;
+}
+
+/** Progress as workers publish it. */
+export interface RemoteProgress {
+  readonly message: string;
+  readonly fraction?: number;
+}
+
+export class RedisUnreachableError extends Error {
+  override readonly name = 'RedisUnreachableError';
+}
+
+/**
+ * A Redis connection for BullMQ, after proving the server answers: ioredis would otherwise
+ * retry forever and a run would hang instead of saying what is wrong.
+ */
+export async function connectRedis(url: string): Promise<Redis> {
+  const probe = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (error) {
+    throw new RedisUnreachableError(`cannot reach Redis at ${url}: ${(error as Error).message || 'connection failed'}`);
+  } finally {
+    probe.disconnect();
+  }
+  const connection = new Redis(url, { maxRetriesPerRequest: null });
+  connection.on('error', () => undefined);
+  return connection;
+}
+
+export class BullmqExecutor implements Executor {
+  private readonly store: CacheStore;
+
+  private constructor(
+    readonly slots: number,
+    private readonly connection: Redis,
+    private readonly queue: Queue<RemoteJobData, RemoteJobResult>,
+    private readonly events: QueueEvents,
+    private readonly cacheDir: string,
+  ) {
+    this.store = new CacheStore(cacheDir);
+  }
+
+  /** `slots`: how many stages may be queued or running at once (workers decide how many run). */
+  static async open(url: string, options: { slots: number; queue: string; cacheDir: string }): Promise<BullmqExecutor> {
+    const connection = await connectRedis(url);
+    const queue = new Queue<RemoteJobData, RemoteJobResult>(options.queue, { connection });
+    const events = new QueueEvents(options.queue, { connection: connection.duplicate() });
+    await events.waitUntilReady();
+    return new BullmqExecutor(options.slots, connection, queue, events, options.cacheDir);
+  }
+
+  async run(job: StageJob, observer: JobObserver, signal: AbortSignal): Promise<void> {
+    signal.throwIfAborted();
+    const queued: Job<RemoteJobData, RemoteJobResult> = await this.queue.add(job.id, { job, cacheDir: this.cacheDir }, { attempts: 1 });
+    const id = queued.id!;
+    const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
+      if (jobId !== id) return;
+      const progress = data as RemoteProgress;
+      observer.progress(progress.message, progress.fraction);
+    };
+    const onStalled = ({ jobId }: { jobId: string }) => {
+      if (jobId === id) observer.progress('its worker stopped answering; waiting for another worker');
+    };
+    this.events.on('progress', onProgress);
+    this.events.on('stalled', onStalled);
+    const aborted = new Promise<never>((_, reject) => {
+      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+    });
+    try {
+      const result = await Promise.race([queued.waitUntilFinished(this.events), aborted]);
+      await this.copyLogs(id, job.logFile, result.worker);
+      // Verifies every object against its digest on the way (a corrupted download throws).
+      this.store.materialize(result.manifest, job.outDir, StatCache.inMemory());
+    } catch (error) {
+      if (!signal.aborted) await this.copyLogs(id, job.logFile, 'a worker');
+      else await queued.remove().catch(() => undefined); // still waiting: nobody will run it
+      throw error;
+    } finally {
+      this.events.off('progress', onProgress);
+      this.events.off('stalled', onStalled);
+      await this.queue.remove(id).catch(() => undefined);
+    }
+  }
+
+  /** The stage's log lines, as the worker attached them to the job, into the local log file. */
+  private async copyLogs(id: string, logFile: string, worker: string): Promise<void> {
+    const { logs } = await this.queue.getJobLogs(id, 0, -1);
+    appendFileSync(logFile, `# ran on ${worker}\n${logs.join('')}`);
+  }
+
+  async close(): Promise<void> {
+    await this.events.close();
+    await this.queue.close();
+    this.connection.disconnect();
+  }
+}

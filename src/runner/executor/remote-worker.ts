@@ -1,0 +1,117 @@
+/**
+ * `ablate worker`: takes stage jobs from the BullMQ queue and runs them in a local process
+ * pool (so a long synchronous stage never starves BullMQ's lock renewal), in a checkout of
+ * the same project. Per job: refuse it if this checkout's code differs from what the
+ * coordinator fingerprinted; fetch every upstream output by digest from the shared store;
+ * rewrite the job's paths from the coordinator's workspace to this one; run; put the
+ * outputs into the store and return their manifest.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, hostname } from 'node:os';
+import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import { Worker, type Job } from 'bullmq';
+import type { GatheredInput } from '../../stages/contract.js';
+import { loadStageKind, resolveStageRef } from '../../stages/registry.js';
+import { StatCache } from '../caching/stat-cache.js';
+import { CacheStore } from '../caching/store.js';
+import { codeDigest } from '../code-digest.js';
+import { uniqueSuffix } from '../fsutil.js';
+import type { Workspace } from '../workspace.js';
+import { connectRedis, type RemoteJobData, type RemoteJobResult, type RemoteProgress } from './bullmq.js';
+import { LocalProcessPool } from './local-pool.js';
+import type { StageJob } from './types.js';
+
+export interface WorkerOptions {
+  readonly redis: string;
+  readonly queue: string;
+  /** Jobs run at once. */
+  readonly concurrency: number;
+  /** The shared store as mounted here; default: the path the coordinator sent. */
+  readonly cacheDir?: string;
+  /** A job whose worker has not renewed its lock for this long is given to another worker. */
+  readonly stalledMs: number;
+  readonly workspace: Workspace;
+  readonly say: (line: string) => void;
+}
+
+/** Progress updates are Redis round trips: at most this often per job. */
+const PROGRESS_INTERVAL_MS = 250;
+
+/** Runs until `signal` aborts; then finishes nothing new, closes, and resolves. */
+export async function runWorker(options: WorkerOptions, signal: AbortSignal): Promise<void> {
+  const connection = await connectRedis(options.redis);
+  const pool = new LocalProcessPool(options.concurrency);
+  const me = `${hostname()}:${process.pid}`;
+  const worker = new Worker<RemoteJobData, RemoteJobResult>(options.queue, (job) => runRemoteJob(job, options, pool, me), {
+    connection,
+    concurrency: options.concurrency,
+    lockDuration: options.stalledMs,
+    stalledInterval: options.stalledMs,
+    maxStalledCount: 3,
+  });
+  worker.on('active', (job) => options.say(`${me} runs ${job.data.job.id}`));
+  worker.on('completed', (job) => options.say(`${me} done ${job.data.job.id}`));
+  worker.on('failed', (job, error) => options.say(`${me} failed ${job?.data.job.id ?? '?'}: ${error.message.split('\n')[0]}`));
+  worker.on('error', (error) => options.say(`${me} error: ${error.message}`));
+  await worker.waitUntilReady();
+  options.say(`${me} waiting for jobs on queue '${options.queue}' at ${options.redis} (concurrency ${options.concurrency})`);
+  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+  await worker.close();
+  await pool.close();
+  connection.disconnect();
+}
+
+async function runRemoteJob(bullJob: Job<RemoteJobData, RemoteJobResult>, options: WorkerOptions, pool: LocalProcessPool, me: string): Promise<RemoteJobResult> {
+  const { job, cacheDir } = bullJob.data;
+  const store = new CacheStore(options.cacheDir ?? cacheDir);
+  const local = join(options.workspace.tmpDir, `remote-${uniqueSuffix()}`);
+  let lastProgress = 0;
+  const progress = (message: string, fraction?: number) => {
+    const now = Date.now();
+    if (now - lastProgress < PROGRESS_INTERVAL_MS && fraction !== 1) return;
+    lastProgress = now;
+    void bullJob.updateProgress({ message, ...(fraction === undefined ? {} : { fraction }) } satisfies RemoteProgress).catch(() => undefined);
+  };
+  let localJob: StageJob | undefined;
+  try {
+    localJob = await localize(job, local, store, options.workspace, options.concurrency);
+    await pool.run(localJob, { progress }, new AbortController().signal);
+    return { manifest: store.ingest(localJob.outDir), worker: me };
+  } finally {
+    if (localJob) await bullJob.log(readFileSync(localJob.logFile, 'utf8')).catch(() => undefined);
+    rmSync(local, { recursive: true, force: true });
+  }
+}
+
+/** The job as this machine runs it: inputs fetched by digest, paths rewritten, code checked. */
+async function localize(job: StageJob, local: string, store: CacheStore, workspace: Workspace, concurrency: number): Promise<StageJob> {
+  const fromRoot = (path: string) => (path === job.workspaceRoot || path.startsWith(`${job.workspaceRoot}/`) ? join(workspace.root, path.slice(job.workspaceRoot.length)) : path);
+  const upstreamDirs = job.upstream.map((u) => ({ remote: join(job.workspaceRoot, u.artifactDir), local: join(local, 'in', u.artifactDir) }));
+  const remap = (path: string) => {
+    const hit = upstreamDirs.find((u) => path === u.remote || path.startsWith(`${u.remote}/`));
+    return hit ? join(hit.local, path.slice(hit.remote.length)) : fromRoot(path);
+  };
+  for (const [i, u] of job.upstream.entries()) store.materialize(u.manifest, upstreamDirs[i]!.local, StatCache.inMemory());
+
+  const pipelineDir = fromRoot(job.pipelineDir);
+  const ref = resolveStageRef(job.ref.name, pipelineDir);
+  if (!ref) throw new Error(`stage kind '${job.ref.name}' is not available in this worker's checkout (${workspace.root})`);
+  const code = codeDigest(ref.sourceFile, ref.codeRoot);
+  if (!isDeepStrictEqual(code, job.codeDigest)) {
+    const changed = [...new Set([...Object.keys(code.files), ...Object.keys(job.codeDigest.files)])].filter((f) => code.files[f] !== job.codeDigest.files[f]);
+    const packages = Object.keys({ ...code.packages, ...job.codeDigest.packages }).filter((p) => code.packages[p] !== job.codeDigest.packages[p]);
+    throw new Error(`this worker's code differs from the coordinator's (${[...changed, ...packages.map((p) => `package ${p}`)].join(', ')}); update its checkout (${workspace.root})`);
+  }
+  const kind = await loadStageKind(ref);
+  const inputs = Object.fromEntries(
+    Object.entries(job.inputs).map(([name, value]) => [name, typeof value === 'string' ? remap(value) : value.map((g: GatheredInput) => ({ ...g, path: remap(g.path) }))]),
+  );
+  const outDir = join(local, 'out');
+  mkdirSync(outDir, { recursive: true });
+  const logFile = join(local, 'stage.log');
+  writeFileSync(logFile, '');
+  // This worker's share of its cores, whatever the coordinator's slots were.
+  const threads = kind.multithreaded ? Math.max(1, Math.floor(availableParallelism() / concurrency)) : 1;
+  return { ...job, ref, inputs, outDir, pipelineDir, logFile, threads };
+}

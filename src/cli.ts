@@ -171,7 +171,7 @@ async function runCommand(args: readonly string[], ignoreUnknownOverrides = fals
 
   const executor: Executor =
     executorName === 'bullmq'
-      ? await (await import('./runner/executor/bullmq.js')).BullmqExecutor.open(String(values.redis), { slots: jobs, queue: String(values.queue ?? 'ablate'), cacheDir: workspace.cacheDir })
+      ? await (await import('./runner/executor/bullmq.js')).BullmqExecutor.open(String(values.redis), { slots: jobs, ...(values.queue ? { queue: String(values.queue) } : {}), cacheDir: workspace.cacheDir })
       : new LocalProcessPool(jobs);
   const reporter = await makeReporter(plan, Boolean(values.plain));
   const controller = new AbortController();
@@ -327,7 +327,7 @@ async function workerCommand(args: readonly string[]): Promise<number> {
   await runWorker(
     {
       redis: String(values.redis),
-      queue: String(values.queue ?? 'ablate'),
+      ...(values.queue ? { queue: String(values.queue) } : {}),
       concurrency,
       ...(values.cache ? { cacheDir: resolve(String(values.cache)) } : {}),
       stalledMs,

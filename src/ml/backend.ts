@@ -12,7 +12,7 @@
 import { Type } from '@sinclair/typebox';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
-import { loadNativeAddon, nativeKernelsIdentity, type NativeAddon } from './native-addon.js';
+import { loadNativeAddon, nativeKernelsIdentity, onednnVersion, type NativeAddon } from './native-addon.js';
 
 export type BackendName = 'tensorflow' | 'native' | 'wasm' | 'cpu';
 export type BackendChoice = 'auto' | BackendName;
@@ -112,7 +112,7 @@ async function load(choice: BackendChoice): Promise<Tf> {
       registerNativeKernels(addon.addon, core.backend());
       nativeAddon = addon.addon;
       backend = 'native';
-      reason = `${why}wasm${simd ? ' with SIMD' : ''} + ablate's oneDNN kernels (${nativeKernelsIdentity(addon.addon).split(' · ')[0]})`;
+      reason = `${why}wasm${simd ? ' with SIMD' : ''} + ablate's oneDNN kernels (${onednnVersion(addon.addon)})`;
     } else {
       backend = 'wasm';
       reason = `${why}${addon.error}; wasm${simd ? ' with SIMD' : ' without SIMD'} + ablate training kernels`;

@@ -14,13 +14,19 @@ export interface DoctorOptions {
   readonly seconds: number;
 }
 
-/** The seed conv VAE's convolutions at batch 128: [label, 17 shape fields as the addon takes them]. */
-const SEED_CONVOLUTIONS: readonly [string, readonly number[]][] = [
-  ['encoder 28²×1 → 14²×32', [128, 28, 28, 1, 3, 3, 32, 14, 14, 2, 2, 1, 1, 0, 0, 1, 1]],
-  ['encoder 14²×32 → 7²×64', [128, 14, 14, 32, 3, 3, 64, 7, 7, 2, 2, 1, 1, 0, 0, 1, 1]],
-  ['decoder 7²×64 → 14²×64 (transposed)', [128, 14, 14, 64, 3, 3, 64, 7, 7, 2, 2, 1, 1, 0, 0, 1, 1]],
-  ['decoder 14²×64 → 28²×32 (transposed)', [128, 28, 28, 32, 3, 3, 64, 14, 14, 2, 2, 1, 1, 0, 0, 1, 1]],
-  ['decoder 28²×32 → 28²×1 (transposed)', [128, 28, 28, 1, 3, 3, 32, 28, 28, 1, 1, 1, 1, 1, 1, 1, 1]],
+type Shape4 = [number, number, number, number];
+
+/**
+ * The seed conv VAE's convolutions at batch 128, 'same' padding, as [label, x, filter, stride]
+ * of the forward convolution; a transposed one is the gradient of the forward convolution
+ * from its (larger) output back to its input.
+ */
+const SEED_CONVOLUTIONS: readonly [string, Shape4, Shape4, number][] = [
+  ['encoder 28²×1 → 14²×32', [128, 28, 28, 1], [3, 3, 1, 32], 2],
+  ['encoder 14²×32 → 7²×64', [128, 14, 14, 32], [3, 3, 32, 64], 2],
+  ['decoder 7²×64 → 14²×64 (transposed)', [128, 14, 14, 64], [3, 3, 64, 64], 2],
+  ['decoder 14²×64 → 28²×32 (transposed)', [128, 28, 28, 32], [3, 3, 32, 64], 2],
+  ['decoder 28²×32 → 28²×1 (transposed)', [128, 28, 28, 1], [3, 3, 1, 32], 1],
 ];
 
 export async function doctor(options: DoctorOptions, print: (line: string) => void): Promise<void> {
@@ -28,10 +34,13 @@ export async function doctor(options: DoctorOptions, print: (line: string) => vo
   print(`backend   ${tf.backend}: ${tf.reason}`);
   const native = loadNativeAddon();
   if (tf.backend === 'native' && 'addon' in native) {
-    const { nativeKernelNames } = await import('./native-kernels.js');
+    const { convShape, nativeKernelNames } = await import('./native-kernels.js');
     print(`kernels   native (oneDNN): ${nativeKernelNames.join(', ')}; every other op: wasm (XNNPACK)`);
     print(`threads   ${options.threads} of ${availableParallelism()} cores (a stage gets its share from the runner)`);
-    for (const [label, shape] of SEED_CONVOLUTIONS) print(`oneDNN    ${label}: ${native.addon.implementations(Int32Array.from(shape))}`);
+    for (const [label, x, filter, stride] of SEED_CONVOLUTIONS) {
+      const shape = convShape(tf.core.backend_util.computeConv2DInfo(x, filter, stride, 1, 'same'));
+      print(`oneDNN    ${label}: ${native.addon.implementations(shape)}`);
+    }
   } else if (tf.backend === 'wasm') {
     print(`kernels   wasm (XNNPACK) + ablate's Conv2DBackpropFilter, Conv2DBackpropInput, BatchMatMul in wasm-kernels.ts`);
     if ('error' in native) print(`native    unavailable: ${native.error}`);

@@ -26,10 +26,17 @@ export const addonPath = join(packageRoot, 'native', 'build', 'Release', 'ablate
 
 export const addonSource = join(packageRoot, 'native', 'ablate_native.cc');
 
+/** 'oneDNN 2.6.3': the library the addon was linked against. */
+export function onednnVersion(addon: NativeAddon): string {
+  return addon.info().split(',')[0]!;
+}
+
+let sourceDigest: string | undefined;
+
 /** oneDNN's version and a digest of the kernels' source: what decides the numbers. */
 export function nativeKernelsIdentity(addon: NativeAddon): string {
-  const onednn = addon.info().split(',')[0]!;
-  return `${onednn} · source ${createHash('sha256').update(readFileSync(addonSource)).digest('hex').slice(0, 16)}`;
+  sourceDigest ??= createHash('sha256').update(readFileSync(addonSource)).digest('hex').slice(0, 16);
+  return `${onednnVersion(addon)} · source ${sourceDigest}`;
 }
 
 let loaded: { addon: NativeAddon } | { error: string } | undefined;

@@ -127,7 +127,6 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
     for (let i = 0; i < count; i++) waiters.shift()?.();
   };
 
-
   const execute = async (instance: StageInstance, fingerprint: Fingerprint, digest: FingerprintDigest, reasons: string[], threads: number): Promise<RunRecord> => {
     const outDir = join(workspace.tmpDir, `${digest.slice(0, 16)}-${uniqueSuffix()}`);
     const logFile = join(workspace.logsDir, plan.name, `${instance.id.replace(/[/\\]/g, '_')}.log`);

@@ -15,6 +15,7 @@ import { StatCache } from '../caching/stat-cache.js';
 import { CacheStore } from '../caching/store.js';
 import type { Executor, JobObserver, StageJob } from './types.js';
 
+/** The queue both sides use unless told otherwise (`--queue`). */
 export const DEFAULT_QUEUE = 'ablate';
 
 /** What the coordinator puts on the queue. */
@@ -75,10 +76,11 @@ export class BullmqExecutor implements Executor {
   }
 
   /** `slots`: how many stages may be queued or running at once (workers decide how many run). */
-  static async open(url: string, options: { slots: number; queue: string; cacheDir: string }): Promise<BullmqExecutor> {
+  static async open(url: string, options: { slots: number; queue?: string; cacheDir: string }): Promise<BullmqExecutor> {
     const connection = await connectRedis(url);
-    const queue = new Queue<RemoteJobData, RemoteJobResult>(options.queue, { connection });
-    const events = new QueueEvents(options.queue, { connection: connection.duplicate() });
+    const name = options.queue ?? DEFAULT_QUEUE;
+    const queue = new Queue<RemoteJobData, RemoteJobResult>(name, { connection });
+    const events = new QueueEvents(name, { connection: connection.duplicate() });
     await events.waitUntilReady();
     return new BullmqExecutor(options.slots, connection, queue, events, options.cacheDir);
   }

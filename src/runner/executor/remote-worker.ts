@@ -18,13 +18,14 @@ import { CacheStore } from '../caching/store.js';
 import { codeDigest } from '../code-digest.js';
 import { uniqueSuffix } from '../fsutil.js';
 import type { Workspace } from '../workspace.js';
-import { connectRedis, type RemoteJobData, type RemoteJobResult, type RemoteProgress } from './bullmq.js';
+import { connectRedis, DEFAULT_QUEUE, type RemoteJobData, type RemoteJobResult, type RemoteProgress } from './bullmq.js';
 import { LocalProcessPool } from './local-pool.js';
 import type { StageJob } from './types.js';
 
 export interface WorkerOptions {
   readonly redis: string;
-  readonly queue: string;
+  /** Default: DEFAULT_QUEUE. */
+  readonly queue?: string;
   /** Jobs run at once. */
   readonly concurrency: number;
   /** The shared store as mounted here; default: the path the coordinator sent. */
@@ -43,7 +44,8 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
   const connection = await connectRedis(options.redis);
   const pool = new LocalProcessPool(options.concurrency);
   const me = `${hostname()}:${process.pid}`;
-  const worker = new Worker<RemoteJobData, RemoteJobResult>(options.queue, (job) => runRemoteJob(job, options, pool, me), {
+  const queue = options.queue ?? DEFAULT_QUEUE;
+  const worker = new Worker<RemoteJobData, RemoteJobResult>(queue, (job) => runRemoteJob(job, options, pool, me), {
     connection,
     concurrency: options.concurrency,
     lockDuration: options.stalledMs,
@@ -55,7 +57,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
   worker.on('failed', (job, error) => options.say(`${me} failed ${job?.data.job.id ?? '?'}: ${error.message.split('\n')[0]}`));
   worker.on('error', (error) => options.say(`${me} error: ${error.message}`));
   await worker.waitUntilReady();
-  options.say(`${me} waiting for jobs on queue '${options.queue}' at ${options.redis} (concurrency ${options.concurrency})`);
+  options.say(`${me} waiting for jobs on queue '${queue}' at ${options.redis} (concurrency ${options.concurrency})`);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await worker.close();
   await pool.close();

@@ -8,6 +8,7 @@
  * A killed worker's job is recovered by BullMQ's stalled-job check and given to another.
  */
 import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Manifest } from '../caching/manifest.js';
@@ -67,7 +68,8 @@ export class BullmqExecutor implements Executor {
 
   private constructor(
     readonly slots: number,
-    private readonly connection: Redis,
+    /** BullMQ leaves connections it was given open: close() must end both. */
+    private readonly connections: readonly Redis[],
     private readonly queue: Queue<RemoteJobData, RemoteJobResult>,
     private readonly events: QueueEvents,
     private readonly cacheDir: string,
@@ -80,13 +82,18 @@ export class BullmqExecutor implements Executor {
     const connection = await connectRedis(url);
     const name = options.queue ?? DEFAULT_QUEUE;
     const queue = new Queue<RemoteJobData, RemoteJobResult>(name, { connection });
-    const events = new QueueEvents(name, { connection: connection.duplicate() });
+    // QueueEvents blocks on its connection (XREAD), so it cannot share the queue's.
+    const eventsConnection = connection.duplicate();
+    const events = new QueueEvents(name, { connection: eventsConnection });
     await events.waitUntilReady();
-    return new BullmqExecutor(options.slots, connection, queue, events, options.cacheDir);
+    return new BullmqExecutor(options.slots, [connection, eventsConnection], queue, events, options.cacheDir);
   }
 
   async run(job: StageJob, observer: JobObserver, signal: AbortSignal): Promise<void> {
     signal.throwIfAborted();
+    // Workers read inputs from the shared store only; refill any object it lost (a worker
+    // deletes one it finds corrupt) from this workspace's verified artifacts.
+    for (const u of job.upstream) this.store.putMissing(u.manifest, join(job.workspaceRoot, u.artifactDir));
     const queued: Job<RemoteJobData, RemoteJobResult> = await this.queue.add(job.id, { job, cacheDir: this.cacheDir }, { attempts: 1 });
     const id = queued.id!;
     const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
@@ -127,6 +134,6 @@ export class BullmqExecutor implements Executor {
   async close(): Promise<void> {
     await this.events.close();
     await this.queue.close();
-    this.connection.disconnect();
+    for (const connection of this.connections) connection.disconnect();
   }
 }

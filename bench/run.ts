@@ -1,5 +1,6 @@
 // `npm run bench [-- section...]`: prints medians of repeated runs. Sections: runner, hashing,
-// training, tsne (and training-cpu, minutes long, only when named).
+// training, tsne, distributed (and training-cpu, minutes long, only when named).
+import { benchDistributed } from './distributed.js';
 import { benchHashing } from './hashing.js';
 import { benchRunner } from './runner.js';
 import { benchTraining, benchTrainingCpu } from './training.js';
@@ -12,9 +13,10 @@ const sections: Record<string, () => Promise<BenchRow[]> | BenchRow[]> = {
   training: () => benchTraining(),
   'training-cpu': () => benchTrainingCpu(),
   tsne: () => benchTsne(),
+  distributed: () => benchDistributed(),
 };
 /** Sections run when none is named. */
-const defaults = ['runner', 'hashing', 'training', 'tsne'];
+const defaults = ['runner', 'hashing', 'training', 'tsne', 'distributed'];
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !(w in sections));

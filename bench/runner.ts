@@ -1,18 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binaryTreePipeline } from './generate.js';
-import { cliPath, median, type BenchRow } from './util.js';
-
-/** Wall time of one CLI invocation in `cwd`, in ms; throws if it fails. */
-function timeCli(cwd: string, args: string[]): number {
-  const start = performance.now();
-  const r = spawnSync(process.execPath, [cliPath, ...args], { cwd, encoding: 'utf8', env: { ...process.env, CI: '1' } });
-  const ms = performance.now() - start;
-  if (r.status !== 0) throw new Error(`ablate ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout.slice(-2000)}`);
-  return ms;
-}
+import { median, timeCli, type BenchRow } from './util.js';
 
 function freshProject(stages: number): string {
   const root = mkdtempSync(join(tmpdir(), 'ablate-bench-'));

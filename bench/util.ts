@@ -1,7 +1,17 @@
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const cliPath = join(fileURLToPath(new URL('..', import.meta.url)), 'bin', 'ablate.js');
+
+/** Wall time of one CLI invocation in `cwd`, in ms; throws if it fails. */
+export function timeCli(cwd: string, args: readonly string[]): number {
+  const start = performance.now();
+  const r = spawnSync(process.execPath, [cliPath, ...args], { cwd, encoding: 'utf8', env: { ...process.env, CI: '1' } });
+  const ms = performance.now() - start;
+  if (r.status !== 0) throw new Error(`ablate ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout.slice(-2000)}`);
+  return ms;
+}
 
 export interface BenchRow {
   readonly name: string;

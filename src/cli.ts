@@ -38,7 +38,8 @@ Usage:
   ablate verify [FILE...]         check artifacts against the lockfiles (default: all lockfiles)
   ablate gc [--dry-run]           drop cache entries no lockfile references
   ablate worker --redis URL       run stages from the BullMQ queue in this checkout
-      --concurrency N  --queue NAME  --cache DIR  --stalled-ms MS (default 30000)
+      --concurrency N (default 1)  --threads N (cores per multithreaded stage; default cores / concurrency)
+      --queue NAME  --cache DIR  --stalled-ms MS (default 30000)
   ablate doctor                   the TensorFlow.js route, its kernels and a 3-second training probe
       --backend auto|native|wasm|cpu   --threads N (default: all cores)   --seconds S
 
@@ -107,6 +108,14 @@ function parse(args: readonly string[], options: NonNullable<ParseArgsConfig['op
   }
 }
 
+/** An integer option's value, `fallback` when it is absent; a usage error below `min`. */
+function integerOption(value: unknown, flag: string, fallback: number, min = 1): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${flag} expects an integer ≥ ${min}, got '${String(value)}'`);
+  return n;
+}
+
 /** `--force` takes an optional value: `--force`, `--force=vae`, or `--force vae` when vae is not a file. */
 function normalizeForce(args: readonly string[]): string[] {
   const out: string[] = [];
@@ -166,8 +175,7 @@ async function runCommand(args: readonly string[], ignoreUnknownOverrides = fals
   if (executorName !== 'local' && executorName !== 'bullmq') throw new UsageError(`--executor expects local or bullmq, got '${executorName}'`);
   if (executorName === 'bullmq' && !values.redis) throw new UsageError('--executor bullmq needs --redis URL (e.g. redis://127.0.0.1:6390)');
   // With a queue, slots bound what is queued or running at once; the workers bound what runs.
-  const jobs = values.jobs === undefined ? (executorName === 'bullmq' ? REMOTE_DEFAULT_SLOTS : availableParallelism()) : Number(values.jobs);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`--jobs expects a positive integer, got '${String(values.jobs)}'`);
+  const jobs = integerOption(values.jobs, '--jobs', executorName === 'bullmq' ? REMOTE_DEFAULT_SLOTS : availableParallelism());
 
   const executor: Executor =
     executorName === 'bullmq'
@@ -313,12 +321,12 @@ function verifyCommand(files: readonly string[]): number {
 const REMOTE_DEFAULT_SLOTS = 64;
 
 async function workerCommand(args: readonly string[]): Promise<number> {
-  const { values } = parse(args, { redis: { type: 'string' }, queue: { type: 'string' }, concurrency: { type: 'string' }, cache: { type: 'string' }, 'stalled-ms': { type: 'string' } });
+  const { values } = parse(args, { redis: { type: 'string' }, queue: { type: 'string' }, concurrency: { type: 'string' }, threads: { type: 'string' }, cache: { type: 'string' }, 'stalled-ms': { type: 'string' } });
   if (!values.redis) throw new UsageError('worker needs --redis URL (e.g. redis://127.0.0.1:6390)');
-  const concurrency = values.concurrency === undefined ? 1 : Number(values.concurrency);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency expects a positive integer, got '${String(values.concurrency)}'`);
-  const stalledMs = values['stalled-ms'] === undefined ? 30_000 : Number(values['stalled-ms']);
-  if (!Number.isInteger(stalledMs) || stalledMs < 500) throw new UsageError(`--stalled-ms expects an integer ≥ 500, got '${String(values['stalled-ms'])}'`);
+  const concurrency = integerOption(values.concurrency, '--concurrency', 1);
+  // Several workers on one machine should split its cores, not each take all of them.
+  const threads = integerOption(values.threads, '--threads', Math.max(1, Math.floor(availableParallelism() / concurrency)));
+  const stalledMs = integerOption(values['stalled-ms'], '--stalled-ms', 30_000, 500);
   const { runWorker } = await import('./runner/executor/remote-worker.js');
   const controller = new AbortController();
   const stop = () => controller.abort();
@@ -329,6 +337,7 @@ async function workerCommand(args: readonly string[]): Promise<number> {
       redis: String(values.redis),
       ...(values.queue ? { queue: String(values.queue) } : {}),
       concurrency,
+      threads,
       ...(values.cache ? { cacheDir: resolve(String(values.cache)) } : {}),
       stalledMs,
       workspace: workspaceAt(findWorkspaceRoot(process.cwd())),
@@ -343,8 +352,7 @@ async function doctorCommand(args: readonly string[]): Promise<number> {
   const { values } = parse(args, { backend: { type: 'string' }, threads: { type: 'string' }, seconds: { type: 'string' } });
   const backend = String(values.backend ?? 'auto');
   if (!['auto', 'tensorflow', 'native', 'wasm', 'cpu'].includes(backend)) throw new UsageError(`--backend expects auto, tensorflow, native, wasm or cpu, got '${backend}'`);
-  const threads = values.threads === undefined ? availableParallelism() : Number(values.threads);
-  if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads expects a positive integer, got '${String(values.threads)}'`);
+  const threads = integerOption(values.threads, '--threads', availableParallelism());
   const seconds = values.seconds === undefined ? 3 : Number(values.seconds);
   if (!(seconds > 0)) throw new UsageError(`--seconds expects a positive number, got '${String(values.seconds)}'`);
   const { doctor } = await import('./ml/doctor.js');

@@ -2,65 +2,30 @@
 // persistence) and two real `ablate worker` processes. CI installs redis-server and sets
 // ABLATE_REQUIRE_REDIS=1; elsewhere, without the binary, the suite says it is skipped.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { cliPath, TempProject } from './helpers.js';
+import { exited, hasRedisServer, start, startRedis, type Started } from './processes.js';
 
-const hasRedis = spawnSync('redis-server', ['--version']).status === 0;
-const skip = !hasRedis && !process.env.ABLATE_REQUIRE_REDIS ? 'redis-server not installed (apt-get install -y redis-server)' : false;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** A child process with its output collected, and a way to wait for a line. */
-function start(command: string, args: string[], cwd: string): { child: ChildProcess; output: () => string; waitFor: (pattern: RegExp, ms?: number) => Promise<void> } {
-  const child = spawn(command, args, { cwd, env: { ...process.env, CI: '1' } });
-  let text = '';
-  child.stdout?.on('data', (d: Buffer) => (text += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (text += d.toString()));
-  return {
-    child,
-    output: () => text,
-    waitFor: (pattern, ms = 20_000) =>
-      new Promise((resolve, reject) => {
-        const deadline = Date.now() + ms;
-        const poll = () => (pattern.test(text) ? resolve() : Date.now() > deadline ? reject(new Error(`timed out waiting for ${pattern}; output:\n${text}`)) : setTimeout(poll, 50));
-        poll();
-      }),
-  };
-}
+const skip = !hasRedisServer() && !process.env.ABLATE_REQUIRE_REDIS ? 'redis-server not installed (apt-get install -y redis-server)' : false;
 
 function listing(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).sort() : [];
 }
 
-function exited(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode ?? -1) : child.once('exit', (code) => resolve(code ?? -1))));
-}
-
 describe('--executor bullmq with two workers over a real Redis', { skip }, () => {
-  const started: ChildProcess[] = [];
+  const started: Started[] = [];
   let url = '';
   let project: TempProject;
   let workerRoot = '';
-  const workers: ReturnType<typeof start>[] = [];
+  const workers: Started[] = [];
 
   before(async () => {
-    const port = await freePort();
-    url = `redis://127.0.0.1:${port}`;
-    const redis = start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], process.cwd());
-    started.push(redis.child);
-    await redis.waitFor(/Ready to accept connections/);
+    const redis = await startRedis();
+    started.push(redis);
+    url = redis.url;
     project = new TempProject({
       'pipelines/m.yaml': `pipeline: m
 stages:
@@ -76,21 +41,21 @@ stages:
     with: { cmd: 'if [ -f flaky.marker ]; then echo ok > $ABLATE_OUT/ok.txt; else touch flaky.marker; echo first attempt fails; exit 3; fi', outs: [ok.txt] }
   all: { uses: shell, in: { w: "work[*]" }, with: { cmd: 'for d in $ABLATE_IN_W; do cat $d/out.txt; done > $ABLATE_OUT/all.txt', outs: [all.txt] } }
 `,
+      'pipelines/where.yaml': 'pipeline: where\nstages:\n  fact: { uses: ./stages/machine.ts }\n  data: { uses: ./stages/emit.ts, with: { value: 9 } }\n',
     });
     // The workers' machine: its own checkout of the project, the coordinator's store as the shared cache.
     workerRoot = mkdtempSync(join(tmpdir(), 'ablate-worker-'));
     cpSync(project.root, workerRoot, { recursive: true });
     for (let i = 0; i < 2; i++) {
-      const worker = start(process.execPath, [cliPath, 'worker', '--redis', url, '--stalled-ms', '1500', '--cache', project.path('.ablate/cache')], workerRoot);
-      started.push(worker.child);
+      const worker = start(process.execPath, [cliPath, 'worker', '--redis', url, '--stalled-ms', '1500', '--cache', project.path('.ablate/cache')], workerRoot, { ABLATE_TEST_MACHINE: 'worker-box' });
+      started.push(worker);
       workers.push(worker);
       await worker.waitFor(/waiting for jobs/);
     }
   });
 
   after(async () => {
-    for (const child of started.reverse()) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    await Promise.all(started.map(exited));
+    for (const p of started.reverse()) await p.stop();
     rmSync(workerRoot, { recursive: true, force: true });
     rmSync(project.root, { recursive: true, force: true });
   });
@@ -139,6 +104,21 @@ stages:
     assert.equal(healed.status, 0, healed.stdout + healed.stderr);
     assert.match(healed.stdout, /m: 1 ran, 7 up to date/);
     assert.equal(readFileSync(object, 'utf8'), project.read('artifacts/m/data/value.json'));
+  });
+
+  it('a worker refuses a stage fingerprinted with other code or other machine facts', () => {
+    const queued = ['run', 'pipelines/where.yaml', '--executor', 'bullmq', '--redis', url, '--plain'];
+    const otherMachine = project.cli([...queued, 'fact'], { ABLATE_TEST_MACHINE: 'laptop' });
+    assert.equal(otherMachine.status, 1);
+    assert.match(otherMachine.stdout + otherMachine.stderr, /this worker's machine differs from what the stage was fingerprinted with \(machine: worker-box here, laptop on the coordinator\)/);
+    const sameMachine = project.cli([...queued, 'fact'], { ABLATE_TEST_MACHINE: 'worker-box' });
+    assert.equal(sameMachine.status, 0, sameMachine.stdout + sameMachine.stderr);
+    assert.equal(project.read('artifacts/where/fact/fact.txt'), 'worker-box');
+
+    project.write('pipelines/stages/emit.ts', `${project.read('pipelines/stages/emit.ts')}// edited on the coordinator only\n`);
+    const otherCode = project.cli([...queued, 'data']);
+    assert.equal(otherCode.status, 1);
+    assert.match(otherCode.stdout + otherCode.stderr, /this worker's code differs from the coordinator's \(stages\/emit\.ts\); update its checkout/);
   });
 
   it('Redis unreachable: a clear error, exit 1, nothing run or written', () => {

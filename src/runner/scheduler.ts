@@ -6,7 +6,7 @@ import { StatCache } from './caching/stat-cache.js';
 import { CacheStore, CorruptObjectError, type RunRecord } from './caching/store.js';
 import { withAncestors } from './dag.js';
 import type { ProvenanceEntry } from '../stages/contract.js';
-import type { Executor, StageJob } from './executor/types.js';
+import type { Executor, JobContext, StageJob } from './executor/types.js';
 import { describeReasons, diffFingerprints, fingerprintDigest, type Fingerprint, type FingerprintDigest, type StaleReason } from './fingerprint.js';
 import { uniqueSuffix } from './fsutil.js';
 import { FileLock } from './locks.js';
@@ -146,16 +146,18 @@ export async function runPlan(plan: Plan, workspace: Workspace, executor: Execut
       seed: seedOf(instance),
       provenance: provenanceOf(instance),
       threads,
+    };
+    const context: JobContext = {
       workspaceRoot: workspace.root,
       upstream: (plan.graph.get(instance.id) ?? []).map((id) => ({ artifactDir: plan.byId.get(id)!.artifactDir, manifest: outputs.get(id)! })),
-      codeDigest: fingerprint.code,
+      fingerprint,
     };
     const observer = { progress: (message: string, fraction?: number) => reporter.event({ type: 'progress', id: instance.id, message, ...(fraction === undefined ? {} : { fraction }) }) };
     const started = performance.now();
     try {
       for (let attempt = 0; ; attempt++) {
         try {
-          await executor.run(job, observer, signal);
+          await executor.run(job, observer, signal, context);
           break;
         } catch (error) {
           if (attempt >= instance.retries || signal.aborted) throw error;

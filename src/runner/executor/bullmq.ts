@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import type { Manifest } from '../caching/manifest.js';
 import { StatCache } from '../caching/stat-cache.js';
 import { CacheStore } from '../caching/store.js';
-import type { Executor, JobObserver, StageJob } from './types.js';
+import type { Executor, JobContext, JobObserver, StageJob } from './types.js';
 
 /** The queue both sides use unless told otherwise (`--queue`). */
 export const DEFAULT_QUEUE = 'ablate';
@@ -22,6 +22,7 @@ export const DEFAULT_QUEUE = 'ablate';
 /** What the coordinator puts on the queue. */
 export interface RemoteJobData {
   readonly job: StageJob;
+  readonly context: JobContext;
   /** The shared store, as the coordinator sees it; a worker may mount it elsewhere (`--cache`). */
   readonly cacheDir: string;
 }
@@ -89,12 +90,12 @@ export class BullmqExecutor implements Executor {
     return new BullmqExecutor(options.slots, [connection, eventsConnection], queue, events, options.cacheDir);
   }
 
-  async run(job: StageJob, observer: JobObserver, signal: AbortSignal): Promise<void> {
+  async run(job: StageJob, observer: JobObserver, signal: AbortSignal, context: JobContext): Promise<void> {
     signal.throwIfAborted();
     // Workers read inputs from the shared store only; refill any object it lost (a worker
     // deletes one it finds corrupt) from this workspace's verified artifacts.
-    for (const u of job.upstream) this.store.putMissing(u.manifest, join(job.workspaceRoot, u.artifactDir));
-    const queued: Job<RemoteJobData, RemoteJobResult> = await this.queue.add(job.id, { job, cacheDir: this.cacheDir }, { attempts: 1 });
+    for (const u of context.upstream) this.store.putMissing(u.manifest, join(context.workspaceRoot, u.artifactDir));
+    const queued: Job<RemoteJobData, RemoteJobResult> = await this.queue.add(job.id, { job, context, cacheDir: this.cacheDir }, { attempts: 1 });
     const id = queued.id!;
     const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
       if (jobId !== id) return;

@@ -7,7 +7,7 @@
  * outputs into the store and return their manifest.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, hostname } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { Worker, type Job } from 'bullmq';
@@ -16,11 +16,12 @@ import { loadStageKind, resolveStageRef } from '../../stages/registry.js';
 import { StatCache } from '../caching/stat-cache.js';
 import { CacheStore } from '../caching/store.js';
 import { codeDigest } from '../code-digest.js';
+import { recordChanges } from '../fingerprint.js';
 import { uniqueSuffix } from '../fsutil.js';
 import type { Workspace } from '../workspace.js';
 import { connectRedis, DEFAULT_QUEUE, type RemoteJobData, type RemoteJobResult, type RemoteProgress } from './bullmq.js';
 import { LocalProcessPool } from './local-pool.js';
-import type { StageJob } from './types.js';
+import type { JobContext, StageJob } from './types.js';
 
 export interface WorkerOptions {
   readonly redis: string;
@@ -28,6 +29,8 @@ export interface WorkerOptions {
   readonly queue?: string;
   /** Jobs run at once. */
   readonly concurrency: number;
+  /** Cores a multithreaded stage may use (StageContext.threads). */
+  readonly threads: number;
   /** The shared store as mounted here; default: the path the coordinator sent. */
   readonly cacheDir?: string;
   /** A job whose worker has not renewed its lock for this long is given to another worker. */
@@ -57,7 +60,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
   worker.on('failed', (job, error) => options.say(`${me} failed ${job?.data.job.id ?? '?'}: ${error.message.split('\n')[0]}`));
   worker.on('error', (error) => options.say(`${me} error: ${error.message}`));
   await worker.waitUntilReady();
-  options.say(`${me} waiting for jobs on queue '${queue}' at ${options.redis} (concurrency ${options.concurrency})`);
+  options.say(`${me} waiting for jobs on queue '${queue}' at ${options.redis} (concurrency ${options.concurrency}, ${options.threads} threads per multithreaded stage)`);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await worker.close();
   await pool.close();
@@ -65,7 +68,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
 }
 
 async function runRemoteJob(bullJob: Job<RemoteJobData, RemoteJobResult>, options: WorkerOptions, pool: LocalProcessPool, me: string): Promise<RemoteJobResult> {
-  const { job, cacheDir } = bullJob.data;
+  const { job, context, cacheDir } = bullJob.data;
   const store = new CacheStore(options.cacheDir ?? cacheDir);
   const local = join(options.workspace.tmpDir, `remote-${uniqueSuffix()}`);
   let lastProgress = 0;
@@ -77,7 +80,7 @@ async function runRemoteJob(bullJob: Job<RemoteJobData, RemoteJobResult>, option
   };
   let localJob: StageJob | undefined;
   try {
-    localJob = await localize(job, local, store, options.workspace, options.concurrency);
+    localJob = await localize(job, context, local, store, options.workspace, options.threads);
     await pool.run(localJob, { progress }, new AbortController().signal);
     return { manifest: store.ingest(localJob.outDir), worker: me };
   } finally {
@@ -86,26 +89,36 @@ async function runRemoteJob(bullJob: Job<RemoteJobData, RemoteJobResult>, option
   }
 }
 
-/** The job as this machine runs it: inputs fetched by digest, paths rewritten, code checked. */
-async function localize(job: StageJob, local: string, store: CacheStore, workspace: Workspace, concurrency: number): Promise<StageJob> {
-  const fromRoot = (path: string) => (path === job.workspaceRoot || path.startsWith(`${job.workspaceRoot}/`) ? join(workspace.root, path.slice(job.workspaceRoot.length)) : path);
-  const upstreamDirs = job.upstream.map((u) => ({ remote: join(job.workspaceRoot, u.artifactDir), local: join(local, 'in', u.artifactDir) }));
+/** The job as this machine runs it: code and machine facts checked, inputs fetched by digest, paths rewritten. */
+async function localize(job: StageJob, context: JobContext, local: string, store: CacheStore, workspace: Workspace, threads: number): Promise<StageJob> {
+  const { workspaceRoot } = context;
+  const fromRoot = (path: string) => (path === workspaceRoot || path.startsWith(`${workspaceRoot}/`) ? join(workspace.root, path.slice(workspaceRoot.length)) : path);
+  const pipelineDir = fromRoot(job.pipelineDir);
+  const ref = resolveStageRef(job.ref.name, pipelineDir);
+  if (!ref) throw new Error(`stage kind '${job.ref.name}' is not available in this worker's checkout (${workspace.root})`);
+  const kind = await loadStageKind(ref);
+  const expected = context.fingerprint;
+  const code = codeDigest(ref.sourceFile, ref.codeRoot);
+  if (!isDeepStrictEqual(code, expected.code)) {
+    const files = recordChanges(code.files, expected.code.files).map(([file]) => file);
+    const packages = recordChanges(code.packages, expected.code.packages).map(([name]) => `package ${name}`);
+    throw new Error(`this worker's code differs from the coordinator's (${[...files, ...packages].join(', ')}); update its checkout (${workspace.root})`);
+  }
+  // Machine facts the kind declares (its TensorFlow.js backend) are part of the fingerprint:
+  // outputs computed under other facts must not be stored under the coordinator's.
+  const environment = (await kind.environment?.(job.params)) ?? {};
+  const differing = recordChanges(environment, expected.environment);
+  if (differing.length) {
+    const list = differing.map(([name]) => `${name}: ${environment[name] ?? '(none)'} here, ${expected.environment[name] ?? '(none)'} on the coordinator`).join('; ');
+    throw new Error(`this worker's machine differs from what the stage was fingerprinted with (${list}); run it on a matching worker or run this pipeline locally`);
+  }
+
+  const upstreamDirs = context.upstream.map((u) => ({ remote: join(workspaceRoot, u.artifactDir), local: join(local, 'in', u.artifactDir) }));
+  for (const [i, u] of context.upstream.entries()) store.materialize(u.manifest, upstreamDirs[i]!.local, StatCache.inMemory());
   const remap = (path: string) => {
     const hit = upstreamDirs.find((u) => path === u.remote || path.startsWith(`${u.remote}/`));
     return hit ? join(hit.local, path.slice(hit.remote.length)) : fromRoot(path);
   };
-  for (const [i, u] of job.upstream.entries()) store.materialize(u.manifest, upstreamDirs[i]!.local, StatCache.inMemory());
-
-  const pipelineDir = fromRoot(job.pipelineDir);
-  const ref = resolveStageRef(job.ref.name, pipelineDir);
-  if (!ref) throw new Error(`stage kind '${job.ref.name}' is not available in this worker's checkout (${workspace.root})`);
-  const code = codeDigest(ref.sourceFile, ref.codeRoot);
-  if (!isDeepStrictEqual(code, job.codeDigest)) {
-    const changed = [...new Set([...Object.keys(code.files), ...Object.keys(job.codeDigest.files)])].filter((f) => code.files[f] !== job.codeDigest.files[f]);
-    const packages = Object.keys({ ...code.packages, ...job.codeDigest.packages }).filter((p) => code.packages[p] !== job.codeDigest.packages[p]);
-    throw new Error(`this worker's code differs from the coordinator's (${[...changed, ...packages.map((p) => `package ${p}`)].join(', ')}); update its checkout (${workspace.root})`);
-  }
-  const kind = await loadStageKind(ref);
   const inputs = Object.fromEntries(
     Object.entries(job.inputs).map(([name, value]) => [name, typeof value === 'string' ? remap(value) : value.map((g: GatheredInput) => ({ ...g, path: remap(g.path) }))]),
   );
@@ -114,6 +127,5 @@ async function localize(job: StageJob, local: string, store: CacheStore, workspa
   const logFile = join(local, 'stage.log');
   writeFileSync(logFile, '');
   // This worker's share of its cores, whatever the coordinator's slots were.
-  const threads = kind.multithreaded ? Math.max(1, Math.floor(availableParallelism() / concurrency)) : 1;
-  return { ...job, ref, inputs, outDir, pipelineDir, logFile, threads };
+  return { ...job, ref, inputs, outDir, pipelineDir, logFile, threads: kind.multithreaded ? threads : 1 };
 }

@@ -1,7 +1,7 @@
 import type { GatheredInput, ProvenanceEntry, Variant } from '../../stages/contract.js';
 import type { StageRef } from '../../stages/registry.js';
 import type { Manifest } from '../caching/manifest.js';
-import type { CodeDigest } from '../code-digest.js';
+import type { Fingerprint } from '../fingerprint.js';
 
 /** Everything a process needs to run one stage instance; plain data, so it can cross a process (or machine) boundary. */
 export interface StageJob {
@@ -17,16 +17,19 @@ export interface StageJob {
   readonly provenance: readonly ProvenanceEntry[];
   /** Cores the stage may use (StageContext.threads). */
   readonly threads: number;
-  /**
-   * For executors whose workers see neither this workspace nor its artifacts: the
-   * coordinator's workspace root (paths above are under it, or under the pipeline dir),
-   * and every upstream instance's artifact directory with its output manifest, which a
-   * remote worker fetches by digest from the shared store.
-   */
+}
+
+/**
+ * What only an executor whose workers see neither this workspace nor its artifacts needs;
+ * it stays out of StageJob so local worker processes are not sent it.
+ */
+export interface JobContext {
+  /** The coordinator's workspace root: StageJob's paths are under it (or under the pipeline dir). */
   readonly workspaceRoot: string;
+  /** Each upstream instance's artifact directory and output manifest, fetched by digest from the shared store. */
   readonly upstream: readonly { readonly artifactDir: string; readonly manifest: Manifest }[];
-  /** The code the fingerprint saw; a remote worker whose checkout differs refuses the job. */
-  readonly codeDigest: CodeDigest;
+  /** What the stage was fingerprinted with; a worker whose code or machine facts differ refuses the job. */
+  readonly fingerprint: Fingerprint;
 }
 
 export interface JobObserver {
@@ -36,12 +39,12 @@ export interface JobObserver {
 /**
  * Where stages run. The scheduler decides what runs and when; an Executor only runs the
  * job it is given and resolves when the stage's `run` resolved (rejects with its error).
- * Implementations: a local pool of worker processes; a queue-backed one later.
+ * Implementations: a local pool of worker processes (local-pool.ts); BullMQ workers (bullmq.ts).
  */
 export interface Executor {
   /** How many jobs it can run at once. */
   readonly slots: number;
-  run(job: StageJob, observer: JobObserver, signal: AbortSignal): Promise<void>;
+  run(job: StageJob, observer: JobObserver, signal: AbortSignal, context: JobContext): Promise<void>;
   close(): Promise<void>;
 }
 

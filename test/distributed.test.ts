@@ -121,6 +121,17 @@ stages:
     assert.match(otherCode.stdout + otherCode.stderr, /this worker's code differs from the coordinator's \(stages\/emit\.ts\); update its checkout/);
   });
 
+  it('says when no worker listens on the queue, and goes on once one does', async () => {
+    const run = start(process.execPath, [cliPath, 'run', 'pipelines/where.yaml', 'fact', '--executor', 'bullmq', '--redis', url, '--queue', 'other', '--plain', '--force', 'fact'], project.root, { ABLATE_TEST_MACHINE: 'worker-box' });
+    await run.waitFor(/fact +queued; no worker is listening yet \(start one: ablate worker --redis redis:\/\/127\.0\.0\.1:\d+ --queue other\)/);
+    const late = start(process.execPath, [cliPath, 'worker', '--redis', url, '--queue', 'other', '--cache', project.path('.ablate/cache')], workerRoot, { ABLATE_TEST_MACHINE: 'worker-box' });
+    started.push(late);
+    assert.equal(await exited(run.child), 0, run.output());
+    assert.match(run.output(), /where: 1 ran/);
+    assert.match(project.read('.ablate/logs/where/fact.log'), /# ran on [^\n]+:\d+\n/);
+    await late.stop();
+  });
+
   it('Redis unreachable: a clear error, exit 1, nothing run or written', () => {
     const lock = project.read('pipelines/m.lock.json');
     const tmpBefore = listing(project.path('.ablate/tmp'));

@@ -27,11 +27,9 @@ export interface RemoteJobData {
   readonly cacheDir: string;
 }
 
-/** What a worker returns. */
+/** What a worker returns: the outputs, now in the shared store. */
 export interface RemoteJobResult {
   readonly manifest: Manifest;
-  /** host:pid of the worker that ran it. */
-  readonly worker: string;
 }
 
 /** Progress as workers publish it. */
@@ -74,6 +72,8 @@ export class BullmqExecutor implements Executor {
     private readonly queue: Queue<RemoteJobData, RemoteJobResult>,
     private readonly events: QueueEvents,
     private readonly cacheDir: string,
+    /** For the hint when no worker listens. */
+    private readonly where: string,
   ) {
     this.store = new CacheStore(cacheDir);
   }
@@ -87,7 +87,7 @@ export class BullmqExecutor implements Executor {
     const eventsConnection = connection.duplicate();
     const events = new QueueEvents(name, { connection: eventsConnection });
     await events.waitUntilReady();
-    return new BullmqExecutor(options.slots, [connection, eventsConnection], queue, events, options.cacheDir);
+    return new BullmqExecutor(options.slots, [connection, eventsConnection], queue, events, options.cacheDir, `ablate worker --redis ${url}${options.queue ? ` --queue ${name}` : ''}`);
   }
 
   async run(job: StageJob, observer: JobObserver, signal: AbortSignal, context: JobContext): Promise<void> {
@@ -95,8 +95,10 @@ export class BullmqExecutor implements Executor {
     // Workers read inputs from the shared store only; refill any object it lost (a worker
     // deletes one it finds corrupt) from this workspace's verified artifacts.
     for (const u of context.upstream) this.store.putMissing(u.manifest, join(context.workspaceRoot, u.artifactDir));
-    const queued: Job<RemoteJobData, RemoteJobResult> = await this.queue.add(job.id, { job, context, cacheDir: this.cacheDir }, { attempts: 1 });
+    // Jobs are removed once settled; the ages only bound what a coordinator that died leaves behind.
+    const queued: Job<RemoteJobData, RemoteJobResult> = await this.queue.add(job.id, { job, context, cacheDir: this.cacheDir }, { attempts: 1, removeOnComplete: { age: 3600 }, removeOnFail: { age: 86_400 } });
     const id = queued.id!;
+    if ((await this.queue.getWorkersCount()) === 0) observer.progress(`queued; no worker is listening yet (start one: ${this.where})`);
     const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
       if (jobId !== id) return;
       const progress = data as RemoteProgress;
@@ -112,11 +114,11 @@ export class BullmqExecutor implements Executor {
     });
     try {
       const result = await Promise.race([queued.waitUntilFinished(this.events), aborted]);
-      await this.copyLogs(id, job.logFile, result.worker);
+      await this.copyLogs(id, job.logFile);
       // Verifies every object against its digest on the way (a corrupted download throws).
       this.store.materialize(result.manifest, job.outDir, StatCache.inMemory());
     } catch (error) {
-      if (!signal.aborted) await this.copyLogs(id, job.logFile, 'a worker');
+      if (!signal.aborted) await this.copyLogs(id, job.logFile);
       else await queued.remove().catch(() => undefined); // still waiting: nobody will run it
       throw error;
     } finally {
@@ -127,9 +129,9 @@ export class BullmqExecutor implements Executor {
   }
 
   /** The stage's log lines, as the worker attached them to the job, into the local log file. */
-  private async copyLogs(id: string, logFile: string, worker: string): Promise<void> {
+  private async copyLogs(id: string, logFile: string): Promise<void> {
     const { logs } = await this.queue.getJobLogs(id, 0, -1);
-    appendFileSync(logFile, `# ran on ${worker}\n${logs.join('')}`);
+    appendFileSync(logFile, logs.join(''));
   }
 
   async close(): Promise<void> {

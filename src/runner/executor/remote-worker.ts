@@ -82,9 +82,10 @@ async function runRemoteJob(bullJob: Job<RemoteJobData, RemoteJobResult>, option
   try {
     localJob = await localize(job, context, local, store, options.workspace, options.threads);
     await pool.run(localJob, { progress }, new AbortController().signal);
-    return { manifest: store.ingest(localJob.outDir), worker: me };
+    return { manifest: store.ingest(localJob.outDir) };
   } finally {
-    if (localJob) await bullJob.log(readFileSync(localJob.logFile, 'utf8')).catch(() => undefined);
+    const stageLog = localJob ? readFileSync(localJob.logFile, 'utf8') : '';
+    await bullJob.log(`# ran on ${me}\n${stageLog}`).catch(() => undefined);
     rmSync(local, { recursive: true, force: true });
   }
 }

@@ -109,8 +109,11 @@ export class BullmqExecutor implements Executor {
     };
     this.events.on('progress', onProgress);
     this.events.on('stalled', onStalled);
+    // Removed in `finally`: one signal serves every stage of a run.
+    let onAbort = () => undefined as void;
     const aborted = new Promise<never>((_, reject) => {
-      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+      onAbort = () => reject(signal.reason as Error);
+      signal.addEventListener('abort', onAbort, { once: true });
     });
     try {
       const result = await Promise.race([queued.waitUntilFinished(this.events), aborted]);
@@ -122,6 +125,7 @@ export class BullmqExecutor implements Executor {
       else await queued.remove().catch(() => undefined); // still waiting: nobody will run it
       throw error;
     } finally {
+      signal.removeEventListener('abort', onAbort);
       this.events.off('progress', onProgress);
       this.events.off('stalled', onStalled);
       await this.queue.remove(id).catch(() => undefined);

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ParseCache } from './runner/caching/parse-cache.js';
+import { CacheStore } from './runner/caching/store.js';
 import { formatDiagnostic, PipelineError } from './runner/diagnostics.js';
 import { renderDot, renderMermaid, renderTextTree } from './runner/dag-render.js';
 import { LocalProcessPool } from './runner/executor/local-pool.js';
@@ -306,11 +307,28 @@ function verifyCommand(files: readonly string[]): number {
     console.error('ablate verify: no lockfiles found (run a pipeline first)');
     return EXIT.failed;
   }
-  const { files: count, stages, problems } = verifyLockfiles(root, lockfiles);
-  for (const p of problems) console.error(`${p.lockfile}: ${p.stage}: ${p.file} ${p.problem}`);
+  const verdicts = verifyLockfiles(root, lockfiles, new CacheStore(workspaceAt(root).cacheDir));
+  const count = verdicts.reduce((n, v) => n + v.files, 0);
+  const stages = verdicts.reduce((n, v) => n + v.stages, 0);
+  const problems = verdicts.flatMap((v) => v.problems);
+  for (const v of verdicts) {
+    // A pipeline never run in this workspace (a fresh clone) is one line, not one per file.
+    if (v.problems.length === v.files && v.problems.every((p) => p.problem === 'missing' && !p.cached)) {
+      console.error(`${v.lockfile}: none of its ${v.files} artifact files are here, nor in the cache (not run in this workspace)`);
+      continue;
+    }
+    for (const p of v.problems) console.error(`${p.lockfile}: ${p.stage}: ${p.file} ${p.problem}${p.cached ? '' : ' (not in the cache)'}`);
+  }
   const where = lockfiles.map((l) => relative(process.cwd(), l)).join(', ');
   if (problems.length) {
-    console.error(`verify: ${problems.length} of ${count} artifact files do not match (${where}); \`ablate run\` restores them`);
+    const cached = problems.filter((p) => p.cached).length;
+    const remedy =
+      cached === problems.length
+        ? '`ablate run` restores them from the cache'
+        : cached
+          ? `\`ablate run\` restores the ${cached} held in the cache and runs the stages of the other ${problems.length - cached}`
+          : '`ablate run` runs their stages again';
+    console.error(`verify: ${problems.length} of ${count} artifact files do not match (${where}); ${remedy}`);
     return EXIT.failed;
   }
   console.log(`verify: ${count} files of ${stages} stages match their lockfile digests (${where})`);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { cliPath, TempProject } from './helpers.js';
 
@@ -90,6 +90,23 @@ describe('the ablate CLI', () => {
     assert.match(bad.stderr, /gen: artifacts\/demo\/gen\/nums.txt modified/);
     assert.match(p.cli(['run', 'pipelines/demo.yaml']).stdout, /✓ gen\s+restored from cache/);
     assert.equal(p.cli(['verify']).status, 0);
+  });
+
+  it('verify says which mismatches the cache can restore, and a pipeline never run here in one line', () => {
+    const p = new TempProject({ 'pipelines/demo.yaml': PIPELINE });
+    p.cli(['run', 'pipelines/demo.yaml']);
+    rmSync(p.path('artifacts/demo/gen'), { recursive: true });
+    const restorable = p.cli(['verify']);
+    assert.equal(restorable.status, 1);
+    assert.match(restorable.stderr, /gen: artifacts\/demo\/gen\/nums.txt missing\n/);
+    assert.match(restorable.stderr, /verify: 1 of 4 artifact files do not match \(pipelines\/demo.lock.json\); `ablate run` restores them from the cache/);
+
+    rmSync(p.path('.ablate'), { recursive: true });
+    rmSync(p.path('artifacts'), { recursive: true });
+    const fresh = p.cli(['verify']);
+    assert.equal(fresh.status, 1);
+    assert.equal(fresh.stderr.split('\n')[0], 'pipelines/demo.lock.json: none of its 4 artifact files are here, nor in the cache (not run in this workspace)');
+    assert.match(fresh.stderr, /verify: 4 of 4 artifact files do not match \(pipelines\/demo.lock.json\); `ablate run` runs their stages again/);
   });
 
   it('gc drops cache entries no lockfile references', () => {

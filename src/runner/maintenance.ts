@@ -27,31 +27,38 @@ export interface VerifyProblem {
   readonly stage: string;
   readonly file: string;
   readonly problem: 'missing' | 'modified';
+  /** Whether the store holds the recorded content, so `ablate run` can restore it without running the stage. */
+  readonly cached: boolean;
+}
+
+/** Per lockfile: how many files it records, and the ones that do not match. */
+export interface LockfileVerdict {
+  readonly lockfile: string;
+  readonly files: number;
+  readonly stages: number;
+  readonly problems: readonly VerifyProblem[];
 }
 
 /**
  * Checks that every artifact a lockfile records exists and has the recorded content,
  * hashing every file (no stat cache): this is the proof CI relies on.
  */
-export function verifyLockfiles(root: string, lockfiles: readonly string[]): { files: number; stages: number; problems: VerifyProblem[] } {
-  let files = 0;
-  let stages = 0;
-  const problems: VerifyProblem[] = [];
-  for (const lockfile of lockfiles) {
+export function verifyLockfiles(root: string, lockfiles: readonly string[], store: CacheStore): LockfileVerdict[] {
+  return lockfiles.flatMap((lockfile) => {
     const lock = readLockfile(lockfile);
-    if (!lock) continue;
+    if (!lock) return [];
+    let files = 0;
+    const problems: VerifyProblem[] = [];
     for (const [stage, entry] of Object.entries(lock.stages)) {
-      stages++;
       for (const [path, output] of Object.entries(entry.outputs)) {
         files++;
         const abs = join(root, entry.artifactDir, path);
-        const where = { lockfile: relative(root, lockfile), stage, file: relative(root, abs) };
-        if (!existsSync(abs)) problems.push({ ...where, problem: 'missing' });
-        else if (hashBytes(readFileSync(abs)) !== output.digest) problems.push({ ...where, problem: 'modified' });
+        const problem = !existsSync(abs) ? 'missing' : hashBytes(readFileSync(abs)) !== output.digest ? 'modified' : undefined;
+        if (problem) problems.push({ lockfile: relative(root, lockfile), stage, file: relative(root, abs), problem, cached: existsSync(store.objectPath(output.digest)) });
       }
     }
-  }
-  return { files, stages, problems };
+    return [{ lockfile: relative(root, lockfile), files, stages: Object.keys(lock.stages).length, problems }];
+  });
 }
 
 export interface GcResult {

@@ -122,12 +122,13 @@ export class BullmqExecutor implements Executor {
       this.store.materialize(result.manifest, job.outDir, StatCache.inMemory());
     } catch (error) {
       if (!signal.aborted) await this.copyLogs(id, job.logFile);
-      else await queued.remove().catch(() => undefined); // still waiting: nobody will run it
       throw error;
     } finally {
       signal.removeEventListener('abort', onAbort);
       this.events.off('progress', onProgress);
       this.events.off('stalled', onStalled);
+      // Fails for a job a worker still holds (interrupted mid-stage): it finishes there and
+      // its result is dropped and the next run recomputes it.
       await this.queue.remove(id).catch(() => undefined);
     }
   }

@@ -9,7 +9,7 @@ import { LocalProcessPool } from './runner/executor/local-pool.js';
 import type { Executor } from './runner/executor/types.js';
 import type { Reporter } from './runner/logging/events.js';
 import { formatDuration, PlainReporter } from './runner/logging/plain.js';
-import { collectGarbage, findLockfiles, verifyLockfiles } from './runner/maintenance.js';
+import { collectGarbage, findLockfiles, verifyLockfiles, WorkspaceBusyError } from './runner/maintenance.js';
 import { loadPipeline, type Plan } from './runner/plan.js';
 import { runPlan, UnknownTargetError } from './runner/scheduler.js';
 import { pipelineStatus, type StageStatus } from './runner/status.js';
@@ -84,6 +84,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof UsageError || error instanceof UnknownTargetError) {
       console.error(`ablate: ${error.message}`);
       return EXIT.invalid;
+    }
+    if (error instanceof WorkspaceBusyError) {
+      console.error(`ablate ${command}: ${error.message}`);
+      return EXIT.failed;
     }
     if (error instanceof Error && error.name === 'RedisUnreachableError') {
       console.error(`ablate: ${error.message}; nothing was run`);

@@ -126,6 +126,17 @@ describe('the ablate CLI', () => {
     assert.match(p.cli(['run', 'pipelines/demo.yaml']).stdout, /4 ran/, 'the collected n=3 results are gone');
   });
 
+  it('gc refuses, in one line, while a run holds a stage, and nothing is removed', async () => {
+    const p = new TempProject({ 'pipelines/s.yaml': 'pipeline: s\nstages:\n  nap: { uses: ./stages/sleep.ts, with: { ms: 4000, trace: trace } }\n' });
+    const run = p.spawnCli(['run', 'pipelines/s.yaml']);
+    while (!existsSync(p.path('pipelines/trace/started'))) await new Promise((r) => setTimeout(r, 50));
+    const gc = p.cli(['gc']);
+    assert.equal(gc.status, 1);
+    assert.equal(gc.stderr, `ablate gc: another ablate run or worker is active (pid ${run.pid}); run gc when it has finished\n`);
+    assert.notDeepEqual(readdirSync(p.path('.ablate/tmp')), [], 'the running stage keeps its directory');
+    run.kill('SIGKILL');
+  });
+
   it('a failing stage: exit 1, the log tail shown', () => {
     const p = new TempProject({ 'pipelines/f.yaml': 'pipeline: f\nstages:\n  boom: { uses: shell, with: { cmd: "echo something broke >&2; exit 3" } }\n' });
     const r = p.cli(['run', 'pipelines/f.yaml']);

@@ -2,6 +2,7 @@
 // persistence) and two real `ablate worker` processes. CI installs redis-server and sets
 // ABLATE_REQUIRE_REDIS=1; elsewhere, without the binary, the suite says it is skipped.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,6 +78,9 @@ stages:
   });
 
   it('a second distributed run executes nothing; local and distributed runs restore each other\'s cache entries', () => {
+    const gc = spawnSync(process.execPath, [cliPath, 'gc'], { cwd: workerRoot, encoding: 'utf8' });
+    assert.equal(gc.status, 1, 'gc in a checkout with live workers would delete their job directories');
+    assert.equal(gc.stderr, `ablate gc: another ablate run or worker is active (pid ${workers[1]!.child.pid}); run gc when it has finished\n`, 'the killed worker no longer counts');
     const again = project.cli(['run', 'pipelines/m.yaml', '--executor', 'bullmq', '--redis', url, '--plain']);
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stdout, /m: 0 ran, 7 up to date/);

@@ -61,6 +61,11 @@ export function verifyLockfiles(root: string, lockfiles: readonly string[], stor
   });
 }
 
+/** gc refused: something in this workspace is using what it would delete. */
+export class WorkspaceBusyError extends Error {
+  override readonly name = 'WorkspaceBusyError';
+}
+
 export interface GcResult {
   readonly keptRuns: number;
   readonly removedRuns: number;
@@ -73,12 +78,12 @@ export interface GcResult {
 
 /**
  * Drops cache entries that no lockfile references, then objects no remaining entry uses,
- * temp dirs left by killed runs, and the parse cache. Refuses while another run holds a stage lock: its
- * freshly stored objects are not referenced by any lockfile yet.
+ * temp dirs left by killed runs, and the parse cache. Refuses while another run holds a stage lock (its
+ * freshly stored objects are not referenced by any lockfile yet) or a worker runs in this checkout.
  */
 export function collectGarbage(workspace: Workspace, lockfiles: readonly string[], options: { dryRun?: boolean } = {}): GcResult {
   const active = liveHolders(workspace.locksDir);
-  if (active.length) throw new Error(`another ablate run is active (pid ${active.map((h) => h.pid).join(', ')}); run gc when it has finished`);
+  if (active.length) throw new WorkspaceBusyError(`another ablate run or worker is active (pid ${active.map((h) => h.pid).join(', ')}); run gc when it has finished`);
   const store = new CacheStore(workspace.cacheDir);
   const referenced = new Set<string>();
   for (const file of lockfiles) for (const entry of Object.values(readLockfile(file)?.stages ?? {})) referenced.add(entry.digest);

@@ -18,6 +18,7 @@ import { CacheStore } from '../caching/store.js';
 import { codeDigest } from '../code-digest.js';
 import { recordChanges } from '../fingerprint.js';
 import { uniqueSuffix } from '../fsutil.js';
+import { FileLock } from '../locks.js';
 import type { Workspace } from '../workspace.js';
 import { connectRedis, DEFAULT_QUEUE, type RemoteJobData, type RemoteJobResult, type RemoteProgress } from './bullmq.js';
 import { LocalProcessPool } from './local-pool.js';
@@ -45,6 +46,10 @@ const PROGRESS_INTERVAL_MS = 250;
 /** Runs until `signal` aborts; then finishes nothing new, closes, and resolves. */
 export async function runWorker(options: WorkerOptions, signal: AbortSignal): Promise<void> {
   const connection = await connectRedis(options.redis);
+  // Announces this worker to `ablate gc` in the same checkout, which would otherwise delete
+  // the job directories it is using.
+  mkdirSync(options.workspace.locksDir, { recursive: true });
+  const presence = FileLock.tryAcquire(join(options.workspace.locksDir, `worker-${process.pid}-${uniqueSuffix()}.lock`));
   const pool = new LocalProcessPool(options.concurrency);
   const me = `${hostname()}:${process.pid}`;
   const queue = options.queue ?? DEFAULT_QUEUE;
@@ -65,6 +70,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
   await worker.close();
   await pool.close();
   connection.disconnect();
+  if (presence instanceof FileLock) presence.release();
 }
 
 async function runRemoteJob(bullJob: Job<RemoteJobData, RemoteJobResult>, options: WorkerOptions, pool: LocalProcessPool, me: string): Promise<RemoteJobResult> {

@@ -23,8 +23,10 @@ describe('--executor bullmq with two workers over a real Redis', { skip }, () =>
   let workerRoot = '';
   const workers: Started[] = [];
 
+  let redis: Awaited<ReturnType<typeof startRedis>>;
+
   before(async () => {
-    const redis = await startRedis();
+    redis = await startRedis();
     started.push(redis);
     url = redis.url;
     project = new TempProject({
@@ -134,6 +136,23 @@ stages:
     assert.match(run.output(), /where: 1 ran/);
     assert.match(project.read('.ablate/logs/where/fact.log'), /# ran on [^\n]+:\d+\n/);
     await late.stop();
+  });
+
+  it('a worker rides out a Redis restart: one error line, then reconnected, then it takes jobs again', async () => {
+    const worker = workers[1]!;
+    const before = worker.output().length;
+    await redis.stop();
+    await worker.waitFor(/error: .* \(retrying\)\n/);
+    await new Promise((r) => setTimeout(r, 1500));
+    redis = await startRedis(redis.port);
+    started.push(redis);
+    await worker.waitFor(/reconnected to redis:/);
+    const during = worker.output().slice(before);
+    // About five reconnection attempts fail meanwhile; each distinct error is said once.
+    const errors = during.match(/error: .* \(retrying\)/g) ?? [];
+    assert.ok(errors.length >= 1 && errors.length <= 3 && errors.every((e, i) => e !== errors[i - 1]), during);
+    const r = project.cli(['run', 'pipelines/where.yaml', 'fact', '--executor', 'bullmq', '--redis', url, '--plain', '--force', 'fact'], { ABLATE_TEST_MACHINE: 'worker-box' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 
   it('Redis unreachable: a clear error, exit 1, nothing run or written', () => {

@@ -49,10 +49,10 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Debian's redis-server on a free local port, with no persistence; ready to use. */
-export async function startRedis(): Promise<Started & { url: string }> {
-  const port = await freePort();
+/** Debian's redis-server on a free local port (or `port`: a restart), with no persistence; ready to use. */
+export async function startRedis(port?: number): Promise<Started & { url: string; port: number }> {
+  port ??= await freePort();
   const redis = start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], process.cwd());
   await redis.waitFor(/Ready to accept connections/);
-  return { ...redis, url: `redis://127.0.0.1:${port}` };
+  return { ...redis, url: `redis://127.0.0.1:${port}`, port };
 }

@@ -48,12 +48,14 @@ export class RedisUnreachableError extends Error {
  */
 export async function connectRedis(url: string): Promise<Redis> {
   const probe = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  probe.on('error', () => undefined);
+  // connect() rejects with a generic "Connection is closed."; the socket's error says why.
+  let cause = '';
+  probe.on('error', (error: Error) => (cause ||= error.message));
   try {
     await probe.connect();
     await probe.ping();
   } catch (error) {
-    throw new RedisUnreachableError(`cannot reach Redis at ${url}: ${(error as Error).message || 'connection failed'}`);
+    throw new RedisUnreachableError(`cannot reach Redis at ${url}: ${cause || (error as Error).message || 'connection failed'}`);
   } finally {
     probe.disconnect();
   }

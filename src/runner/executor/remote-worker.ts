@@ -63,7 +63,16 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
   worker.on('active', (job) => options.say(`${me} runs ${job.data.job.id}`));
   worker.on('completed', (job) => options.say(`${me} done ${job.data.job.id}`));
   worker.on('failed', (job, error) => options.say(`${me} failed ${job?.data.job.id ?? '?'}: ${error.message.split('\n')[0]}`));
-  worker.on('error', (error) => options.say(`${me} error: ${error.message}`));
+  // ioredis retries a lost connection every few hundred ms: say each new error once, and the recovery.
+  let lastError = '';
+  worker.on('error', (error) => {
+    if (error.message !== lastError) options.say(`${me} error: ${error.message} (retrying)`);
+    lastError = error.message;
+  });
+  connection.on('ready', () => {
+    if (lastError) options.say(`${me} reconnected to ${options.redis}`);
+    lastError = '';
+  });
   await worker.waitUntilReady();
   options.say(`${me} waiting for jobs on queue '${queue}' at ${options.redis} (concurrency ${options.concurrency}, ${options.threads} threads per multithreaded stage)`);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));

@@ -19,6 +19,9 @@ import type { Executor, JobContext, JobObserver, StageJob } from './types.js';
 /** The queue both sides use unless told otherwise (`--queue`). */
 export const DEFAULT_QUEUE = 'ablate';
 
+/** How long a queued stage waits before the display checks that any worker listens. */
+const NO_WORKER_HINT_MS = 1000;
+
 /** What the coordinator puts on the queue. */
 export interface RemoteJobData {
   readonly job: StageJob;
@@ -100,7 +103,13 @@ export class BullmqExecutor implements Executor {
     // Jobs are removed once settled; the ages only bound what a coordinator that died leaves behind.
     const queued: Job<RemoteJobData, RemoteJobResult> = await this.queue.add(job.id, { job, context, cacheDir: this.cacheDir }, { attempts: 1, removeOnComplete: { age: 3600 }, removeOnFail: { age: 86_400 } });
     const id = queued.id!;
-    if ((await this.queue.getWorkersCount()) === 0) observer.progress(`queued; no worker is listening yet (start one: ${this.where})`);
+    // Asked only of a job still waiting after a while: CLIENT LIST per stage would cost every run.
+    const noWorkerHint = setTimeout(() => {
+      void this.queue
+        .getWorkersCount()
+        .then((count) => count === 0 && observer.progress(`queued; no worker is listening yet (start one: ${this.where})`))
+        .catch(() => undefined);
+    }, NO_WORKER_HINT_MS);
     const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
       if (jobId !== id) return;
       const progress = data as RemoteProgress;
@@ -126,6 +135,7 @@ export class BullmqExecutor implements Executor {
       if (!signal.aborted) await this.copyLogs(id, job.logFile);
       throw error;
     } finally {
+      clearTimeout(noWorkerHint);
       signal.removeEventListener('abort', onAbort);
       this.events.off('progress', onProgress);
       this.events.off('stalled', onStalled);

@@ -3,6 +3,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { manifestDigest, subManifest, type Manifest } from '../src/runner/caching/manifest.js';
 import { StatCache } from '../src/runner/caching/stat-cache.js';
+import { redactRedisUrl } from '../src/runner/executor/bullmq.js';
 import { importSpecifiers, packageNameOf } from '../src/runner/code-digest.js';
 import { findCycle, topologicalOrder, withAncestors, withDescendants } from '../src/runner/dag.js';
 import { describeReason, describeReasons, diffFingerprints, type Fingerprint } from '../src/runner/fingerprint.js';
@@ -179,5 +180,14 @@ describe('small pieces', () => {
 
   it('the published JSON Schema is up to date (npm run schema)', () => {
     assert.equal(readFileSync(`${repoRoot}/schema/pipeline.schema.json`, 'utf8'), publishedSchemaText());
+  });
+});
+
+describe('redactRedisUrl', () => {
+  it('hides a password and leaves everything else as written', () => {
+    assert.equal(redactRedisUrl('redis://:SECRET@10.0.0.5:6390'), 'redis://:***@10.0.0.5:6390');
+    assert.equal(redactRedisUrl('rediss://ops:p4ss@redis.example:6380/2'), 'rediss://ops:***@redis.example:6380/2');
+    assert.equal(redactRedisUrl('redis://127.0.0.1:6390'), 'redis://127.0.0.1:6390');
+    assert.equal(redactRedisUrl('redis://user@host:6379'), 'redis://user@host:6379');
   });
 });

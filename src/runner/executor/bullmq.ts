@@ -45,6 +45,11 @@ export class RedisUnreachableError extends Error {
   override readonly name = 'RedisUnreachableError';
 }
 
+/** The URL as it may be printed: a password in it becomes ***. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]+@/, '$1***@');
+}
+
 /**
  * A Redis connection for BullMQ, after proving the server answers: ioredis would otherwise
  * retry forever and a run would hang instead of saying what is wrong.
@@ -58,7 +63,7 @@ export async function connectRedis(url: string): Promise<Redis> {
     await probe.connect();
     await probe.ping();
   } catch (error) {
-    throw new RedisUnreachableError(`cannot reach Redis at ${url}: ${cause || (error as Error).message || 'connection failed'}`);
+    throw new RedisUnreachableError(`cannot reach Redis at ${redactRedisUrl(url)}: ${cause || (error as Error).message || 'connection failed'}`);
   } finally {
     probe.disconnect();
   }
@@ -92,7 +97,7 @@ export class BullmqExecutor implements Executor {
     const eventsConnection = connection.duplicate();
     const events = new QueueEvents(name, { connection: eventsConnection });
     await events.waitUntilReady();
-    return new BullmqExecutor(options.slots, [connection, eventsConnection], queue, events, options.cacheDir, `ablate worker --redis ${url}${options.queue ? ` --queue ${name}` : ''}`);
+    return new BullmqExecutor(options.slots, [connection, eventsConnection], queue, events, options.cacheDir, `ablate worker --redis ${redactRedisUrl(url)}${options.queue ? ` --queue ${name}` : ''}`);
   }
 
   async run(job: StageJob, observer: JobObserver, signal: AbortSignal, context: JobContext): Promise<void> {

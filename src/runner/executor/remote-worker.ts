@@ -20,7 +20,7 @@ import { recordChanges } from '../fingerprint.js';
 import { uniqueSuffix } from '../fsutil.js';
 import { FileLock } from '../locks.js';
 import type { Workspace } from '../workspace.js';
-import { connectRedis, DEFAULT_QUEUE, type RemoteJobData, type RemoteJobResult, type RemoteProgress } from './bullmq.js';
+import { connectRedis, DEFAULT_QUEUE, redactRedisUrl, type RemoteJobData, type RemoteJobResult, type RemoteProgress } from './bullmq.js';
 import { LocalProcessPool } from './local-pool.js';
 import type { JobContext, StageJob } from './types.js';
 
@@ -70,11 +70,11 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     lastError = error.message;
   });
   connection.on('ready', () => {
-    if (lastError) options.say(`${me} reconnected to ${options.redis}`);
+    if (lastError) options.say(`${me} reconnected to ${redactRedisUrl(options.redis)}`);
     lastError = '';
   });
   await worker.waitUntilReady();
-  options.say(`${me} waiting for jobs on queue '${queue}' at ${options.redis} (concurrency ${options.concurrency}, ${options.threads} threads per multithreaded stage)`);
+  options.say(`${me} waiting for jobs on queue '${queue}' at ${redactRedisUrl(options.redis)} (concurrency ${options.concurrency}, ${options.threads} threads per multithreaded stage)`);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await worker.close();
   await pool.close();

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { FileLock } from '../src/runner/locks.js';
 import { readLockfile } from '../src/runner/lockfile.js';
 import { TempProject } from './helpers.js';
+import { exited } from './processes.js';
 
 const PIPELINE = `pipeline: c
 stages:
@@ -25,10 +26,6 @@ async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<vo
 function cachedRuns(project: TempProject): number {
   const dir = project.path('.ablate/cache/runs');
   return existsSync(dir) ? readdirSync(dir).flatMap((d) => readdirSync(`${dir}/${d}`)).length : 0;
-}
-
-function exited(child: ReturnType<TempProject['spawnCli']>): Promise<number | null> {
-  return new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
 }
 
 describe('crash safety', () => {

@@ -1,5 +1,5 @@
-// Long-lived helper processes for the distributed test and bench: a throwaway redis-server
-// and `ablate worker`s, each stopped by process id.
+// Child processes for tests and the bench: a throwaway redis-server and `ablate worker`s,
+// each stopped by process id, and waiting for any child to exit.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 

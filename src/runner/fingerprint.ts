@@ -86,8 +86,7 @@ export function diffFingerprints(before: Fingerprint | undefined, after: Fingerp
   return reasons;
 }
 
-/** The keys whose values differ between two records, and how. */
-export function recordChanges(before: Readonly<Record<string, unknown>>, after: Readonly<Record<string, unknown>>): [string, 'modified' | 'added' | 'removed'][] {
+function recordChanges(before: Readonly<Record<string, unknown>>, after: Readonly<Record<string, unknown>>): [string, 'modified' | 'added' | 'removed'][] {
   const changes: [string, 'modified' | 'added' | 'removed'][] = [];
   for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
     if (!Object.hasOwn(before, key)) changes.push([key, 'added']);

@@ -91,21 +91,17 @@ export class CacheStore {
    * Puts back the objects of `manifest` that the store lacks, from a directory holding
    * those files (a stage's artifacts), each checked against its digest first. A shared
    * store loses objects when a reader finds one corrupt and deletes it; whoever still has
-   * the bytes restores them here. Returns how many objects it wrote.
+   * the bytes restores them here.
    */
-  putMissing(manifest: Manifest, sourceDir: string): number {
-    let written = 0;
+  putMissing(manifest: Manifest, sourceDir: string): void {
     for (const [path, entry] of Object.entries(manifest)) {
       const target = this.objectPath(entry.digest);
       if (existsSync(target)) continue;
       const content = readFileSync(join(sourceDir, path));
       if (hashBytes(content) !== entry.digest) throw new Error(`${join(sourceDir, path)} changed since its stage ran; run the pipeline again to recompute it`);
-      mkdirSync(dirname(target), { recursive: true });
       writeFileAtomic(target, content);
       chmodSync(target, 0o444);
-      written++;
     }
-    return written;
   }
 
   /** Whether every object of a manifest is present (cheap: stats only). */

@@ -9,14 +9,13 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { isDeepStrictEqual } from 'node:util';
 import { Worker, type Job } from 'bullmq';
 import type { GatheredInput } from '../../stages/contract.js';
 import { loadStageKind, resolveStageRef } from '../../stages/registry.js';
 import { StatCache } from '../caching/stat-cache.js';
 import { CacheStore } from '../caching/store.js';
 import { codeDigest } from '../code-digest.js';
-import { recordChanges } from '../fingerprint.js';
+import { diffFingerprints } from '../fingerprint.js';
 import { uniqueSuffix } from '../fsutil.js';
 import { FileLock } from '../locks.js';
 import type { Workspace } from '../workspace.js';
@@ -113,21 +112,15 @@ async function localize(job: StageJob, context: JobContext, local: string, store
   const ref = resolveStageRef(job.ref.name, pipelineDir);
   if (!ref) throw new Error(`stage kind '${job.ref.name}' is not available in this worker's checkout (${workspace.root})`);
   const kind = await loadStageKind(ref);
+  // Code and the machine facts the kind declares (its TensorFlow.js backend) are part of the
+  // fingerprint: outputs computed under others must not be stored under the coordinator's.
   const expected = context.fingerprint;
-  const code = codeDigest(ref.sourceFile, ref.codeRoot);
-  if (!isDeepStrictEqual(code, expected.code)) {
-    const files = recordChanges(code.files, expected.code.files).map(([file]) => file);
-    const packages = recordChanges(code.packages, expected.code.packages).map(([name]) => `package ${name}`);
-    throw new Error(`this worker's code differs from the coordinator's (${[...files, ...packages].join(', ')}); update its checkout (${workspace.root})`);
-  }
-  // Machine facts the kind declares (its TensorFlow.js backend) are part of the fingerprint:
-  // outputs computed under other facts must not be stored under the coordinator's.
-  const environment = (await kind.environment?.(job.params)) ?? {};
-  const differing = recordChanges(environment, expected.environment);
-  if (differing.length) {
-    const list = differing.map(([name]) => `${name}: ${environment[name] ?? '(none)'} here, ${expected.environment[name] ?? '(none)'} on the coordinator`).join('; ');
-    throw new Error(`this worker's machine differs from what the stage was fingerprinted with (${list}); run it on a matching worker or run this pipeline locally`);
-  }
+  const here = { ...expected, code: codeDigest(ref.sourceFile, ref.codeRoot), environment: (await kind.environment?.(job.params)) ?? {} };
+  const reasons = diffFingerprints(expected, here);
+  const code = reasons.flatMap((r) => (r.type === 'code' ? [r.file] : r.type === 'package' ? [`package ${r.name}`] : []));
+  if (code.length) throw new Error(`this worker's code differs from the coordinator's (${code.join(', ')}); update its checkout (${workspace.root})`);
+  const machine = reasons.flatMap((r) => (r.type === 'environment' ? [`${r.name}: ${r.to ?? '(none)'} here, ${r.from ?? '(none)'} on the coordinator`] : []));
+  if (machine.length) throw new Error(`this worker's machine differs from what the stage was fingerprinted with (${machine.join('; ')}); run it on a matching worker or run this pipeline locally`);
 
   const upstreamDirs = context.upstream.map((u) => ({ remote: join(workspaceRoot, u.artifactDir), local: join(local, 'in', u.artifactDir) }));
   for (const [i, u] of context.upstream.entries()) store.materialize(u.manifest, upstreamDirs[i]!.local, StatCache.inMemory());

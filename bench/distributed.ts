@@ -31,7 +31,7 @@ function repeat(times: number, measure: () => number): number[] {
 async function startWorkers(count: number, root: string, url: string): Promise<Started[]> {
   const checkout = `${root}-worker`;
   cpSync(root, checkout, { recursive: true });
-  const workers = Array.from({ length: count }, () => start(process.execPath, [cliPath, 'worker', '--redis', url, '--threads', '1', '--cache', join(root, '.ablate/cache')], checkout));
+  const workers = Array.from({ length: count }, () => start(process.execPath, [cliPath, 'worker', '--redis', url, '--cache', join(root, '.ablate/cache')], checkout));
   await Promise.all(workers.map((w) => w.waitFor(/waiting for jobs/)));
   return workers;
 }

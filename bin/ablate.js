@@ -1,4 +1,6 @@
 #!/usr/bin/env node
-import { main } from '../dist/cli.js';
+import { ensureFreshBundle } from '../scripts/fresh-bundle.mjs';
 
+ensureFreshBundle();
+const { main } = await import('../dist/cli.js');
 process.exitCode = await main(process.argv.slice(2));

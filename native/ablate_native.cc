@@ -11,6 +11,7 @@
 // training stages in parallel on two cores use one thread each.
 #include <node_api.h>
 #include <dnnl.hpp>
+#include <oneapi/dnnl/dnnl_debug.h>
 #include <omp.h>
 #include <malloc.h>
 
@@ -307,6 +308,11 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
 
 // sumLeading(x, out, [outer, inner]): out[j] = Σ_i x[i·inner + j], the reduction of the
 // leading axes that every bias gradient is (wasm's Sum transposes the whole tensor first).
+// The rows are cut into blocks of a fixed size, whatever the thread count, and the blocks'
+// partial sums are added in block order: the result is the same on 1 thread or 16, so the
+// thread count never changes a bias gradient's bits.
+constexpr long kSumBlockRows = 256;
+
 napi_value SumLeading(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     napi_value a[3];
@@ -315,17 +321,21 @@ napi_value SumLeading(napi_env env, napi_callback_info info) {
     const long outer = p[0], inner = p[1];
     const float* x = floats(env, a[0]);
     float* out = floats(env, a[1]);
-    std::fill(out, out + inner, 0.f);
-#pragma omp parallel
-    {
-      std::vector<float> partial(inner, 0.f);
-#pragma omp for schedule(static)
-      for (long i = 0; i < outer; i++) {
+    const long blocks = (outer + kSumBlockRows - 1) / kSumBlockRows;
+    std::vector<float> partial(size_t(blocks) * size_t(inner), 0.f);
+#pragma omp parallel for schedule(static)
+    for (long b = 0; b < blocks; b++) {
+      float* sum = partial.data() + b * inner;
+      const long end = std::min(outer, (b + 1) * kSumBlockRows);
+      for (long i = b * kSumBlockRows; i < end; i++) {
         const float* row = x + i * inner;
-        for (long j = 0; j < inner; j++) partial[j] += row[j];
+        for (long j = 0; j < inner; j++) sum[j] += row[j];
       }
-#pragma omp critical
-      for (long j = 0; j < inner; j++) out[j] += partial[j];
+    }
+    std::fill(out, out + inner, 0.f);
+    for (long b = 0; b < blocks; b++) {
+      const float* sum = partial.data() + b * inner;
+      for (long j = 0; j < inner; j++) out[j] += sum[j];
     }
     return nullptr;
   });
@@ -350,6 +360,20 @@ napi_value Info(napi_env env, napi_callback_info) {
     text << "oneDNN " << v->major << '.' << v->minor << '.' << v->patch << ", " << omp_get_max_threads() << " thread(s)";
     napi_value out;
     napi_create_string_utf8(env, text.str().c_str(), NAPI_AUTO_LENGTH, &out);
+    return out;
+  });
+}
+
+// The instruction set oneDNN dispatches to here (after DNNL_MAX_CPU_ISA), e.g. "avx2": the
+// numeric class of every convolution and product, since kernels for different ISAs block
+// and order their sums differently.
+napi_value CpuIsa(napi_env env, napi_callback_info) {
+  return guarded(env, [&]() -> napi_value {
+    std::string name = dnnl_cpu_isa2str(dnnl_get_effective_cpu_isa());
+    const std::string prefix = "cpu_isa_";
+    if (name.rfind(prefix, 0) == 0) name = name.substr(prefix.size());
+    napi_value out;
+    napi_create_string_utf8(env, name.c_str(), NAPI_AUTO_LENGTH, &out);
     return out;
   });
 }
@@ -381,6 +405,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"sumLeading", nullptr, SumLeading, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"cpuIsa", nullptr, CpuIsa, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"implementations", nullptr, Implementations, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -6,13 +6,24 @@
 // resvg (a native addon), vega / vega-lite (large, for charts only), and the CommonJS
 // projection packages (dynamically imported, their named exports survive only Node's loader),
 // and bullmq / ioredis (only `--executor bullmq` and `ablate worker` load them).
+//
+// It also writes dist/build-inputs.json: the digest and stat identity of every source file
+// the bundle was built from. Fingerprints hash the sources, so the bundle that runs must be
+// built from exactly those bytes: bin/ablate.js rebuilds a bundle whose sources changed
+// (scripts/fresh-bundle.mjs), and code-digest.ts refuses one that changed during a run.
 import { build } from 'esbuild';
-import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true });
-await build({
+const root = fileURLToPath(new URL('..', import.meta.url));
+// Built beside dist/ and swapped in by rename, so a process starting meanwhile never sees half a bundle.
+const staging = `${root}dist.tmp-${process.pid}`;
+rmSync(staging, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: root,
   entryPoints: ['src/cli.ts', 'src/runner/executor/worker-main.ts'],
-  outdir: 'dist',
+  outdir: staging,
   entryNames: '[name]',
   bundle: true,
   splitting: true,
@@ -20,8 +31,28 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: true,
+  metafile: true,
   external: ['listr2', 'tsx', 'tsx/*', '@tensorflow/*', '@resvg/*', 'vega', 'vega-lite', 'ml-pca', 'umap-js', 'bullmq', 'ioredis'],
   // CommonJS dependencies inside an ES module bundle still call require().
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+const files = {};
+for (const path of Object.keys(result.metafile.inputs).sort()) {
+  if (!path.startsWith('src/')) continue;
+  const abs = `${root}${path}`;
+  const stats = statSync(abs);
+  files[path] = {
+    digest: createHash('sha256').update(readFileSync(abs)).digest('hex'),
+    identity: { ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs },
+  };
+}
+writeFileSync(`${staging}/build-inputs.json`, JSON.stringify({ files }, null, 1) + '\n');
+const old = `${root}dist.old-${process.pid}`;
+try {
+  renameSync(`${root}dist`, old);
+} catch (error) {
+  if (error.code !== 'ENOENT') throw error;
+}
+renameSync(staging, `${root}dist`);
+rmSync(old, { recursive: true, force: true });

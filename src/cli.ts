@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -10,6 +11,7 @@ import type { Executor } from './runner/executor/types.js';
 import type { Reporter } from './runner/logging/events.js';
 import { formatDuration, PlainReporter } from './runner/logging/plain.js';
 import { collectGarbage, findLockfiles, verifyLockfiles, WorkspaceBusyError } from './runner/maintenance.js';
+import { lockfilePathFor } from './runner/lockfile.js';
 import { loadPipeline, type Plan } from './runner/plan.js';
 import { runPlan, UnknownTargetError } from './runner/scheduler.js';
 import { pipelineStatus, type StageStatus } from './runner/status.js';
@@ -33,13 +35,16 @@ Usage:
       --redis URL                 Redis for --executor bullmq (e.g. redis://127.0.0.1:6390)
       --queue NAME                BullMQ queue (default: ablate)
       --cache DIR                 content-addressed store (default: .ablate/cache; also ABLATE_CACHE_DIR)
+      --allow-outside-modules     import stage modules from outside the workspace (also status, validate)
   ablate status FILE [STAGE...]   which stages are stale and why   [--json] [--set ...]
   ablate dag FILE                 the stage graph   [--format text|mermaid|dot] [--set ...]
   ablate validate FILE...         check pipeline files; print every error at file:line:col
-  ablate verify [FILE...]         check artifacts against the lockfiles (default: all lockfiles)
+  ablate verify [FILE...]         check artifacts and their cache copies against the lockfiles (default: all)
+  ablate verify --recompute FILE [STAGE...]   run the stages again in scratch space and compare
+      --rtol X                    tolerance for metrics where this machine's numeric class differs (default 0.01)
   ablate gc [--dry-run]           drop cache entries no lockfile references
   ablate worker --redis URL       run stages from the BullMQ queue in this checkout
-      --concurrency N (default 1)  --threads N (cores per multithreaded stage; default cores / concurrency)
+      --concurrency N (default 1; a stage's threads come from its own params)
       --queue NAME  --cache DIR  --stalled-ms MS (default 30000)
   ablate doctor                   the TensorFlow.js route, its kernels and a 3-second training probe
       --backend auto|native|wasm|cpu   --threads N (default: all cores)   --seconds S
@@ -59,7 +64,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'validate':
         return await validateCommand(rest);
       case 'verify':
-        return verifyCommand(rest);
+        return await verifyCommand(rest);
       case 'gc':
         return gcCommand(rest);
       case 'doctor':
@@ -86,6 +91,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT.invalid;
     }
     if (error instanceof WorkspaceBusyError) {
+      console.error(`ablate ${command}: ${error.message}`);
+      return EXIT.failed;
+    }
+    if (error instanceof Error && (error.name === 'UnsafePathError' || error.name === 'StaleBundleError')) {
       console.error(`ablate ${command}: ${error.message}`);
       return EXIT.failed;
     }
@@ -138,10 +147,10 @@ function normalizeForce(args: readonly string[]): string[] {
 }
 
 /** Loads a pipeline; `writeParseCache` only for commands that may write into the workspace. */
-async function load(file: string | undefined, overrides: readonly string[] = [], writeParseCache = false, ignoreUnknownOverrides = false): Promise<Plan> {
+async function load(file: string | undefined, overrides: readonly string[] = [], writeParseCache = false, ignoreUnknownOverrides = false, allowOutsideModules = false): Promise<Plan> {
   if (!file) throw new UsageError('missing pipeline FILE');
   const workspace = workspaceAt(findWorkspaceRoot(dirname(resolve(file))));
-  return loadPipeline(file, { overrides, ignoreUnknownOverrides, parseCache: new ParseCache(workspace.parsedDir, writeParseCache) });
+  return loadPipeline(file, { overrides, ignoreUnknownOverrides, allowOutsideModules, parseCache: new ParseCache(workspace.parsedDir, writeParseCache) });
 }
 
 function workspaceFor(plan: Plan) {
@@ -160,6 +169,7 @@ const RUN_OPTIONS = {
   redis: { type: 'string' },
   queue: { type: 'string' },
   cache: { type: 'string' },
+  'allow-outside-modules': { type: 'boolean' },
 } as const;
 
 async function runCommand(args: readonly string[], ignoreUnknownOverrides = false): Promise<number> {
@@ -167,7 +177,7 @@ async function runCommand(args: readonly string[], ignoreUnknownOverrides = fals
   if (values.all) return runAll(args.filter((a) => a !== '--all'), positionals, (values.set as string[] | undefined) ?? []);
   const [file, ...targets] = positionals;
   if (values.cache) process.env.ABLATE_CACHE_DIR = resolve(String(values.cache));
-  const plan = await load(file, values.set as string[] | undefined, !values['dry-run'], ignoreUnknownOverrides);
+  const plan = await load(file, values.set as string[] | undefined, !values['dry-run'], ignoreUnknownOverrides, Boolean(values['allow-outside-modules']));
   const workspace = workspaceFor(plan);
   const forceValues = (values.force as string[] | undefined) ?? [];
   const force: true | string[] | undefined = forceValues.includes('*') ? true : forceValues.length ? forceValues.flatMap((f) => f.split(',')) : undefined;
@@ -258,9 +268,9 @@ async function makeReporter(plan: Plan, plain: boolean): Promise<Reporter> {
 }
 
 async function statusCommand(args: readonly string[]): Promise<number> {
-  const { values, positionals } = parse(args, { set: { type: 'string', multiple: true }, json: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { set: { type: 'string', multiple: true }, json: { type: 'boolean' }, 'allow-outside-modules': { type: 'boolean' } });
   const [file, ...targets] = positionals;
-  const plan = await load(file, values.set as string[] | undefined);
+  const plan = await load(file, values.set as string[] | undefined, false, false, Boolean(values['allow-outside-modules']));
   const statuses = await pipelineStatus(plan, workspaceFor(plan), targets.length ? { targets } : {});
   if (values.json) console.log(JSON.stringify(statuses, null, 2));
   else printStatus(statuses, 'status');
@@ -288,13 +298,17 @@ async function dagCommand(args: readonly string[]): Promise<number> {
   return EXIT.ok;
 }
 
-async function validateCommand(files: readonly string[]): Promise<number> {
+async function validateCommand(args: readonly string[]): Promise<number> {
+  const { values, positionals: files } = parse(args, { 'allow-outside-modules': { type: 'boolean' } });
   if (!files.length) throw new UsageError('validate: give at least one pipeline FILE');
   let status: number = EXIT.ok;
   for (const file of files) {
     try {
-      const plan = await loadPipeline(file);
+      const plan = await loadPipeline(file, { allowOutsideModules: Boolean(values['allow-outside-modules']) });
       console.log(`${file}: ok (${plan.stageNames.length} stages, ${plan.instances.length} instances)`);
+      // Importing a module runs its top level: say which user code that was.
+      const modules = [...new Set(plan.instances.filter((i) => i.ref.type === 'module').map((i) => i.ref.sourceFile))];
+      for (const module of modules) console.log(`  imported stage module ${relative(process.cwd(), module)}`);
     } catch (error) {
       if (!(error instanceof PipelineError)) throw error;
       for (const d of error.diagnostics) console.error(formatDiagnostic(d, error.sourceText));
@@ -304,9 +318,14 @@ async function validateCommand(files: readonly string[]): Promise<number> {
   return status;
 }
 
-function verifyCommand(files: readonly string[]): number {
+async function verifyCommand(args: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(args, { recompute: { type: 'boolean' }, rtol: { type: 'string' }, jobs: { type: 'string', short: 'j' }, 'allow-outside-modules': { type: 'boolean' } });
+  if (values.recompute) return recomputeCommand(positionals, values);
+  const files = positionals;
   const root = findWorkspaceRoot(files[0] ? dirname(resolve(files[0])) : process.cwd());
   const lockfiles = files.length ? files.map((f) => resolve(f.replace(/\.ya?ml$/, '.lock.json'))) : findLockfiles(root);
+  const absent = files.filter((f, i) => !existsSync(f) && !existsSync(lockfiles[i]!));
+  if (absent.length) throw new UsageError(`verify: no such pipeline or lockfile: ${absent.join(', ')}`);
   if (!lockfiles.length) {
     console.error('ablate verify: no lockfiles found (run a pipeline first)');
     return EXIT.failed;
@@ -321,33 +340,92 @@ function verifyCommand(files: readonly string[]): number {
       console.error(`${v.lockfile}: none of its ${v.files} artifact files are here, nor in the cache (not run in this workspace)`);
       continue;
     }
-    for (const p of v.problems) console.error(`${p.lockfile}: ${p.stage}: ${p.file} ${p.problem}${p.cached ? '' : ' (not in the cache)'}`);
+    for (const p of v.problems) {
+      if (p.problem === 'corrupt-object') console.error(`${p.lockfile}: ${p.stage}: cache object ${p.file} does not match its digest; it was removed (the next run that needs it recomputes it)`);
+      else if (p.problem === 'unsafe') console.error(`${p.lockfile}: ${p.stage}: the lockfile names '${p.file}', outside the workspace; not read`);
+      else console.error(`${p.lockfile}: ${p.stage}: ${p.file} ${p.problem}${p.cached ? '' : ' (not in the cache)'}`);
+    }
   }
   const where = lockfiles.map((l) => relative(process.cwd(), l)).join(', ');
   if (problems.length) {
-    const cached = problems.filter((p) => p.cached).length;
+    const artifacts = problems.filter((p) => p.problem === 'missing' || p.problem === 'modified');
+    const cached = artifacts.filter((p) => p.cached).length;
     const remedy =
-      cached === problems.length
+      cached === artifacts.length
         ? '`ablate run` restores them from the cache'
         : cached
-          ? `\`ablate run\` restores the ${cached} held in the cache and runs the stages of the other ${problems.length - cached}`
+          ? `\`ablate run\` restores the ${cached} held in the cache and runs the stages of the other ${artifacts.length - cached}`
           : '`ablate run` runs their stages again';
-    console.error(`verify: ${problems.length} of ${count} artifact files do not match (${where}); ${remedy}`);
+    const objects = problems.length - artifacts.length;
+    console.error(`verify: ${artifacts.length} of ${count} artifact files do not match (${where})${artifacts.length ? `; ${remedy}` : ''}${objects ? `; ${objects} cache objects or lockfile paths were bad` : ''}`);
     return EXIT.failed;
   }
-  console.log(`verify: ${count} files of ${stages} stages match their lockfile digests (${where})`);
+  console.log(`verify: ${count} files of ${stages} stages match their lockfile digests, and so do their copies in the cache (${where})`);
   return EXIT.ok;
+}
+
+/**
+ * `ablate verify --recompute [FILE] [STAGE...]`: executes the stages again in scratch space and
+ * compares with the lockfile; nothing in the workspace changes.
+ */
+async function recomputeCommand(positionals: readonly string[], values: { rtol?: string | boolean; jobs?: string | boolean; 'allow-outside-modules'?: string | boolean }): Promise<number> {
+  const rtol = values.rtol === undefined ? 1e-2 : Number(values.rtol);
+  if (!(rtol >= 0)) throw new UsageError(`--rtol expects a number ≥ 0, got '${String(values.rtol)}'`);
+  const [file, ...targets] = positionals;
+  const plan = await load(file, [], false, false, Boolean(values['allow-outside-modules']));
+  const workspace = workspaceFor(plan);
+  const { recompute, recomputePassed } = await import('./runner/recompute.js');
+  const executor = new LocalProcessPool(integerOption(values.jobs, '--jobs', availableParallelism()));
+  const reporter = await makeReporter(plan, true);
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  try {
+    const results = await recompute(plan, workspace, new CacheStore(workspace.cacheDir), executor, reporter, { ...(targets.length ? { targets } : {}), rtol, signal: controller.signal });
+    await reporter.close();
+    const label: Record<string, string> = {
+      identical: 'identical bytes',
+      'within-tolerance': `within rtol ${rtol}`,
+      'outside-tolerance': `OUTSIDE rtol ${rtol}`,
+      differs: 'DIFFERS (same fingerprint)',
+      stale: 'stale lockfile',
+      'not-in-lockfile': 'not in lockfile',
+      failed: 'FAILED',
+    };
+    const width = Math.max(...Object.values(label).map((l) => l.length));
+    for (const r of results) {
+      const details = [
+        ...r.reasons,
+        ...(r.verdict === 'identical' ? [] : r.metrics.filter((m) => m.relativeDifference > 0).map((m) => `${m.name} ${formatNumber(m.recorded)} → ${formatNumber(m.recomputed)} (${m.relativeDifference === Infinity ? 'missing' : `rel ${m.relativeDifference.toExponential(1)}`})`)),
+        ...(r.differingFiles.length && r.verdict !== 'identical' ? [`files differ: ${r.differingFiles.join(', ')}`] : []),
+      ];
+      console.log(`${label[r.verdict]!.padEnd(width)}  ${r.id}${details.length ? `: ${details.join('; ')}` : ''}`);
+    }
+    const passed = recomputePassed(results);
+    const counts = Object.entries(label).flatMap(([verdict, words]) => {
+      const n = results.filter((r) => r.verdict === verdict).length;
+      return n ? [`${n} ${words}`] : [];
+    });
+    console.log(`\nverify --recompute: ${counts.join(', ')} (${relative(process.cwd(), lockfilePathFor(plan.file))}); ${passed ? 'passed' : 'FAILED'}`);
+    return passed ? EXIT.ok : EXIT.failed;
+  } finally {
+    process.off('SIGINT', onSignal);
+    await executor.close();
+  }
+}
+
+/** A metric for the eye: 4 significant digits. */
+function formatNumber(value: number | undefined): string {
+  return value === undefined ? '(none)' : Number(value.toPrecision(4)).toString();
 }
 
 /** Stages queued or running at once with --executor bullmq unless -j says otherwise. */
 const REMOTE_DEFAULT_SLOTS = 64;
 
 async function workerCommand(args: readonly string[]): Promise<number> {
-  const { values } = parse(args, { redis: { type: 'string' }, queue: { type: 'string' }, concurrency: { type: 'string' }, threads: { type: 'string' }, cache: { type: 'string' }, 'stalled-ms': { type: 'string' } });
+  const { values } = parse(args, { redis: { type: 'string' }, queue: { type: 'string' }, concurrency: { type: 'string' }, cache: { type: 'string' }, 'stalled-ms': { type: 'string' } });
   if (!values.redis) throw new UsageError('worker needs --redis URL (e.g. redis://127.0.0.1:6390)');
   const concurrency = integerOption(values.concurrency, '--concurrency', 1);
-  // Several workers on one machine should split its cores, not each take all of them.
-  const threads = integerOption(values.threads, '--threads', Math.max(1, Math.floor(availableParallelism() / concurrency)));
   const stalledMs = integerOption(values['stalled-ms'], '--stalled-ms', 30_000, 500);
   const { runWorker } = await import('./runner/executor/remote-worker.js');
   const controller = new AbortController();
@@ -359,7 +437,6 @@ async function workerCommand(args: readonly string[]): Promise<number> {
       redis: String(values.redis),
       ...(values.queue ? { queue: String(values.queue) } : {}),
       concurrency,
-      threads,
       ...(values.cache ? { cacheDir: resolve(String(values.cache)) } : {}),
       stalledMs,
       workspace: workspaceAt(findWorkspaceRoot(process.cwd())),

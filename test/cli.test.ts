@@ -38,7 +38,7 @@ describe('the ablate CLI', () => {
 
     const status = p.cli(['status', 'pipelines/demo.yaml', '--set', 'n=4']);
     assert.equal(status.status, 0);
-    assert.match(status.stdout, /stale\s+gen\s+param cmd "seq 3 > \$ABLATE_OUT\/nums.txt" → "seq 4 > \$ABLATE_OUT\/nums.txt"/);
+    assert.match(status.stdout, /stale\s+gen\s+param vars \{"ABLATE_PARAM_n":"3"\} → \{"ABLATE_PARAM_n":"4"\}/);
     assert.match(status.stdout, /stale\s+square\[power=2\]\s+waits for gen, which will run/);
 
     const json = JSON.parse(p.cli(['status', 'pipelines/demo.yaml', '--json', '--set', 'n=4']).stdout) as { id: string; state: string; reasons: { type: string }[] }[];

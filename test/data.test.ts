@@ -8,16 +8,7 @@ import { decodeNpy, encodeNpy, readNpyAs } from '../src/ml/npy.js';
 import { stratifiedSample, stratifiedSplit } from '../src/ml/sampling.js';
 import { seededRandom } from '../src/stages/random.js';
 import { preprocessImages } from '../src/stages/preprocess.js';
-import { TempProject } from './helpers.js';
-
-/** An IDX file: magic 0x0000, type 0x08, dims, sizes, data. */
-function idx(shape: number[], data: Uint8Array): Buffer {
-  const header = Buffer.alloc(4 + 4 * shape.length);
-  header[2] = 0x08;
-  header[3] = shape.length;
-  shape.forEach((s, i) => header.writeUInt32BE(s, 4 + 4 * i));
-  return Buffer.concat([header, Buffer.from(data)]);
-}
+import { idx, TempProject } from './helpers.js';
 
 /** A tiny IDX dataset: `n` images of 4×4 whose pixels encode their index, labels i % 10. */
 function writeDataset(dir: TempProject, folder: string, n: number, gz = false): void {

@@ -68,3 +68,12 @@ export class TempProject {
 export function ids(events: readonly RunEvent[], type: RunEvent['type']): string[] {
   return events.filter((e) => e.type === type).map((e) => ('id' in e ? e.id : '')).sort();
 }
+
+/** An IDX file: magic 0x0000, type 0x08, dims, sizes, data. */
+export function idx(shape: number[], data: Uint8Array): Buffer {
+  const header = Buffer.alloc(4 + 4 * shape.length);
+  header[2] = 0x08;
+  header[3] = shape.length;
+  shape.forEach((s, i) => header.writeUInt32BE(s, 4 + 4 * i));
+  return Buffer.concat([header, Buffer.from(data)]);
+}

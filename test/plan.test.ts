@@ -31,7 +31,8 @@ stages:
       ['data[ds=1]', 'data[ds=2]', 'train[beta=1]', 'train[beta=4]', 'eval[ds=1,beta=1]', 'eval[ds=1,beta=4]', 'eval[ds=2,beta=1]', 'eval[ds=2,beta=4]', 'per_ds[ds=1]', 'per_ds[ds=2]', 'all'],
     );
     const eval14 = plan.byId.get('eval[ds=1,beta=4]')!;
-    assert.equal(eval14.params.cmd, 'echo 1-4');
+    assert.equal(eval14.params.cmd, 'echo ${ABLATE_MATRIX_ds}-${ABLATE_MATRIX_beta}');
+    assert.deepEqual(eval14.params.vars, { ABLATE_MATRIX_ds: '1', ABLATE_MATRIX_beta: '4' });
     assert.deepEqual(eval14.inputs, { data: { type: 'single', from: 'data[ds=1]' }, model: { type: 'single', from: 'train[beta=4]' } });
     assert.equal(eval14.artifactDir, 'artifacts/x/eval/ds=1,beta=4');
     const perDs2 = plan.byId.get('per_ds[ds=2]')!;
@@ -63,7 +64,8 @@ stages:
     const p = new TempProject({ 'pipelines/s.yaml': 'pipeline: s\nparams: { n: 1, name: a, flag: false }\nstages:\n  a: { uses: shell, with: { cmd: "${params.n} ${params.name} ${params.flag}" } }\n' });
     const plan = await p.plan('pipelines/s.yaml', ['n=2.5', 'name=b c', 'flag=true']);
     assert.deepEqual(plan.params, { n: 2.5, name: 'b c', flag: true });
-    assert.equal(plan.byId.get('a')!.params.cmd, '2.5 b c true');
+    assert.equal(plan.byId.get('a')!.params.cmd, '${ABLATE_PARAM_n} ${ABLATE_PARAM_name} ${ABLATE_PARAM_flag}');
+    assert.deepEqual(plan.byId.get('a')!.params.vars, { ABLATE_PARAM_n: '2.5', ABLATE_PARAM_name: 'b c', ABLATE_PARAM_flag: 'true' });
   });
 
   it('a matrix over several keys is their cartesian product, in declaration order', async () => {

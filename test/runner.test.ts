@@ -223,25 +223,48 @@ stages:
   });
 });
 
-describe('cores for multithreaded stages', () => {
-  const threadsOf = (project: TempProject, dir: string) => JSON.parse(project.read(`artifacts/t/${dir}/threads.json`)) as { threads: number; start: number; end: number };
+describe('threads of multithreaded stages', () => {
+  const threadsOf = (project: TempProject, dir: string) => (JSON.parse(project.read(`artifacts/t/${dir}/threads.json`)) as { threads: number }).threads;
 
-  it('a multithreaded stage alone gets every slot; two ready at once get one each and overlap', async () => {
-    const project = new TempProject({
-      'pipelines/t.yaml': `pipeline: t
+  it('two one-thread trainings ready at once run side by side on two slots', async () => {
+    const project = new TempProject();
+    const meet = project.path('meet');
+    project.write(
+      'pipelines/t.yaml',
+      `pipeline: t
 stages:
   data: { uses: ./stages/emit.ts, with: { value: 1 } }
-  train: { uses: ./stages/busy.ts, matrix: { m: [conv, ae] }, in: { data: data } }
-  last: { uses: ./stages/busy.ts, in: { runs: "train[*]" } }
+  train: { uses: ./stages/busy.ts, matrix: { m: [conv, ae] }, in: { data: data }, with: { tag: "\${matrix.m}", meet: ${JSON.stringify(meet)}, expect: [conv, ae] } }
 `,
-    });
+    );
     const summary = await project.run('pipelines/t.yaml', { jobs: 2 });
-    assert.deepEqual(summary.failed, []);
-    const conv = threadsOf(project, 'train/m=conv');
-    const ae = threadsOf(project, 'train/m=ae');
-    assert.deepEqual([conv.threads, ae.threads], [1, 1]);
-    assert.ok(conv.start < ae.end && ae.start < conv.end, 'the two trainings ran at the same time');
-    assert.equal(threadsOf(project, 'last').threads, 2);
+    assert.deepEqual(summary.failed, [], 'each training waited for the other to start: they ran at the same time');
+    assert.deepEqual([threadsOf(project, 'train/m=conv'), threadsOf(project, 'train/m=ae')], [1, 1]);
   });
 
+  it('a stage gets the threads its params ask for, whatever -j is, and the same bytes under -j1 and -j2', async () => {
+    const pipeline = `pipeline: t
+stages:
+  wide: { uses: ./stages/busy.ts, with: { threads: 2 } }
+  narrow: { uses: ./stages/busy.ts, with: { threads: 1, tag: n } }
+`;
+    const digests = [];
+    for (const jobs of [1, 2]) {
+      const project = new TempProject({ 'pipelines/t.yaml': pipeline });
+      assert.deepEqual((await project.run('pipelines/t.yaml', { jobs })).failed, []);
+      assert.equal(threadsOf(project, 'wide'), 2);
+      assert.equal(threadsOf(project, 'narrow'), 1);
+      const lock = readLockfile(project.path('pipelines/t.lock.json'))!;
+      digests.push(Object.fromEntries(Object.entries(lock.stages).map(([id, e]) => [id, [e.digest, e.outputDigest]])));
+    }
+    assert.deepEqual(digests[0], digests[1]);
+  });
+
+  it('the thread count is part of the fingerprint', async () => {
+    const project = new TempProject({ 'pipelines/t.yaml': 'pipeline: t\nstages:\n  wide: { uses: ./stages/busy.ts, with: { threads: 1 } }\n' });
+    await project.run('pipelines/t.yaml');
+    project.write('pipelines/t.yaml', 'pipeline: t\nstages:\n  wide: { uses: ./stages/busy.ts, with: { threads: 2 } }\n');
+    const [status] = await pipelineStatus(await project.plan('pipelines/t.yaml'), workspaceAt(project.root));
+    assert.deepEqual(status!.explanation, ['param threads 1 → 2']);
+  });
 });

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { checkManifest, isSafeRelativePath } from '../src/runner/caching/confine.js';
+import { pathParamValues, propertiesWithFormat } from '../src/runner/param-formats.js';
+import { SlotPool } from '../src/runner/slot-pool.js';
 import { manifestDigest, subManifest, type Manifest } from '../src/runner/caching/manifest.js';
 import { StatCache } from '../src/runner/caching/stat-cache.js';
 import { redactRedisUrl } from '../src/runner/executor/bullmq.js';
@@ -8,7 +11,7 @@ import { importSpecifiers, packageNameOf } from '../src/runner/code-digest.js';
 import { findCycle, topologicalOrder, withAncestors, withDescendants } from '../src/runner/dag.js';
 import { describeReason, describeReasons, diffFingerprints, type Fingerprint } from '../src/runner/fingerprint.js';
 import { canonicalJson, hashBytes, type Digest } from '../src/runner/hashing.js';
-import { interpolate, type InterpolationError } from '../src/runner/interpolate.js';
+import { interpolate, interpolateShellCommand, type InterpolationError } from '../src/runner/interpolate.js';
 import { parseInputRef } from '../src/runner/plan.js';
 import { publishedSchemaText } from '../src/runner/pipeline-schema.js';
 import { nearestName } from '../src/runner/suggest.js';
@@ -106,7 +109,7 @@ describe('interpolation', () => {
 
 describe('fingerprint diffs', () => {
   const base: Fingerprint = {
-    format: 2,
+    format: 3,
     kind: 'train-vae',
     code: { files: { 'src/stages/train-vae.ts': 'a' as Digest }, packages: { yaml: '2.8.0' } },
     params: { beta: 1, latent_dim: 2 },
@@ -189,5 +192,65 @@ describe('redactRedisUrl', () => {
     assert.equal(redactRedisUrl('rediss://ops:p4ss@redis.example:6380/2'), 'rediss://ops:***@redis.example:6380/2');
     assert.equal(redactRedisUrl('redis://127.0.0.1:6390'), 'redis://127.0.0.1:6390');
     assert.equal(redactRedisUrl('redis://user@host:6379'), 'redis://user@host:6379');
+  });
+});
+
+describe('slot pool', () => {
+  it('hands out slots in arrival order; a wide request waits for enough free slots and is not overtaken', async () => {
+    const pool = new SlotPool(2);
+    const order: string[] = [];
+    assert.equal(await pool.take(1), 1);
+    const wide = pool.take(2).then((n) => order.push(`wide:${n}`));
+    const narrow = pool.take(1).then((n) => order.push(`narrow:${n}`));
+    await Promise.resolve();
+    assert.deepEqual(order, [], 'one slot is free, but the wide request came first');
+    pool.give(1);
+    await wide;
+    assert.deepEqual(order, ['wide:2']);
+    pool.give(2);
+    await narrow;
+    assert.deepEqual(order, ['wide:2', 'narrow:1']);
+  });
+
+  it('a request for more than the pool holds takes the whole pool', async () => {
+    assert.equal(await new SlotPool(1).take(4), 1);
+  });
+});
+
+describe('confinement of recorded paths', () => {
+  it('accepts paths below a directory and refuses every way out', () => {
+    for (const ok of ['a', 'model/encoder/weights.bin', 'x..y', '.hidden']) assert.ok(isSafeRelativePath(ok), ok);
+    for (const bad of ['', '..', '../x', 'a/../../x', '/etc/passwd', 'a//b', './a', 'a\\..\\b', 'a\0b']) assert.ok(!isSafeRelativePath(bad), bad);
+  });
+
+  it('a manifest with an escaping path or a non-digest is refused, naming its source', () => {
+    const digest = 'a'.repeat(64) as Digest;
+    assert.doesNotThrow(() => checkManifest({ 'ok.txt': { digest, size: 1, executable: false } }, 'x'));
+    assert.throws(() => checkManifest({ '../../../x': { digest, size: 1, executable: false } }, 'cache record R'), /cache record R names an output '\.\.\/\.\.\/\.\.\/x' outside its directory/);
+    assert.throws(() => checkManifest({ 'a.txt': { digest: '../../etc/passwd' as Digest, size: 1, executable: false } }, 'm'), /invalid digest/);
+  });
+});
+
+describe('params the runner reads off a schema', () => {
+  const schema = {
+    type: 'object',
+    properties: {
+      path: { type: 'string', format: 'path' },
+      deps: { type: 'array', items: { type: 'string', format: 'path' } },
+      cmd: { type: 'string', format: 'shell-command' },
+      name: { type: 'string' },
+    },
+  };
+  it('collects every path a param names, single or in arrays', () => {
+    assert.deepEqual(pathParamValues(schema, { path: 'data', deps: ['a.txt', 'b/'], name: 'not a path' }), ['data', 'a.txt', 'b/']);
+    assert.deepEqual(propertiesWithFormat(schema, 'shell-command'), ['cmd']);
+  });
+
+  it('a shell command gets variables, never values, in its text', () => {
+    const errors: InterpolationError[] = [];
+    const command = interpolateShellCommand('echo "${params.msg}" ${matrix.v} $HOME', { params: { msg: '$(touch /tmp/x); rm -rf ~' }, matrix: { v: 'a; b' } }, errors, ['cmd']);
+    assert.deepEqual(errors, []);
+    assert.equal(command.text, 'echo "${ABLATE_PARAM_msg}" ${ABLATE_MATRIX_v} $HOME');
+    assert.deepEqual(command.vars, { ABLATE_PARAM_msg: '$(touch /tmp/x); rm -rf ~', ABLATE_MATRIX_v: 'a; b' });
   });
 });

@@ -9,6 +9,7 @@
  * fails and npm skips it, or leaves a folder whose binding is missing. So detection is a
  * real import, never a look at node_modules.
  */
+import { readFileSync } from 'node:fs';
 import { Type } from '@sinclair/typebox';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
@@ -33,13 +34,44 @@ export const BackendParam = Type.Union([Type.Literal('auto'), Type.Literal('tens
 });
 
 /**
+ * The `threads` param of the stages that run TensorFlow.js kernels on several cores. A param,
+ * not the cores that happen to be free: oneDNN splits its reductions by thread count, so the
+ * count changes the bytes and must be in the fingerprint.
+ */
+export const ThreadsParam = Type.Integer({
+  minimum: 1,
+  maximum: 256,
+  default: 1,
+  description:
+    'Threads for the native kernels; part of the fingerprint, as oneDNN sums in another order on another count. The runner holds this many of its -j slots while the stage runs. The wasm route runs on one thread whatever this says.',
+});
+
+/**
  * Numbers differ in the last bits between backends: the resolved backend enters the
- * fingerprint, and for the native one the oneDNN version and the kernels' source digest.
+ * fingerprint, and for the native one the oneDNN version, the kernels' source digest and the
+ * instruction set oneDNN dispatches to here (`cpu`): AVX2 and AVX-512 kernels block and order
+ * their sums differently, so two such machines never share a cache entry. tfjs-node's
+ * libtensorflow dispatches on the CPU too, by the best vector extension it finds. The wasm and
+ * cpu routes compute the same bits on any x86 CPU (wasm SIMD has no fused multiply-add), so
+ * they get no `cpu` fact and machines of different classes share their entries.
  */
 export async function backendEnvironment(params: { backend: BackendChoice }): Promise<Record<string, string>> {
   const backend = await resolveBackend(params.backend);
+  if (backend === 'tensorflow') return { backend, cpu: vectorExtension() };
   const native = backend === 'native' ? loadNativeAddon() : undefined;
-  return native && 'addon' in native ? { backend, kernels: nativeKernelsIdentity(native.addon) } : { backend };
+  return native && 'addon' in native ? { backend, kernels: nativeKernelsIdentity(native.addon), cpu: native.addon.cpuIsa() } : { backend };
+}
+
+/** The widest x86 vector extension this CPU reports (`avx512`, `avx2`, `avx`, `sse4`), or the architecture elsewhere. */
+function vectorExtension(): string {
+  let flags = '';
+  try {
+    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    return process.arch;
+  }
+  const has = (flag: string) => new RegExp(`\\b${flag}\\b`).test(flags);
+  return has('avx512f') ? 'avx512' : has('avx2') ? 'avx2' : has('avx') ? 'avx' : has('sse4_2') ? 'sse4' : process.arch;
 }
 
 let nativeProbe: Promise<string | undefined> | undefined;

@@ -18,6 +18,8 @@ export interface NativeAddon {
   matmul(a: Float32Array, b: Float32Array, c: Float32Array, shape: Int32Array, bias: Float32Array | null, activation: number, alpha: number): void;
   sumLeading(x: Float32Array, out: Float32Array, shape: Int32Array): void;
   setThreads(threads: number): void;
+  /** oneDNN's dispatched instruction set here, e.g. 'avx2', 'avx512_core' (after DNNL_MAX_CPU_ISA). */
+  cpuIsa(): string;
   info(): string;
   implementations(shape: Int32Array): string;
 }

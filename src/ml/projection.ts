@@ -47,6 +47,8 @@ function writeProjection(outDir: string, latents: Latents, coords: Float32Array,
 }
 
 export const PROJECTION_OUTPUTS = { coords: 'coords.npy', labels: 'labels.npy', info: 'projection.json' } as const;
+/** projection.json records how long the projection took. */
+export const PROJECTION_TIMINGS = { outputs: ['projection.json'], metrics: ['seconds'] } as const;
 export const LATENTS_INPUT = { latents: { description: 'an evaluate stage' } } as const;
 
 /** One row array per point, for libraries that take number[][]. */

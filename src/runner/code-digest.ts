@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
+import { packageRoot } from '../package-root.js';
 import { hashBytes, type Digest } from './hashing.js';
 
 /** The code a stage runs, as far as it can change the stage's result. */
@@ -61,6 +62,26 @@ function installedVersion(fromFile: string, name: string): string {
   }
 }
 
+/** A built-in stage's sources changed after the bundle that runs them was built. */
+export class StaleBundleError extends Error {
+  override readonly name = 'StaleBundleError';
+}
+
+/**
+ * When this code runs from the dist/ bundle: each source file the bundle was built from (by
+ * absolute path) → the digest of the bytes it was built from (scripts/build.mjs). Undefined
+ * when running from src/ itself (tests, tsx), where the hashed bytes are the running ones.
+ */
+let bundledSources: ReadonlyMap<string, Digest> | undefined | null = null;
+
+function bundleInputs(): ReadonlyMap<string, Digest> | undefined {
+  if (bundledSources !== null) return bundledSources;
+  const infoFile = join(packageRoot, 'dist', 'build-inputs.json');
+  if (import.meta.url.endsWith('.ts') || !existsSync(infoFile)) return (bundledSources = undefined);
+  const { files } = JSON.parse(readFileSync(infoFile, 'utf8')) as { files: Record<string, { digest: Digest }> };
+  return (bundledSources = new Map(Object.entries(files).map(([path, entry]) => [join(packageRoot, path), entry.digest])));
+}
+
 /** Per file: its digest and imports, valid while its stat identity (size, mtime, ctime) is unchanged. */
 const fileCache = new Map<string, { identity: string; digest: Digest; specifiers: string[] }>();
 
@@ -68,7 +89,9 @@ const fileCache = new Map<string, { identity: string; digest: Digest; specifiers
  * Digest of a stage module and the local modules it imports, transitively, plus the versions
  * of the packages they import. Files are named relative to `labelRoot`. Raw bytes are hashed,
  * so an edit to a comment also counts as a change: predictable beats clever here.
- * Each file is read once per process while its stat is unchanged.
+ * Each file is read once per process while its stat is unchanged. Running from the bundle, a
+ * file whose bytes differ from the ones the bundle was built from throws StaleBundleError:
+ * the digest must describe the code that actually executes.
  */
 export function codeDigest(entryFile: string, labelRoot: string): CodeDigest {
   const files: Record<string, Digest> = {};
@@ -86,6 +109,10 @@ export function codeDigest(entryFile: string, labelRoot: string): CodeDigest {
       const text = readFileSync(file);
       info = { identity, digest: hashBytes(text), specifiers: importSpecifiers(text.toString('utf8')) };
       fileCache.set(file, info);
+    }
+    const built = bundleInputs()?.get(file);
+    if (built !== undefined && built !== info.digest) {
+      throw new StaleBundleError(`${relative(labelRoot, file)} changed after dist/ was built (during this run?); run the command again, which rebuilds dist/ first`);
     }
     files[relative(labelRoot, file)] = info.digest;
     for (const specifier of info.specifiers) {

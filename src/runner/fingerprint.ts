@@ -1,7 +1,17 @@
-import type { CodeDigest } from './code-digest.js';
-import { hashJson, type Digest } from './hashing.js';
+import { existsSync, statSync } from 'node:fs';
+import { relative } from 'node:path';
+import { listFiles, manifestDigest, subManifest, type Manifest } from './caching/manifest.js';
+import type { StatCache } from './caching/stat-cache.js';
+import { codeDigest, type CodeDigest } from './code-digest.js';
+import { hashBytes, hashJson, type Digest } from './hashing.js';
+import { variantLabel, type Plan, type StageInstance } from './plan.js';
 
-export const FINGERPRINT_FORMAT = 2;
+/**
+ * Bumped whenever the fields or their meaning change, so an old cache entry is never read as
+ * a new one. 2: `environment`. 3: `deps` holds every file a `format: 'path'` param names;
+ * threads are a param; the native route's `cpu` fact; shell values travel as variables.
+ */
+export const FINGERPRINT_FORMAT = 3;
 
 /** Digest of a Fingerprint: the cache key of one stage execution. */
 export type FingerprintDigest = Digest & { readonly __fingerprint: true };
@@ -16,19 +26,25 @@ export type InputDigest =
  * Everything that can change what a stage produces. Two executions with equal
  * fingerprints must produce the same outputs, so one can be restored instead of run;
  * anything that would break that belongs here, and nothing else does (a field that
- * changes without changing the result only costs needless reruns).
+ * changes without changing the result only costs needless reruns). README.md, "What a
+ * fingerprint promises", says for each kind of stage which facts decide its bytes.
  */
 export interface Fingerprint {
-  /**
-   * Bumped whenever the fields or their meaning change, so an old cache entry is never read as
-   * a new one (2: `environment` added).
-   */
+  /** FINGERPRINT_FORMAT: an entry written under other rules is never mistaken for a current one. */
   readonly format: typeof FINGERPRINT_FORMAT;
   /** The stage kind as written in `uses:`: two kinds with identical params still do different work. */
   readonly kind: string;
-  /** The stage module, the local modules it imports and the npm package versions they use: editing the code must rerun it. */
+  /**
+   * The stage module, the local modules it imports and the npm package versions they use:
+   * editing the code must rerun it. For built-in kinds these are the bytes the running bundle
+   * was built from (code-digest.ts refuses a bundle older than its sources).
+   */
   readonly code: CodeDigest;
-  /** Params after interpolation of ${params.*}/${matrix.*} and schema defaults: what the stage actually receives, in canonical JSON. */
+  /**
+   * Params after interpolation and schema defaults: what the stage actually receives, in
+   * canonical JSON. This includes `threads` for multithreaded kinds (a thread count changes
+   * the order of a parallel sum) and a shell command's `vars`.
+   */
   readonly params: Readonly<Record<string, unknown>>;
   /** The seed of the stage's RNG: derived from the instance id when there is no `seed` param, so it is an input too. */
   readonly seed: number;
@@ -38,10 +54,99 @@ export interface Fingerprint {
    * (early cutoff).
    */
   readonly inputs: Readonly<Record<string, InputDigest>>;
-  /** Content digests of workspace files declared as dependencies (shell `deps`), by path relative to the pipeline. */
+  /**
+   * Content digests of the files and directories its params name (`format: 'path'`: a shell
+   * stage's `deps`, a dataset's `path`), by path relative to the pipeline: the data behind a
+   * path is an input like any other.
+   */
   readonly deps: Readonly<Record<string, Digest>>;
-  /** Machine facts the stage kind says its result depends on (e.g. `backend: wasm`): native and wasm training differ in the last bits. */
+  /**
+   * Machine facts the stage kind says its result depends on: the TensorFlow.js route
+   * (`backend`), and on the native route the oneDNN build (`kernels`) and the instruction set
+   * it dispatches to (`cpu`), since AVX2 and AVX-512 kernels round differently. Kinds whose
+   * bytes no machine changes (data, figures drawn in JS, the wasm route) declare none, so
+   * every machine shares their entries.
+   */
   readonly environment: Readonly<Record<string, string>>;
+}
+
+/** What one run or status check reuses across its instances' fingerprints. */
+export interface FingerprintCaches {
+  readonly statCache: StatCache;
+  /** Stage module file → its code digest; computed once per run, as many instances share a kind. */
+  readonly codeDigests: Map<string, CodeDigest>;
+}
+
+/** Outputs of a completed upstream instance, as recorded in the cache. */
+export type UpstreamOutputs = (id: string) => Manifest | undefined;
+
+/** The seed a stage's RNG gets: its `seed` param if it has a numeric one, else one derived from its id. */
+export function seedOf(instance: StageInstance): number {
+  const param = instance.params.seed;
+  if (typeof param === 'number' && Number.isInteger(param)) return param;
+  return Number.parseInt(hashBytes(instance.id).slice(0, 8), 16);
+}
+
+/**
+ * The fingerprint of an instance, or the id of an upstream instance whose outputs are not
+ * known yet. Missing dependency files are fingerprinted as absent ('missing'), so the stage
+ * is stale and its own run reports the missing file.
+ */
+export async function computeFingerprint(
+  instance: StageInstance,
+  plan: Plan,
+  upstream: UpstreamOutputs,
+  { statCache, codeDigests }: FingerprintCaches,
+): Promise<Fingerprint | { readonly missing: string }> {
+  const inputs: Record<string, InputDigest> = {};
+  for (const [name, binding] of Object.entries(instance.inputs)) {
+    const pick = (id: string): Digest | undefined => {
+      const manifest = upstream(id);
+      if (!manifest) return undefined;
+      const path = binding.output === undefined ? undefined : plan.byId.get(id)!.outputs[binding.output];
+      return manifestDigest(path === undefined ? manifest : subManifest(manifest, path));
+    };
+    if (binding.type === 'single') {
+      const digest = pick(binding.from);
+      if (!digest) return { missing: binding.from };
+      inputs[name] = digest;
+    } else {
+      const digests: (readonly [string, Digest])[] = [];
+      for (const from of binding.from) {
+        const digest = pick(from.id);
+        if (!digest) return { missing: from.id };
+        digests.push([variantLabel(from.variant), digest]);
+      }
+      inputs[name] = digests;
+    }
+  }
+  const deps: Record<string, Digest> = {};
+  for (const file of instance.fileDeps) deps[relative(plan.dir, file)] = await pathDigest(file, statCache);
+  let code = codeDigests.get(instance.ref.sourceFile);
+  if (!code) {
+    code = codeDigest(instance.ref.sourceFile, instance.ref.codeRoot);
+    codeDigests.set(instance.ref.sourceFile, code);
+  }
+  return {
+    format: FINGERPRINT_FORMAT,
+    kind: instance.ref.name,
+    code,
+    params: instance.params,
+    seed: seedOf(instance),
+    inputs,
+    deps,
+    environment: (await instance.kind.environment?.(instance.params)) ?? {},
+  };
+}
+
+/** A file's content digest, a directory's tree digest, or a marker digest for a missing path. */
+async function pathDigest(path: string, statCache: StatCache): Promise<Digest> {
+  if (!existsSync(path)) return hashJson({ missing: true });
+  const stats = statSync(path);
+  if (!stats.isDirectory()) return statCache.digestOf(path, stats);
+  const entries: [string, Digest][] = [];
+  for (const file of listFiles(path)) entries.push([file.path, await statCache.digestOf(file.abs, file.stats)]);
+  return hashJson(entries);
 }
 
 export function fingerprintDigest(fingerprint: Fingerprint): FingerprintDigest {

@@ -45,6 +45,37 @@ function interpolateString(text: string, scope: InterpolationScope, errors: Inte
   });
 }
 
+/** A command's text with its references turned into shell variables, and those variables' values. */
+export interface ShellCommand {
+  readonly text: string;
+  readonly vars: Readonly<Record<string, string>>;
+}
+
+/** `${params.lr}` → the variable that carries it: `ABLATE_PARAM_lr`; `${matrix.beta}` → `ABLATE_MATRIX_beta`. */
+export function shellVariableName(namespace: 'params' | 'matrix', name: string): string {
+  return `ABLATE_${namespace === 'params' ? 'PARAM' : 'MATRIX'}_${name}`;
+}
+
+/**
+ * Interpolation for text that /bin/sh will parse. A value pasted into a command is code to
+ * the shell (`$(…)`, `;`, quotes), whatever quoting is tried around it, since the reference
+ * may already sit inside quotes of the user's. So each `${params.NAME}` / `${matrix.KEY}`
+ * becomes a reference to an environment variable, which the shell expands as data only, and
+ * the values travel beside the text (they are part of the stage's params, so fingerprinted).
+ */
+export function interpolateShellCommand(text: string, scope: InterpolationScope, errors: InterpolationError[], path: (string | number)[]): ShellCommand {
+  const vars: Record<string, string> = {};
+  const rewritten = text.replace(REFERENCE, (match, expr: string) => {
+    const resolved = lookup(expr, scope, errors, path);
+    if (!resolved.found) return match;
+    const [namespace, name] = expr.trim().split('.') as ['params' | 'matrix', string];
+    const variable = shellVariableName(namespace, name);
+    vars[variable] = typeof resolved.value === 'object' ? JSON.stringify(resolved.value) : String(resolved.value);
+    return `\${${variable}}`;
+  });
+  return { text: rewritten, vars };
+}
+
 function lookup(
   expr: string,
   scope: InterpolationScope,

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { isSafeRelativePath } from './caching/confine.js';
 import { CacheStore } from './caching/store.js';
 import type { FingerprintDigest } from './fingerprint.js';
 import { hashBytes } from './hashing.js';
@@ -26,7 +27,8 @@ export interface VerifyProblem {
   readonly lockfile: string;
   readonly stage: string;
   readonly file: string;
-  readonly problem: 'missing' | 'modified';
+  /** `corrupt-object`: the cache's copy does not match its digest (it was removed); `unsafe`: the lockfile names a path outside the workspace. */
+  readonly problem: 'missing' | 'modified' | 'corrupt-object' | 'unsafe';
   /** Whether the store holds the recorded content, so `ablate run` can restore it without running the stage. */
   readonly cached: boolean;
 }
@@ -40,8 +42,10 @@ export interface LockfileVerdict {
 }
 
 /**
- * Checks that every artifact a lockfile records exists and has the recorded content,
- * hashing every file (no stat cache): this is the proof CI relies on.
+ * Checks that every artifact a lockfile records exists and has the recorded content, and
+ * that the cache's copy of it, where there is one, matches its digest too (a corrupt object
+ * is removed: the store is a cache, and the next run that needs it recomputes it). Hashes
+ * every file (no stat cache): this is the proof CI relies on.
  */
 export function verifyLockfiles(root: string, lockfiles: readonly string[], store: CacheStore): LockfileVerdict[] {
   return lockfiles.flatMap((lockfile) => {
@@ -49,12 +53,24 @@ export function verifyLockfiles(root: string, lockfiles: readonly string[], stor
     if (!lock) return [];
     let files = 0;
     const problems: VerifyProblem[] = [];
+    const where = relative(root, lockfile);
     for (const [stage, entry] of Object.entries(lock.stages)) {
       for (const [path, output] of Object.entries(entry.outputs)) {
         files++;
+        if (!isSafeRelativePath(entry.artifactDir) || !isSafeRelativePath(path) || !/^[0-9a-f]{64}$/.test(output.digest)) {
+          problems.push({ lockfile: where, stage, file: `${entry.artifactDir}/${path}`, problem: 'unsafe', cached: false });
+          continue;
+        }
         const abs = join(root, entry.artifactDir, path);
+        const object = store.objectPath(output.digest);
+        let cached = existsSync(object);
+        if (cached && hashBytes(readFileSync(object)) !== output.digest) {
+          store.dropObject(output.digest);
+          problems.push({ lockfile: where, stage, file: relative(root, object), problem: 'corrupt-object', cached: false });
+          cached = false;
+        }
         const problem = !existsSync(abs) ? 'missing' : hashBytes(readFileSync(abs)) !== output.digest ? 'modified' : undefined;
-        if (problem) problems.push({ lockfile: relative(root, lockfile), stage, file: relative(root, abs), problem, cached: existsSync(store.objectPath(output.digest)) });
+        if (problem) problems.push({ lockfile: where, stage, file: relative(root, abs), problem, cached });
       }
     }
     return [{ lockfile: relative(root, lockfile), files, stages: Object.keys(lock.stages).length, problems }];

@@ -8,6 +8,9 @@ import { Type, type Static } from '@sinclair/typebox';
 
 export const STAGE_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_-]*$';
 
+/** One safe folder name: no '/', and no leading dot, so never `.` or `..`. */
+export const PIPELINE_NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.-]*$';
+
 const Scalar = Type.Union([Type.String(), Type.Number(), Type.Boolean()]);
 
 /**
@@ -57,7 +60,7 @@ const StageSpec = Type.Object(
 export const PipelineSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
-    pipeline: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', description: 'Pipeline name; artifacts go to artifacts/<name>/.' }),
+    pipeline: Type.String({ pattern: PIPELINE_NAME_PATTERN, maxLength: 100, description: 'Pipeline name, one folder name (artifacts go to artifacts/<name>/): letters, digits, _, . and -, not starting with a dot.' }),
     description: Type.Optional(Type.String()),
     params: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.Unknown(), {
@@ -65,7 +68,7 @@ export const PipelineSchema = Type.Object(
         description: 'Pipeline-wide defaults, referenced as ${params.NAME}; `--set NAME=VALUE` overrides them.',
       }),
     ),
-    stages: Type.Record(Type.String({ pattern: STAGE_NAME_PATTERN }), StageSpec, { minProperties: 1, additionalProperties: false }),
+    stages: Type.Record(Type.String({ pattern: STAGE_NAME_PATTERN, maxLength: 100 }), StageSpec, { minProperties: 1, additionalProperties: false }),
   },
   {
     additionalProperties: false,

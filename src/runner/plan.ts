@@ -1,17 +1,20 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYamlValue } from 'yaml';
-import type { OutputPaths, Scalar, StageKind, Variant } from '../stages/contract.js';
+import { SHELL_COMMAND_FORMAT, type OutputPaths, type Scalar, type StageKind, type Variant } from '../stages/contract.js';
 import type { ParseCache } from './caching/parse-cache.js';
 import { builtinKindNames, loadStageKind, resolveStageRef, type StageRef } from '../stages/registry.js';
 import { findCycle, topologicalOrder, type DependencyGraph } from './dag.js';
 import { PipelineError, type Diagnostic } from './diagnostics.js';
 import { hashBytes, hashJson, type Digest } from './hashing.js';
-import { interpolate, type InterpolationError } from './interpolate.js';
+import { interpolate, interpolateShellCommand, type InterpolationError, type InterpolationScope } from './interpolate.js';
+import { pathParamValues, propertiesWithFormat } from './param-formats.js';
 import { PipelineSchema, type PipelineSpec, type StageSpec } from './pipeline-schema.js';
+import { isInside } from './caching/confine.js';
 import { schemaDiagnostics } from './schema-check.js';
 import { YamlSource } from './source.js';
 import { nearestName } from './suggest.js';
+import { findWorkspaceRoot } from './workspace.js';
 
 /** How an instance receives one input. */
 export type InputBinding =
@@ -31,10 +34,12 @@ export interface StageInstance {
   readonly inputs: Readonly<Record<string, InputBinding>>;
   readonly outputs: OutputPaths;
   readonly metricsFile: string | undefined;
-  /** Absolute paths of workspace files the result depends on (shell `deps`). */
+  /** Absolute paths of the files and directories its params name (`format: 'path'`: shell `deps`, a dataset's `path`). */
   readonly fileDeps: readonly string[];
   /** Where outputs are materialized, relative to the workspace: artifacts/<pipeline>/<stage>[/<variant>]. */
   readonly artifactDir: string;
+  /** Threads its run uses (its kind's `threads(params)`, else 1): the runner holds that many slots. */
+  readonly threads: number;
   /** Extra attempts after a failure (`retries:`). Not part of the fingerprint: it cannot change a result. */
   readonly retries: number;
 }
@@ -96,7 +101,14 @@ export function instanceId(stage: string, variant: Variant): string {
   return Object.keys(variant).length ? `${stage}[${variantLabel(variant)}]` : stage;
 }
 
-/** Folder-safe: keeps the readable `latent_dim=2,beta=4`, escapes what a filesystem would misread. */
+/** Longest file name (in bytes) ext4, XFS and APFS take. */
+const MAX_FOLDER_BYTES = 255;
+
+/**
+ * Folder-safe: keeps the readable `latent_dim=2,beta=4`, escapes what a filesystem would
+ * misread. One path segment whatever the values: '/' is escaped, and it starts with `key=`,
+ * so it is never `.` or `..`.
+ */
 function variantFolder(variant: Variant): string {
   return variantLabel(variant).replace(/[/\\:*?"<>|\0]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
@@ -108,6 +120,12 @@ export interface LoadOptions {
   readonly parseCache?: ParseCache;
   /** Skip `--set` names this pipeline has no param for (running several pipelines at once). */
   readonly ignoreUnknownOverrides?: boolean;
+  /**
+   * Import stage modules that lie outside the workspace (`uses: ../../elsewhere/stage.mjs`).
+   * Off by default: importing a module runs its top-level code, already during `validate`.
+   * Also ABLATE_ALLOW_OUTSIDE_MODULES=1.
+   */
+  readonly allowOutsideModules?: boolean;
 }
 
 let schemaDigestMemo: Digest | undefined;
@@ -154,7 +172,9 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
   const params = applyOverrides(spec.params ?? {}, options.overrides ?? [], source, diagnostics, options.ignoreUnknownOverrides ?? false);
   const stageNames = Object.keys(spec.stages);
 
-  // Kinds: resolve every `uses:` and import each module once.
+  // Kinds: resolve every `uses:` and import each module once (only modules inside the workspace).
+  const workspaceRoot = realpathSync(findWorkspaceRoot(dir));
+  const allowOutside = options.allowOutsideModules ?? process.env.ABLATE_ALLOW_OUTSIDE_MODULES === '1';
   const kinds = new Map<string, { ref: StageRef; kind: StageKind }>();
   await Promise.all(
     stageNames.map(async (name) => {
@@ -168,6 +188,16 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
             ['stages', name, 'uses'],
             isPath ? `stage module '${uses}' not found (resolved to ${resolve(dir, uses)})` : `unknown stage kind '${uses}'; built-in kinds: ${builtinKindNames.join(', ')}`,
             { at: 'value', ...(suggestion ? { suggestion } : {}) },
+          ),
+        );
+        return;
+      }
+      if (ref.type === 'module' && !allowOutside && !isInside(workspaceRoot, realpathSync(ref.sourceFile))) {
+        diagnostics.push(
+          source.diagnostic(
+            ['stages', name, 'uses'],
+            `stage module '${uses}' is outside the workspace ${workspaceRoot} (resolved to ${realpathSync(ref.sourceFile)}); it was not imported, since importing runs its code. Move it into the workspace, or pass --allow-outside-modules (ABLATE_ALLOW_OUTSIDE_MODULES=1) if you trust it`,
+            { at: 'value' },
           ),
         );
         return;
@@ -263,7 +293,7 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
     const instances: StageInstance[] = [];
     for (const combo of combos) {
       const interpolationErrors: InterpolationError[] = [];
-      const resolvedWith = interpolate(stage.with ?? {}, { params, matrix: combo.variant }, interpolationErrors) as Record<string, unknown>;
+      const resolvedWith = resolveParams(kind, stage.with ?? {}, { params, matrix: combo.variant }, interpolationErrors);
       for (const e of interpolationErrors) {
         report(source.diagnostic(['stages', name, 'with', ...e.path], e.message, { at: 'value', ...(e.suggestion ? { suggestion: e.suggestion } : {}) }));
       }
@@ -290,7 +320,12 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
           : { type: 'single', from: upstreamInstances[0]!.id, ...output };
       }
       const variant: Variant = combo.variant;
-      const folder = Object.keys(variant).length ? `/${variantFolder(variant)}` : '';
+      const folderName = variantFolder(variant);
+      if (Buffer.byteLength(folderName) > MAX_FOLDER_BYTES) {
+        report(source.diagnostic(['stages', name, 'matrix'], `the variant folder '${folderName.slice(0, 60)}…' is ${Buffer.byteLength(folderName)} bytes, over the ${MAX_FOLDER_BYTES} a file system allows in one name; use shorter matrix values`));
+        continue;
+      }
+      const folder = Object.keys(variant).length ? `/${folderName}` : '';
       instances.push({
         id: instanceId(name, variant),
         stage: name,
@@ -301,8 +336,9 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
         inputs,
         outputs: kind.outputs(resolvedWith),
         metricsFile: kind.metrics?.(resolvedWith),
-        fileDeps: (kind.fileDeps?.(resolvedWith) ?? []).map((p) => resolve(dir, p)),
+        fileDeps: pathParamValues(kind.params, resolvedWith).map((p) => resolve(dir, p)),
         artifactDir: `artifacts/${spec.pipeline}/${name}${folder}`,
+        threads: kind.threads?.(resolvedWith) ?? 1,
         retries: stage.retries ?? 0,
       });
     }
@@ -323,6 +359,22 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
     byId: new Map(instances.map((i) => [i.id, i])),
     graph,
   };
+}
+
+/**
+ * `with:` after interpolation. Params the kind marks as shell code get their references
+ * turned into variables (interpolateShellCommand), whose values go to the `vars` param.
+ */
+function resolveParams(kind: StageKind, spec: Readonly<Record<string, unknown>>, scope: InterpolationScope, errors: InterpolationError[]): Record<string, unknown> {
+  const commands = propertiesWithFormat(kind.params, SHELL_COMMAND_FORMAT).filter((key) => typeof spec[key] === 'string');
+  const rest = Object.fromEntries(Object.entries(spec).filter(([key]) => !commands.includes(key)));
+  const resolved = interpolate(rest, scope, errors) as Record<string, unknown>;
+  for (const key of commands) {
+    const command = interpolateShellCommand(spec[key] as string, scope, errors, [key]);
+    resolved[key] = command.text;
+    if (Object.keys(command.vars).length) resolved.vars = { ...(resolved.vars as Record<string, string> | undefined), ...command.vars };
+  }
+  return resolved;
 }
 
 export function dependenciesOf(instance: StageInstance): string[] {

@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { PATH_FORMAT, SHELL_COMMAND_FORMAT } from '../stages/contract.js';
 import type { Diagnostic } from './diagnostics.js';
-import { INPUT_REF_PATTERN, STAGE_NAME_PATTERN } from './pipeline-schema.js';
+import { INPUT_REF_PATTERN, PIPELINE_NAME_PATTERN, STAGE_NAME_PATTERN } from './pipeline-schema.js';
 import type { KeyPath, YamlSource } from './source.js';
 import { nearestName } from './suggest.js';
 
@@ -13,6 +14,9 @@ import { nearestName } from './suggest.js';
  * mode still rejects unknown keywords, and a test compiles every built-in kind's schema.
  */
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, useDefaults: true, verbose: true, validateSchema: false });
+// Formats the runner acts on (see contract.ts); as validation they accept any string.
+ajv.addFormat(PATH_FORMAT, true);
+ajv.addFormat(SHELL_COMMAND_FORMAT, true);
 const compiled = new WeakMap<object, ValidateFunction>();
 
 export function compileSchema(schema: object): ValidateFunction {
@@ -29,7 +33,7 @@ const PATTERN_WORDS: Record<string, string> = {
   [INPUT_REF_PATTERN]: "an input reference: 'stage', 'stage.output', 'stage[*]', 'stage[key=value]' (each optionally with '.output')",
   [STAGE_NAME_PATTERN]: 'a name of letters, digits, _ and -, starting with a letter or _',
   '^[A-Za-z_][A-Za-z0-9_]*$': 'an identifier (letters, digits and _, not starting with a digit)',
-  '^[A-Za-z0-9_.-]+$': 'letters, digits, _, . and -',
+  [PIPELINE_NAME_PATTERN]: 'one folder name: letters, digits, _, . and -, not starting with a dot',
 };
 
 /**

@@ -79,11 +79,26 @@ export interface StageContext<P> {
    * the provenance of the run that computed it.
    */
   readonly provenance: readonly ProvenanceEntry[];
-  /**
-   * Cores this stage may keep busy: 1 unless its kind is `multithreaded`, then its share of
-   * the runner's slots (both cores for a training that runs alone; one each for two).
-   */
+  /** Threads the stage runs on: its kind's `threads(params)`, 1 if it has none. */
   readonly threads: number;
+}
+
+/**
+ * Schema formats the runner acts on. A string param (or an array of them) with
+ * `format: 'path'` names a file or directory relative to the pipeline: its content digest
+ * enters the fingerprint, so editing the data behind it reruns the stage. A string param with
+ * `format: 'shell-command'` is code for /bin/sh: `${params.NAME}` and `${matrix.KEY}` in it
+ * are never pasted into its text but become `${ABLATE_PARAM_NAME}` / `${ABLATE_MATRIX_KEY}`,
+ * whose values the runner puts into the stage's `vars` param (so they are fingerprinted), for
+ * the kind to export as environment variables.
+ */
+export const PATH_FORMAT = 'path';
+export const SHELL_COMMAND_FORMAT = 'shell-command';
+
+/** See StageKind.timings. */
+export interface Timings {
+  readonly outputs?: readonly string[];
+  readonly metrics?: readonly string[];
 }
 
 export interface StageKind<S extends TObject = TObject> {
@@ -97,19 +112,24 @@ export interface StageKind<S extends TObject = TObject> {
   outputs(params: Static<S>): OutputPaths;
   /** Path (within the output directory) of a flat JSON object of headline numbers, recorded in the lockfile. */
   metrics?(params: Static<S>): string | undefined;
-  /** Workspace files (relative to the pipeline directory) the result depends on besides its inputs. */
-  fileDeps?(params: Static<S>): readonly string[];
+  /**
+   * Outputs (paths as in `outputs`) and metrics that record how long the run took or how fast
+   * it went. They are the one thing two executions with equal fingerprints do not share, so
+   * `verify --recompute` leaves them out of its comparison; every other byte must be equal.
+   */
+  timings?(params: Static<S>): Timings;
   /**
    * Facts about this machine that change the result (e.g. which numeric backend will run it),
    * resolved before the stage runs so a cache entry made elsewhere is not reused by mistake.
    */
   environment?(params: Static<S>): Promise<Readonly<Record<string, string>>>;
   /**
-   * Its run can keep several cores busy (ctx.threads). The runner then gives it a share of
-   * the free slots instead of one, and counts them all as taken while it runs, so parallel
-   * stages never oversubscribe the cores.
+   * Threads its run uses (ctx.threads), from its params alone. Multithreaded kernels split
+   * their sums by thread count, so the count changes the bytes: it must be a fact the
+   * fingerprint sees (a param), never whatever cores happen to be free. The runner holds
+   * that many slots while the stage runs, so parallel stages never oversubscribe the cores.
    */
-  readonly multithreaded?: boolean;
+  threads?(params: Static<S>): number;
   run(ctx: StageContext<Static<S>>): Promise<void>;
 }
 

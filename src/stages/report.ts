@@ -16,6 +16,8 @@ export default defineStage({
   params: Type.Object({ title: Type.String({ default: 'ablate report' }) }, { additionalProperties: false }),
   inputs: 'any',
   outputs: () => ({ report: 'report.html' }),
+  // The page quotes each training's duration.
+  timings: () => ({ outputs: ['report.html'] }),
   async run(ctx) {
     const { listFiles } = await import('../runner/caching/manifest.js');
     const { renderReport } = await import('../report/page.js');

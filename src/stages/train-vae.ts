@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { BackendParam, backendEnvironment } from '../ml/backend.js';
+import { BackendParam, backendEnvironment, ThreadsParam } from '../ml/backend.js';
 import { defineStage, StageError } from './contract.js';
 
 const Params = Type.Object(
@@ -20,6 +20,7 @@ const Params = Type.Object(
     early_stopping: Type.Integer({ minimum: 0, default: 0, description: 'Patience in epochs on validation loss (0: off); the best epoch is kept.' }),
     seed: Type.Integer({ default: 42 }),
     backend: BackendParam,
+    threads: ThreadsParam,
   },
   { additionalProperties: false },
 );
@@ -35,7 +36,7 @@ export default defineStage({
   description: 'Train a VAE (conv, dense, conditional) or the autoencoder baseline on preprocessed images.',
   params: Params,
   inputs: { data: { description: 'the output of a preprocess stage' } },
-  multithreaded: true,
+  threads: (p) => p.threads,
   // model/ holds only what training determines (weights, architecture), so its digest is
   // stable across identical reruns and stages that read `train.model` keep early cutoff;
   // timings live outside it.
@@ -47,6 +48,8 @@ export default defineStage({
     metrics: 'metrics.json',
   }),
   metrics: () => 'metrics.json',
+  // Epoch times and images/s: history and metrics carry them beside the losses.
+  timings: () => ({ outputs: ['run.json', 'history.json', 'history.csv', 'metrics.json'], metrics: ['images_per_second'] }),
   environment: backendEnvironment,
   async run(ctx) {
     const { loadTf } = await import('../ml/backend.js');

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { Fingerprint, FingerprintDigest } from '../fingerprint.js';
 import { uniqueSuffix, writeFileAtomic } from '../fsutil.js';
 import { hashBytes, type Digest } from '../hashing.js';
+import { checkManifest } from './confine.js';
 import { listFiles, type Manifest, type ManifestEntry } from './manifest.js';
 import type { StatCache } from './stat-cache.js';
 
@@ -45,11 +46,16 @@ export class CacheStore {
     } catch {
       return undefined;
     }
+    let record: RunRecord;
     try {
-      return JSON.parse(text) as RunRecord;
+      record = JSON.parse(text) as RunRecord;
     } catch {
       return undefined;
     }
+    // A store can be shared (a mount other machines write to): its records are checked like any outside input.
+    if (record.digest !== digest) return undefined;
+    checkManifest(record.outputs, `cache record ${this.runPath(digest)}`);
+    return record;
   }
 
   writeRun(record: RunRecord): void {
@@ -94,6 +100,7 @@ export class CacheStore {
    * the bytes restores them here.
    */
   putMissing(manifest: Manifest, sourceDir: string): void {
+    checkManifest(manifest, `the outputs recorded for ${sourceDir}`);
     for (const [path, entry] of Object.entries(manifest)) {
       const target = this.objectPath(entry.digest);
       if (existsSync(target)) continue;
@@ -112,9 +119,11 @@ export class CacheStore {
   /**
    * Copies a manifest's objects into `targetDir`, verifying each against its digest on the
    * way, and swaps the result in by rename. Throws CorruptObjectError if an object does
-   * not match its digest (and deletes it, so the next run recomputes it).
+   * not match its digest (and deletes it, so the next run recomputes it), and UnsafePathError,
+   * before writing anything, if a path would leave `targetDir` (`source` names the manifest's origin).
    */
-  materialize(manifest: Manifest, targetDir: string, statCache: StatCache): void {
+  materialize(manifest: Manifest, targetDir: string, statCache: StatCache, source = 'a manifest'): void {
+    checkManifest(manifest, source);
     const staging = `${targetDir}.tmp-${uniqueSuffix()}`;
     try {
       mkdirSync(staging, { recursive: true });

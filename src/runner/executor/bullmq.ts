@@ -135,7 +135,7 @@ export class BullmqExecutor implements Executor {
       const result = await Promise.race([queued.waitUntilFinished(this.events), aborted]);
       await this.copyLogs(id, job.logFile);
       // Verifies every object against its digest on the way (a corrupted download throws).
-      this.store.materialize(result.manifest, job.outDir, StatCache.inMemory());
+      this.store.materialize(result.manifest, job.outDir, StatCache.inMemory(), `the manifest a worker returned for ${job.id}`);
     } catch (error) {
       if (!signal.aborted) await this.copyLogs(id, job.logFile);
       throw error;

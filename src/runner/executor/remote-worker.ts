@@ -13,6 +13,7 @@ import { Worker, type Job } from 'bullmq';
 import type { GatheredInput } from '../../stages/contract.js';
 import { loadStageKind, resolveStageRef } from '../../stages/registry.js';
 import { StatCache } from '../caching/stat-cache.js';
+import { isSafeRelativePath, UnsafePathError } from '../caching/confine.js';
 import { CacheStore } from '../caching/store.js';
 import { codeDigest } from '../code-digest.js';
 import { diffFingerprints } from '../fingerprint.js';
@@ -29,8 +30,6 @@ export interface WorkerOptions {
   readonly queue?: string;
   /** Jobs run at once. */
   readonly concurrency: number;
-  /** Cores a multithreaded stage may use (StageContext.threads). */
-  readonly threads: number;
   /** The shared store as mounted here; default: the path the coordinator sent. */
   readonly cacheDir?: string;
   /** A job whose worker has not renewed its lock for this long is given to another worker. */
@@ -73,7 +72,7 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     lastError = '';
   });
   await worker.waitUntilReady();
-  options.say(`${me} waiting for jobs on queue '${queue}' at ${redactRedisUrl(options.redis)} (concurrency ${options.concurrency}, ${options.threads} threads per multithreaded stage)`);
+  options.say(`${me} waiting for jobs on queue '${queue}' at ${redactRedisUrl(options.redis)} (concurrency ${options.concurrency}; a stage's threads come from its params)`);
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await worker.close();
   await pool.close();
@@ -94,7 +93,7 @@ async function runRemoteJob(bullJob: Job<RemoteJobData, RemoteJobResult>, option
   };
   let localJob: StageJob | undefined;
   try {
-    localJob = await localize(job, context, local, store, options.workspace, options.threads);
+    localJob = await localize(job, context, local, store, options.workspace);
     await pool.run(localJob, { progress }, new AbortController().signal);
     return { manifest: store.ingest(localJob.outDir) };
   } finally {
@@ -105,7 +104,7 @@ async function runRemoteJob(bullJob: Job<RemoteJobData, RemoteJobResult>, option
 }
 
 /** The job as this machine runs it: code and machine facts checked, inputs fetched by digest, paths rewritten. */
-async function localize(job: StageJob, context: JobContext, local: string, store: CacheStore, workspace: Workspace, threads: number): Promise<StageJob> {
+async function localize(job: StageJob, context: JobContext, local: string, store: CacheStore, workspace: Workspace): Promise<StageJob> {
   const { workspaceRoot } = context;
   const fromRoot = (path: string) => (path === workspaceRoot || path.startsWith(`${workspaceRoot}/`) ? join(workspace.root, path.slice(workspaceRoot.length)) : path);
   const pipelineDir = fromRoot(job.pipelineDir);
@@ -122,8 +121,9 @@ async function localize(job: StageJob, context: JobContext, local: string, store
   const machine = reasons.flatMap((r) => (r.type === 'environment' ? [`${r.name}: ${r.to ?? '(none)'} here, ${r.from ?? '(none)'} on the coordinator`] : []));
   if (machine.length) throw new Error(`this worker's machine differs from what the stage was fingerprinted with (${machine.join('; ')}); run it on a matching worker or run this pipeline locally`);
 
+  for (const u of context.upstream) if (!isSafeRelativePath(u.artifactDir)) throw new UnsafePathError(`the job names an upstream directory '${u.artifactDir}' outside the workspace; refused`);
   const upstreamDirs = context.upstream.map((u) => ({ remote: join(workspaceRoot, u.artifactDir), local: join(local, 'in', u.artifactDir) }));
-  for (const [i, u] of context.upstream.entries()) store.materialize(u.manifest, upstreamDirs[i]!.local, StatCache.inMemory());
+  for (const [i, u] of context.upstream.entries()) store.materialize(u.manifest, upstreamDirs[i]!.local, StatCache.inMemory(), `the job's manifest of ${u.artifactDir}`);
   const remap = (path: string) => {
     const hit = upstreamDirs.find((u) => path === u.remote || path.startsWith(`${u.remote}/`));
     return hit ? join(hit.local, path.slice(hit.remote.length)) : fromRoot(path);
@@ -135,6 +135,5 @@ async function localize(job: StageJob, context: JobContext, local: string, store
   mkdirSync(outDir, { recursive: true });
   const logFile = join(local, 'stage.log');
   writeFileSync(logFile, '');
-  // This worker's share of its cores, whatever the coordinator's slots were.
-  return { ...job, ref, inputs, outDir, pipelineDir, logFile, threads: kind.multithreaded ? threads : 1 };
+  return { ...job, ref, inputs, outDir, pipelineDir, logFile };
 }

@@ -1,0 +1,54 @@
+import { manifestDigest } from './caching/manifest.js';
+import type { RunRecord } from './caching/store.js';
+import { updateLockfile, type LockEntry, type Lockfile } from './lockfile.js';
+import type { StageInstance } from './plan.js';
+
+/** How often completed stages are written to the lockfile while a run goes on. */
+const FLUSH_MS = 1000;
+
+/**
+ * Collects the entries of completed stages and writes them to the lockfile in batches (at
+ * most once a second, and once at the end), so a run of 10,000 small stages does not rewrite
+ * the file 10,000 times, and an interrupted run keeps what had completed.
+ */
+export class LockfileWriter {
+  private readonly updates = new Map<string, LockEntry>();
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly path: string,
+    private readonly pipeline: string,
+    private readonly currentIds: readonly string[],
+    private readonly locksDir: string,
+    private readonly previous: Lockfile | undefined,
+  ) {}
+
+  /**
+   * Records what the cache holds for a completed instance, unless the lockfile already says
+   * exactly that: same fingerprint, same outputs file by file (not only their summary digest,
+   * so an entry edited by hand or committed from elsewhere is repaired), same directory.
+   */
+  record(instance: StageInstance, record: RunRecord): void {
+    const previous = this.previous?.stages[instance.id];
+    if (previous?.digest === record.digest && manifestDigest(previous.outputs) === record.outputDigest && previous.outputDigest === record.outputDigest && previous.artifactDir === instance.artifactDir) return;
+    const { createdAt: _createdAt, ...rest } = record;
+    this.updates.set(instance.id, { ...rest, artifactDir: instance.artifactDir });
+    this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
+  }
+
+  /** Writes what was recorded; also drops entries of instances no longer in the pipeline. */
+  flush(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.isCurrent()) return this.writing;
+    const batch = new Map(this.updates);
+    this.writing = this.writing.then(() => updateLockfile(this.path, this.pipeline, batch, this.currentIds, this.locksDir));
+    return this.writing;
+  }
+
+  private isCurrent(): boolean {
+    const ids = new Set(this.currentIds);
+    return this.updates.size === 0 && this.previous !== undefined && Object.keys(this.previous.stages).every((id) => ids.has(id));
+  }
+}

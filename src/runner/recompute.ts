@@ -30,6 +30,8 @@ export type RecomputeVerdict =
   | 'within-tolerance'
   /** Another numeric class, and a metric outside rtol. */
   | 'outside-tolerance'
+  /** Every output is a timing (the kind says so): nothing to compare. */
+  | 'timings-only'
   /** Same fingerprint, other bytes: the cache would have lied. */
   | 'differs'
   /** The lockfile's entry is for other code, params or inputs: nothing to compare until `ablate run`. */
@@ -127,6 +129,7 @@ function compareEntry(id: string, recorded: LockEntry | undefined, recomputed: L
   const timed = (path: string) => (timings.outputs ?? []).some((out) => (out.endsWith('/') ? path.startsWith(out) : path === out));
   const differingFiles = paths.filter((p) => !timed(p) && recorded.outputs[p]?.digest !== recomputed.outputs[p]?.digest).map((p) => join(recorded.artifactDir, p));
   if (reasons.some((r) => !COMPARABLE.has(r.type))) return { id, verdict: 'stale', reasons: words, metrics: [], differingFiles: [] };
+  if (paths.every(timed) && !names.length) return { id, verdict: 'timings-only', reasons: words, metrics, differingFiles };
   if (!reasons.length) return { id, verdict: differingFiles.length ? 'differs' : 'identical', reasons: words, metrics, differingFiles };
   if (!differingFiles.length) return { id, verdict: 'identical', reasons: words, metrics, differingFiles };
   const within = metrics.every((m) => m.relativeDifference <= rtol);
@@ -143,5 +146,5 @@ export function compareMetric(name: string, recorded: number | undefined, recomp
 
 /** Whether `verify --recompute` passes for these results. */
 export function recomputePassed(results: readonly RecomputeResult[]): boolean {
-  return results.every((r) => r.verdict === 'identical' || r.verdict === 'within-tolerance');
+  return results.every((r) => r.verdict === 'identical' || r.verdict === 'within-tolerance' || r.verdict === 'timings-only');
 }

@@ -73,12 +73,15 @@ describe('crash safety', () => {
   });
 
   it('two runs at once: the stage runs once, the second run waits and restores it', async () => {
-    const project = new TempProject({ 'pipelines/c.yaml': PIPELINE });
+    // The slow stage holds until the second run has said it waits for it: no race with a fixed sleep.
+    const project = new TempProject({ 'pipelines/c.yaml': PIPELINE.replace('with: { ms: 1500, trace: trace }', 'with: { ms: 10, trace: trace, until: trace/release }') });
     const first = project.spawnCli(['run', 'pipelines/c.yaml']);
     await waitFor(() => existsSync(project.path('pipelines/trace/started')));
     const second = project.spawnCli(['run', 'pipelines/c.yaml']);
     let secondOut = '';
     second.stdout.on('data', (d: Buffer) => (secondOut += d.toString()));
+    await waitFor(() => /waiting: another ablate run/.test(secondOut));
+    writeFileSync(project.path('pipelines/trace/release'), '');
     const [a, b] = await Promise.all([exited(first), exited(second)]);
     assert.equal(a, 0);
     assert.equal(b, 0, secondOut);

@@ -387,7 +387,6 @@ async function recomputeCommand(positionals: readonly string[], values: { rtol?:
       identical: 'identical bytes',
       'within-tolerance': `within rtol ${rtol}`,
       'outside-tolerance': `OUTSIDE rtol ${rtol}`,
-      'timings-only': 'timings only',
       differs: 'DIFFERS (same fingerprint)',
       stale: 'stale lockfile',
       'not-in-lockfile': 'not in lockfile',
@@ -398,7 +397,6 @@ async function recomputeCommand(positionals: readonly string[], values: { rtol?:
       const details = [
         ...r.reasons,
         ...(r.verdict === 'identical' ? [] : r.metrics.filter((m) => m.relativeDifference > 0).map((m) => `${m.name} ${formatNumber(m.recorded)} → ${formatNumber(m.recomputed)} (${m.relativeDifference === Infinity ? 'missing' : `rel ${m.relativeDifference.toExponential(1)}`})`)),
-        ...(r.verdict === 'timings-only' ? ['its outputs record timings, not compared'] : []),
         ...(r.differingFiles.length && r.verdict !== 'identical' ? [`files differ: ${r.differingFiles.join(', ')}`] : []),
       ];
       console.log(`${label[r.verdict]!.padEnd(width)}  ${r.id}${details.length ? `: ${details.join('; ')}` : ''}`);

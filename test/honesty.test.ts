@@ -185,6 +185,7 @@ stages:
     const isa = (native as { addon: { cpuIsa(): string } }).addon.cpuIsa();
     assert.equal(entry.train!.fingerprint.environment.cpu, isa);
     assert.equal(entry.mnist!.fingerprint.environment.cpu, undefined, 'data stages do not depend on the CPU');
+    assert.equal(entry.mnist!.fingerprint.environment.node, process.version, "every stage records Node's version: its zlib writes PNG bytes");
     const other = p.cli(['status', 'pipelines/q.yaml'], { DNNL_MAX_CPU_ISA: 'SSE41' });
     assert.match(other.stdout, new RegExp(`stale\\s+train\\s+cpu ${isa} → sse41`));
     assert.match(other.stdout, /up to date\s+prep/);

@@ -31,7 +31,7 @@ function readLatents(dir: string, subsample: number | undefined, random: () => n
   return { data, labels: Uint8Array.from(picked, (i) => labels.data[i]!), count: picked.length, dims };
 }
 
-function writeProjection(outDir: string, latents: Latents, coords: Float32Array, method: string, extra: Record<string, unknown>, seconds: number): void {
+function writeProjection(outDir: string, latents: Latents, coords: Float32Array, method: string, extra: Record<string, unknown>): void {
   writeFileSync(join(outDir, 'coords.npy'), encodeNpy({ dtype: 'float32', shape: [latents.count, 2], data: coords }));
   writeFileSync(join(outDir, 'labels.npy'), encodeNpy({ dtype: 'uint8', shape: [latents.count], data: latents.labels }));
   const info = {
@@ -40,15 +40,13 @@ function writeProjection(outDir: string, latents: Latents, coords: Float32Array,
     input_dims: latents.dims,
     knn10_agreement_input: knnLabelAgreement(latents.data, latents.count, latents.dims, latents.labels),
     knn10_agreement: knnLabelAgreement(coords, latents.count, 2, latents.labels),
-    seconds,
     ...extra,
   };
   writeFileSync(join(outDir, 'projection.json'), JSON.stringify(info, null, 2) + '\n');
 }
 
 export const PROJECTION_OUTPUTS = { coords: 'coords.npy', labels: 'labels.npy', info: 'projection.json' } as const;
-/** projection.json records how long the projection took. */
-export const PROJECTION_TIMINGS = { outputs: ['projection.json'], metrics: ['seconds'] } as const;
+
 export const LATENTS_INPUT = { latents: { description: 'an evaluate stage' } } as const;
 
 /** One row array per point, for libraries that take number[][]. */
@@ -56,7 +54,7 @@ export function latentRows(latents: Latents): number[][] {
   return Array.from({ length: latents.count }, (_, i) => Array.from(latents.data.subarray(i * latents.dims, (i + 1) * latents.dims)));
 }
 
-/** A projection stage's whole run: read and subsample the latents, project them (timed), write the outputs. */
+/** A projection stage's whole run: read and subsample the latents, project them, write the outputs (its time goes to the log). */
 export async function projectLatents(
   ctx: StageContext<{ subsample?: number }>,
   method: string,
@@ -65,5 +63,6 @@ export async function projectLatents(
   const latents = readLatents(ctx.input('latents'), ctx.params.subsample, ctx.random);
   const started = performance.now();
   const { coords, extra } = await project(latents);
-  writeProjection(ctx.outDir, latents, coords, method, extra, (performance.now() - started) / 1000);
+  ctx.log(`${method}: ${latents.count} points in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  writeProjection(ctx.outDir, latents, coords, method, extra);
 }

@@ -26,7 +26,6 @@ export interface TrainingRun {
   readonly params: Readonly<Record<string, unknown>>;
   readonly backend: string;
   readonly versions: Readonly<Record<string, string>>;
-  readonly seconds: number;
   readonly images: number;
   readonly bestEpoch: number;
 }
@@ -60,7 +59,7 @@ h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.3rem;marg
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}th,td{border:1px solid #ddd;padding:.25rem .5rem}
 th{background:#f4f4f4;cursor:pointer;user-select:none}th.asc::after{content:" ▲"}th.desc::after{content:" ▼"}td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{display:inline-block;margin:.5rem 1rem .5rem 0;vertical-align:top}figure img{max-width:100%;border:1px solid #eee;image-rendering:pixelated}
-figcaption{font-size:.8rem;color:#555}pre{background:#f8f8f8;padding:.8rem;overflow:auto;font-size:.8rem}.ran{color:#b35900}.cached{color:#2a7a2a}.scroll{overflow-x:auto}`;
+figcaption{font-size:.8rem;color:#555}pre{background:#f8f8f8;padding:.8rem;overflow:auto;font-size:.8rem}.scroll{overflow-x:auto}`;
 
 /** Sorting for every table: click a header; numbers by value, text alphabetically. */
 const SCRIPT = `for(const t of document.querySelectorAll('table.sortable')){for(const th of t.querySelectorAll('th')){th.addEventListener('click',()=>{const i=+th.dataset.column;const asc=!th.classList.contains('asc');t.querySelectorAll('th').forEach(h=>h.classList.remove('asc','desc'));th.classList.add(asc?'asc':'desc');const body=t.tBodies[0];const rows=[...body.rows];const key=r=>{const c=r.cells[i];return c&&c.dataset.value!==undefined?+c.dataset.value:(c?c.textContent:'')};rows.sort((a,b)=>{const x=key(a),y=key(b);const o=typeof x==='number'&&typeof y==='number'?x-y:String(x).localeCompare(String(y));return asc?o:-o});rows.forEach(r=>body.appendChild(r));});}}`;
@@ -90,24 +89,23 @@ export function renderReport(data: ReportData): string {
   const cell = (v: unknown) => (typeof v === 'number' ? v : v === undefined ? '' : String(v));
   const training = data.training.length
     ? `<div class="scroll">${table(
-        ['run', ...paramKeys, 'backend', 'tfjs', 'node', 'seconds', 'images', 'best epoch'],
-        data.training.map((t) => [t.id, ...paramKeys.map((k) => cell(t.params[k])), t.backend, t.versions['@tensorflow/tfjs-core'] ?? '', t.versions.node ?? '', t.seconds, t.images, t.bestEpoch]),
+        ['run', ...paramKeys, 'backend', 'tfjs', 'node', 'images', 'best epoch'],
+        data.training.map((t) => [t.id, ...paramKeys.map((k) => cell(t.params[k])), t.backend, t.versions['@tensorflow/tfjs-core'] ?? '', t.versions.node ?? '', t.images, t.bestEpoch]),
         'training',
       )}</div>`
     : '<p>No training runs among the inputs.</p>';
   const stages = table(
-    ['stage', 'kind', 'this run', 'duration (s)'],
-    data.provenance.map((p) => [p.id, p.kind, p.origin === 'ran' ? 'ran' : 'from cache', p.durationMs / 1000]),
+    ['stage', 'kind', 'depends on'],
+    data.provenance.map((p) => [p.id, p.kind, p.dependsOn.join(', ')]),
     'stages',
-  ).replace(/<td>(ran|from cache)<\/td>/g, (_, origin: string) => `<td class="${origin === 'ran' ? 'ran' : 'cached'}">${origin}</td>`);
+  );
   const dag = renderTextTree(new Map(data.provenance.map((p) => [p.id, [...p.dependsOn]])));
-  const ran = data.provenance.filter((p) => p.origin === 'ran').length;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escape(data.title)}</title><style>${STYLE}</style></head>
 <body>
 <h1>${escape(data.title)}</h1>
-<p>${data.provenance.length} upstream stages: ${ran} ran in the run that made this report, ${data.provenance.length - ran} came from the cache.</p>
+<p>Made from ${data.provenance.length} upstream stages. Every number and figure here is a function of the pipeline, its code and its data: rerunning it gives this page byte for byte (timings are in <code>.ablate/logs/</code> and the lockfile).</p>
 <h2>Metrics</h2>
 ${metricsTables || '<p>No metrics among the inputs.</p>'}
 <h2>Figures</h2>

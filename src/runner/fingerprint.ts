@@ -4,6 +4,7 @@ import { listFiles, manifestDigest, subManifest, type Manifest } from './caching
 import type { StatCache } from './caching/stat-cache.js';
 import { codeDigest, type CodeDigest } from './code-digest.js';
 import { hashBytes, hashJson, type Digest } from './hashing.js';
+import type { StageKind } from '../stages/contract.js';
 import { variantLabel, type Plan, type StageInstance } from './plan.js';
 
 /**
@@ -61,11 +62,13 @@ export interface Fingerprint {
    */
   readonly deps: Readonly<Record<string, Digest>>;
   /**
-   * Machine facts the stage kind says its result depends on: the TensorFlow.js route
+   * The Node.js version (`node`), for every stage: its zlib writes the compressed bytes of every
+   * PNG, and V8 computes JavaScript's Math functions. Then the machine facts the stage kind
+   * says its result depends on: the TensorFlow.js route
    * (`backend`), and on the native route the oneDNN build (`kernels`) and the instruction set
    * it dispatches to (`cpu`), since AVX2 and AVX-512 kernels round differently. Kinds whose
-   * bytes no machine changes (data, figures drawn in JS, the wasm route) declare none, so
-   * every machine shares their entries.
+   * bytes no CPU changes (data, figures drawn in JS, the wasm route) declare none, so machines
+   * of every CPU class share their entries.
    */
   readonly environment: Readonly<Record<string, string>>;
 }
@@ -135,8 +138,13 @@ export async function computeFingerprint(
     seed: seedOf(instance),
     inputs,
     deps,
-    environment: (await instance.kind.environment?.(instance.params)) ?? {},
+    environment: await machineFacts(instance.kind, instance.params),
   };
+}
+
+/** Fingerprint.environment here: the Node.js version and the facts the kind declares. */
+export async function machineFacts(kind: StageKind, params: Readonly<Record<string, unknown>>): Promise<Record<string, string>> {
+  return { node: process.version, ...(await kind.environment?.(params)) };
 }
 
 /** A file's content digest, a directory's tree digest, or a marker digest for a missing path. */

@@ -9,7 +9,6 @@ import { describeReasons, diffFingerprints, type StaleReason } from './fingerpri
 import { hashBytes } from './hashing.js';
 import { lockfilePathFor, readLockfile, type LockEntry, type Lockfile } from './lockfile.js';
 import type { Reporter } from './logging/events.js';
-import type { Timings } from '../stages/contract.js';
 import type { Plan } from './plan.js';
 import { resolveTargets, runPlan } from './scheduler.js';
 import type { Workspace } from './workspace.js';
@@ -30,8 +29,6 @@ export type RecomputeVerdict =
   | 'within-tolerance'
   /** Another numeric class, and a metric outside rtol. */
   | 'outside-tolerance'
-  /** Every output is a timing (the kind says so): nothing to compare. */
-  | 'timings-only'
   /** Same fingerprint, other bytes: the cache would have lied. */
   | 'differs'
   /** The lockfile's entry is for other code, params or inputs: nothing to compare until `ablate run`. */
@@ -74,10 +71,7 @@ export async function recompute(plan: Plan, workspace: Workspace, store: CacheSt
     seedUpstream(plan, lock, targets, workspace, store, scratchRoot, scratchLock);
     await runPlan(plan, scratch, executor, reporter, { targets, force: targets, lockfile: scratchLock, ...(options.signal ? { signal: options.signal } : {}) });
     const after = readLockfile(scratchLock);
-    return targets.map((id) => {
-      const instance = plan.byId.get(id)!;
-      return compareEntry(id, lock.stages[id], after?.stages[id], options.rtol, instance.ref.name, instance.kind.timings?.(instance.params) ?? {});
-    });
+    return targets.map((id) => compareEntry(id, lock.stages[id], after?.stages[id], options.rtol, plan.byId.get(id)!.ref.name));
   } finally {
     rmSync(scratchRoot, { recursive: true, force: true });
   }
@@ -116,20 +110,18 @@ function seedUpstream(plan: Plan, lock: Lockfile, targets: readonly string[], wo
 /** Reasons that a recomputation on another machine class may show, and still compare numbers. */
 const COMPARABLE: ReadonlySet<StaleReason['type']> = new Set(['environment', 'input']);
 
-/** Compares what the lockfile recorded with what was recomputed, leaving out the kind's timing outputs and metrics. */
-function compareEntry(id: string, recorded: LockEntry | undefined, recomputed: LockEntry | undefined, rtol: number, kind: string, timings: Timings): RecomputeResult {
+/** Compares what the lockfile recorded with what was recomputed. */
+function compareEntry(id: string, recorded: LockEntry | undefined, recomputed: LockEntry | undefined, rtol: number, kind: string): RecomputeResult {
   const none = { reasons: [], metrics: [], differingFiles: [] };
   if (!recorded) return { id, verdict: 'not-in-lockfile', ...none };
   if (!recomputed) return { id, verdict: 'failed', ...none };
   const reasons = diffFingerprints(recorded.fingerprint, recomputed.fingerprint);
   const words = describeReasons(reasons, kind);
-  const names = [...new Set([...Object.keys(recorded.metrics ?? {}), ...Object.keys(recomputed.metrics ?? {})])].filter((name) => !timings.metrics?.includes(name)).sort();
+  const names = [...new Set([...Object.keys(recorded.metrics ?? {}), ...Object.keys(recomputed.metrics ?? {})])].sort();
   const metrics = names.map((name) => compareMetric(name, recorded.metrics?.[name], recomputed.metrics?.[name]));
   const paths = [...new Set([...Object.keys(recorded.outputs), ...Object.keys(recomputed.outputs)])].sort();
-  const timed = (path: string) => (timings.outputs ?? []).some((out) => (out.endsWith('/') ? path.startsWith(out) : path === out));
-  const differingFiles = paths.filter((p) => !timed(p) && recorded.outputs[p]?.digest !== recomputed.outputs[p]?.digest).map((p) => join(recorded.artifactDir, p));
+  const differingFiles = paths.filter((p) => recorded.outputs[p]?.digest !== recomputed.outputs[p]?.digest).map((p) => join(recorded.artifactDir, p));
   if (reasons.some((r) => !COMPARABLE.has(r.type))) return { id, verdict: 'stale', reasons: words, metrics: [], differingFiles: [] };
-  if (paths.every(timed) && !names.length) return { id, verdict: 'timings-only', reasons: words, metrics, differingFiles };
   if (!reasons.length) return { id, verdict: differingFiles.length ? 'differs' : 'identical', reasons: words, metrics, differingFiles };
   if (!differingFiles.length) return { id, verdict: 'identical', reasons: words, metrics, differingFiles };
   const within = metrics.every((m) => m.relativeDifference <= rtol);
@@ -146,5 +138,5 @@ export function compareMetric(name: string, recorded: number | undefined, recomp
 
 /** Whether `verify --recompute` passes for these results. */
 export function recomputePassed(results: readonly RecomputeResult[]): boolean {
-  return results.every((r) => r.verdict === 'identical' || r.verdict === 'within-tolerance' || r.verdict === 'timings-only');
+  return results.every((r) => r.verdict === 'identical' || r.verdict === 'within-tolerance');
 }

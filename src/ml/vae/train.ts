@@ -32,6 +32,8 @@ export interface TrainOptions {
   readonly seed: number;
   readonly signal: AbortSignal;
   readonly progress: (message: string, fraction: number) => void;
+  /** One line per epoch with its time and speed, for the stage log. */
+  readonly log?: (line: string) => void;
 }
 
 export interface EpochRecord {
@@ -43,8 +45,6 @@ export interface EpochRecord {
   readonly val_loss?: number;
   readonly val_bce?: number;
   readonly val_kl?: number;
-  readonly seconds: number;
-  readonly images_per_second: number;
 }
 
 export interface TrainResult {
@@ -161,9 +161,10 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
       kl: sumKl / train.count,
       beta,
       ...(val ? { val_loss: val.loss, val_bce: val.bce, val_kl: val.kl } : {}),
-      seconds,
-      images_per_second: train.count / seconds,
     });
+    // Speed goes to the log and the progress line, not into the outputs: those must be the same
+    // bytes on every execution with the same fingerprint.
+    options.log?.(`epoch ${epoch}: loss ${(sumLoss / train.count).toFixed(2)}${val ? `, val ${val.loss.toFixed(2)}` : ''} · ${seconds.toFixed(1)} s, ${(train.count / seconds).toFixed(0)} img/s`);
     // Without a validation set there is nothing to select on: the last epoch is kept.
     const score = val ? val.loss : -epoch;
     if (score < best.loss) {

@@ -16,7 +16,7 @@ import { StatCache } from '../caching/stat-cache.js';
 import { isSafeRelativePath, UnsafePathError } from '../caching/confine.js';
 import { CacheStore } from '../caching/store.js';
 import { codeDigest } from '../code-digest.js';
-import { diffFingerprints } from '../fingerprint.js';
+import { diffFingerprints, machineFacts } from '../fingerprint.js';
 import { uniqueSuffix } from '../fsutil.js';
 import { FileLock } from '../locks.js';
 import type { Workspace } from '../workspace.js';
@@ -114,7 +114,7 @@ async function localize(job: StageJob, context: JobContext, local: string, store
   // Code and the machine facts the kind declares (its TensorFlow.js backend) are part of the
   // fingerprint: outputs computed under others must not be stored under the coordinator's.
   const expected = context.fingerprint;
-  const here = { ...expected, code: codeDigest(ref.sourceFile, ref.codeRoot), environment: (await kind.environment?.(job.params)) ?? {} };
+  const here = { ...expected, code: codeDigest(ref.sourceFile, ref.codeRoot), environment: await machineFacts(kind, job.params) };
   const reasons = diffFingerprints(expected, here);
   const code = reasons.flatMap((r) => (r.type === 'code' ? [r.file] : r.type === 'package' ? [`package ${r.name}`] : []));
   if (code.length) throw new Error(`this worker's code differs from the coordinator's (${code.join(', ')}); update its checkout (${workspace.root})`);

@@ -86,7 +86,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       printDiagnostics(error);
       return EXIT.invalid;
     }
-    if (error instanceof UsageError || error instanceof UnknownTargetError) {
+    if (error instanceof UsageError || error instanceof UnknownTargetError || (error instanceof Error && error.name === 'LockfileError')) {
       console.error(`ablate: ${error.message}`);
       return EXIT.invalid;
     }
@@ -102,7 +102,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.error(`ablate: ${error.message}; nothing was run`);
       return EXIT.failed;
     }
-    throw error;
+    // Anything else is ablate's own fault: one line, and the stack on request.
+    if (process.env.ABLATE_DEBUG === '1') throw error;
+    console.error(`ablate ${command ?? ''}: ${error instanceof Error ? error.message : String(error)} (ABLATE_DEBUG=1 shows where)`);
+    return EXIT.failed;
   }
 }
 

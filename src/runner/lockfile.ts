@@ -26,10 +26,22 @@ export function lockfilePathFor(pipelineFile: string): string {
   return join(dirname(pipelineFile), `${basename(pipelineFile).replace(/\.ya?ml$/, '')}.lock.json`);
 }
 
+/** A lockfile that cannot be read as one: the user must restore or remove it (usage error, exit 2). */
+export class LockfileError extends Error {
+  override readonly name = 'LockfileError';
+}
+
 export function readLockfile(path: string): Lockfile | undefined {
   if (!existsSync(path)) return undefined;
-  const parsed = JSON.parse(readFileSync(path, 'utf8')) as Lockfile;
-  if (parsed.version !== 1) throw new Error(`${path}: unsupported lockfile version ${String(parsed.version)}`);
+  let parsed: Lockfile;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8')) as Lockfile;
+  } catch (error) {
+    throw new LockfileError(`${path} is not valid JSON (${(error as Error).message}); restore it (git checkout -- ${path}) or delete it, and the next run rebuilds it from the cache`);
+  }
+  if (parsed?.version !== 1 || typeof parsed.stages !== 'object' || parsed.stages === null) {
+    throw new LockfileError(`${path}: not an ablate lockfile of version 1; restore it (git checkout -- ${path}) or delete it`);
+  }
   return parsed;
 }
 

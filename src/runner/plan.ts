@@ -443,7 +443,12 @@ function applyOverrides(
       });
       continue;
     }
-    params[name] = parseYamlValue(assignment.slice(eq + 1)) as unknown;
+    try {
+      params[name] = parseYamlValue(assignment.slice(eq + 1)) as unknown;
+    } catch (error) {
+      const why = (error as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+      diagnostics.push({ file: source.file, keyPath: 'params', message: `--set ${assignment}: the value is not valid YAML (${why}); quote it to pass a string: --set '${name}="${assignment.slice(eq + 1).replace(/"/g, '\\"')}"'` });
+    }
   }
   return params;
 }

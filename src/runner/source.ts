@@ -10,6 +10,9 @@ export type KeyPath = readonly (string | number)[];
  * on first use: a pipeline whose value came from the parse cache pays for it only if
  * something turns out to be wrong.
  */
+/** How far aliases may expand when a pipeline is read: beyond it, a tiny file could take gigabytes. */
+const MAX_ALIAS_COUNT = 1000;
+
 export class YamlSource {
   private parsed: { doc: Document.Parsed; lines: LineCounter } | undefined;
 
@@ -38,7 +41,14 @@ export class YamlSource {
         message: yamlMessage(e.code, e.message),
       }),
     );
-    return { value: diagnostics.length ? undefined : doc.toJS({ maxAliasCount: 1000 }), diagnostics };
+    if (diagnostics.length) return { value: undefined, diagnostics };
+    try {
+      return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), diagnostics };
+    } catch (error) {
+      // yaml throws (a ReferenceError) when aliases expand past the limit: a "billion laughs" file.
+      const message = `${(error as Error).message.replace(/\.$/, '')}: aliases expand past ${MAX_ALIAS_COUNT} nodes; write the values out instead of nesting aliases`;
+      return { value: undefined, diagnostics: [{ file: this.file, position: { line: 1, col: 1 }, keyPath: '', message }] };
+    }
   }
 
   positionAt(offset: number): SourcePosition {

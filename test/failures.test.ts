@@ -1,0 +1,59 @@
+// Every error a user can cause: one line naming the file and what to do, exit 2 for bad input,
+// no stack trace, nothing written (issue 13).
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { TempProject } from './helpers.js';
+
+const PIPELINE = 'pipeline: f\nparams: { x: 1 }\nstages:\n  a: { uses: ./stages/emit.ts, with: { value: "${params.x}" } }\n';
+
+/** Every file under the project but the fixtures: what a failed command must leave as it was. */
+function snapshot(p: TempProject): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (rel: string) => {
+    for (const e of readdirSync(p.path(rel), { withFileTypes: true })) {
+      const path = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) walk(path);
+      else if (!path.startsWith('pipelines/stages/')) out[path] = readFileSync(p.path(path), 'utf8');
+    }
+  };
+  walk('');
+  return out;
+}
+
+function expectUsageError(p: TempProject, args: string[], message: RegExp): void {
+  const before = snapshot(p);
+  const r = p.cli(args);
+  assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+  assert.match(r.stderr, message);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, 'no stack trace');
+  assert.deepEqual(snapshot(p), before, 'nothing was written');
+}
+
+describe('errors a user can cause', () => {
+  it('a corrupt lockfile: run, status, verify and gc name it and say what to do', () => {
+    const p = new TempProject({ 'pipelines/f.yaml': PIPELINE });
+    assert.equal(p.cli(['run', 'pipelines/f.yaml']).status, 0);
+    writeFileSync(p.path('pipelines/f.lock.json'), '{"version": 1, "stages": {');
+    for (const args of [['run', 'pipelines/f.yaml'], ['status', 'pipelines/f.yaml'], ['verify'], ['gc']]) {
+      expectUsageError(p, args, /pipelines\/f\.lock\.json is not valid JSON .*restore it \(git checkout -- .*\) or delete it/);
+    }
+  });
+
+  it('--set values that are not YAML scalars', () => {
+    const p = new TempProject({ 'pipelines/f.yaml': PIPELINE });
+    expectUsageError(p, ['run', 'pipelines/f.yaml', '--set', 'x=*a'], /--set x=\*a: the value is not valid YAML .*quote it to pass a string/);
+    expectUsageError(p, ['run', 'pipelines/f.yaml', '--set', 'x=[a'], /--set x=\[a: the value is not valid YAML/);
+  });
+
+  it('aliases that expand past the limit (a "billion laughs" file)', () => {
+    const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdefgh'.split('').map((c, i) => `${c}: &${c} [${Array(10).fill(`*${'abcdefgh'[i]}`).join(', ')}]`)];
+    const p = new TempProject({ 'pipelines/b.yaml': `${laughs.join('\n')}\npipeline: b\nstages:\n  s: { uses: shell, with: { cmd: "true" } }\n` });
+    expectUsageError(p, ['validate', 'pipelines/b.yaml'], /pipelines\/b\.yaml:1:1: error: .*aliases expand past 1000 nodes/);
+  });
+
+  it('verify of a pipeline that does not exist is an error, not "0 files match"', () => {
+    const p = new TempProject({ 'pipelines/f.yaml': PIPELINE });
+    expectUsageError(p, ['verify', 'pipelines/nonexistent.yaml'], /no such pipeline or lockfile: pipelines\/nonexistent\.yaml/);
+  });
+});

@@ -1,7 +1,8 @@
 // Every error a user can cause: one line naming the file and what to do, exit 2 for bad input,
 // no stack trace, nothing written (issue 13).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { TempProject } from './helpers.js';
 
@@ -55,5 +56,36 @@ describe('errors a user can cause', () => {
   it('verify of a pipeline that does not exist is an error, not "0 files match"', () => {
     const p = new TempProject({ 'pipelines/f.yaml': PIPELINE });
     expectUsageError(p, ['verify', 'pipelines/nonexistent.yaml'], /no such pipeline or lockfile: pipelines\/nonexistent\.yaml/);
+  });
+});
+
+describe('a CLI that behaves like the tools users know', () => {
+  it('every command has --help (exit 0, its own usage); --version prints the version', () => {
+    const p = new TempProject();
+    for (const command of ['run', 'status', 'dag', 'validate', 'verify', 'gc', 'worker', 'doctor', 'completion']) {
+      const r = p.cli([command, '--help']);
+      assert.equal(r.status, 0, `${command}: ${r.stderr}`);
+      assert.match(r.stdout, new RegExp(`^Usage: ablate ${command}\\b`), command);
+      assert.ok(!existsSync(p.path('--help')), 'no file named --help was opened or made');
+    }
+    const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(p.cli(['--version']).stdout.trim(), pkg.version);
+  });
+
+  it('a misspelt command gets a suggestion and exit 2; completion scripts for bash and zsh that complete', () => {
+    const p = new TempProject();
+    const typo = p.cli(['statsu', 'pipelines/x.yaml']);
+    assert.equal(typo.status, 2);
+    assert.match(typo.stderr, /unknown command 'statsu'\n\(Did you mean status\?\)/);
+    const bash = p.cli(['completion', 'bash']);
+    assert.equal(bash.status, 0);
+    assert.match(p.cli(['completion', 'zsh']).stdout, /^autoload -U \+X bashcompinit && bashcompinit$/m);
+    // The function, run by bash as completion runs it: after `ablate run --ke` it offers --keep-going.
+    writeFileSync(p.path('complete.sh'), bash.stdout);
+    const complete = (words: string[]) =>
+      spawnSync('bash', ['-c', `source complete.sh; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _ablate_complete; printf '%s\\n' "\${COMPREPLY[@]}"`], { cwd: p.root, encoding: 'utf8' }).stdout.trim().split('\n');
+    assert.deepEqual(complete(['ablate', 'sta']), ['status']);
+    assert.deepEqual(complete(['ablate', 'run', '--ke']), ['--keep-going']);
+    assert.ok(complete(['ablate', 'verify', '--']).includes('--recompute'));
   });
 });

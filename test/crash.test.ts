@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
 import { FileLock } from '../src/runner/locks.js';
 import { readLockfile } from '../src/runner/lockfile.js';
-import { TempProject } from './helpers.js';
+import { cliPath, TempProject } from './helpers.js';
 import { exited } from './processes.js';
 
 const PIPELINE = `pipeline: c
 stages:
   quick: { uses: shell, with: { cmd: 'echo quick > $ABLATE_OUT/q.txt', outs: [q.txt] } }
-  slow: { uses: ./stages/sleep.ts, with: { ms: 1500, trace: trace } }
+  slow: { uses: ./stages/sleep.ts, with: { ms: 10, trace: trace, until: trace/release } }
   after: { uses: shell, in: { x: slow }, with: { cmd: 'cp $ABLATE_IN_X/done.txt $ABLATE_OUT/a.txt', outs: [a.txt] } }
 `;
 
@@ -52,6 +52,7 @@ describe('crash safety', () => {
     assert.ok(cachedRuns(project) <= 1, 'at most the quick stage is cached');
     assert.ok(readdirSync(project.path('.ablate/locks')).some((f) => f.endsWith('.lock')), 'the dead run left its stage lock behind');
 
+    writeFileSync(project.path('pipelines/trace/release'), '');
     const rerun = project.cli(['run', 'pipelines/c.yaml']);
     assert.equal(rerun.status, 0, rerun.stdout + rerun.stderr);
     assert.match(rerun.stdout, /✓ slow\s+done/);
@@ -74,7 +75,7 @@ describe('crash safety', () => {
 
   it('two runs at once: the stage runs once, the second run waits and restores it', async () => {
     // The slow stage holds until the second run has said it waits for it: no race with a fixed sleep.
-    const project = new TempProject({ 'pipelines/c.yaml': PIPELINE.replace('with: { ms: 1500, trace: trace }', 'with: { ms: 10, trace: trace, until: trace/release }') });
+    const project = new TempProject({ 'pipelines/c.yaml': PIPELINE });
     const first = project.spawnCli(['run', 'pipelines/c.yaml']);
     await waitFor(() => existsSync(project.path('pipelines/trace/started')));
     const second = project.spawnCli(['run', 'pipelines/c.yaml']);
@@ -110,5 +111,64 @@ describe('FileLock', () => {
     const taken = FileLock.tryAcquire(path);
     assert.ok(taken instanceof FileLock, 'a lock whose holder died is taken over');
     taken.release();
+  });
+});
+
+describe('nothing left behind', () => {
+  it("a shell stage's processes die with a coordinator killed -9, and the next run removes what it left", async () => {
+    const project = new TempProject({
+      'pipelines/k.yaml': `pipeline: k\nstages:\n  wait: { uses: shell, with: { cmd: 'echo $$ > started; while [ ! -f release ]; do sleep 0.05; done; touch after', outs: [] } }\n`,
+    });
+    const child = project.spawnCli(['run', 'pipelines/k.yaml']);
+    await waitFor(() => existsSync(project.path('pipelines/started')) && readFileSync(project.path('pipelines/started'), 'utf8').trim() !== '');
+    const shellPid = Number(readFileSync(project.path('pipelines/started'), 'utf8'));
+    child.kill('SIGKILL');
+    await exited(child);
+    writeFileSync(project.path('pipelines/release'), '');
+    // Alive, the loop would see `release`, touch `after`, then exit: either way its pid ends.
+    await waitFor(() => {
+      try {
+        process.kill(shellPid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+    assert.ok(!existsSync(project.path('pipelines/after')), 'the command was stopped with its coordinator');
+    assert.equal(readdirSync(project.path('.ablate/tmp')).length, 1, 'the killed run left its temp dir');
+    rmSync(project.path('pipelines/release'));
+    writeFileSync(project.path('pipelines/k.yaml'), 'pipeline: k\nstages:\n  other: { uses: shell, with: { cmd: "true" } }\n');
+    assert.equal(project.cli(['run', 'pipelines/k.yaml']).status, 0);
+    assert.deepEqual(readdirSync(project.path('.ablate/tmp')), [], 'a later run removed it, without gc');
+    assert.deepEqual(readdirSync(project.path('.ablate/locks')), []);
+  });
+
+  it('gc --dry-run looks while a run is going on; gc itself refuses, naming each pid once', async () => {
+    const project = new TempProject({ 'pipelines/c.yaml': PIPELINE });
+    const run = project.spawnCli(['run', 'pipelines/c.yaml']);
+    await waitFor(() => existsSync(project.path('pipelines/trace/started')));
+    const dry = project.cli(['gc', '--dry-run']);
+    assert.equal(dry.status, 0, dry.stderr);
+    assert.match(dry.stdout, /would remove/);
+    const real = project.cli(['gc']);
+    assert.equal(real.status, 1);
+    const pids = /pid ([\d, ]+)\)/.exec(real.stderr)![1]!.split(', ');
+    assert.equal(new Set(pids).size, pids.length, real.stderr);
+    writeFileSync(project.path('pipelines/trace/release'), '');
+    assert.equal(await exited(run), 0);
+  });
+
+  it('files ablate writes have their modes whatever the umask', () => {
+    const project = new TempProject({ 'pipelines/c.yaml': 'pipeline: c\nstages:\n  a: { uses: ./stages/emit.ts, with: { value: 1 } }\n' });
+    const r = spawnSync('sh', ['-c', `umask 000; exec "${process.execPath}" "${cliPath}" run pipelines/c.yaml`], { cwd: project.root, encoding: 'utf8', env: { ...process.env, CI: '1' } });
+    assert.equal(r.status, 0, r.stderr);
+    const mode = (rel: string) => (statSync(project.path(rel)).mode & 0o777).toString(8);
+    const entry = readLockfile(project.path('pipelines/c.lock.json'))!.stages.a!;
+    const object = entry.outputs['value.json']!.digest;
+    assert.equal(mode(`.ablate/cache/objects/${object.slice(0, 2)}/${object.slice(2)}`), '444');
+    assert.equal(mode(`.ablate/cache/runs/${entry.digest.slice(0, 2)}/${entry.digest.slice(2)}.json`), '644');
+    assert.equal(mode('pipelines/c.lock.json'), '644');
+    assert.equal(mode('.ablate/stat-cache.json'), '644');
+    assert.equal(mode('artifacts/c/a/value.json'), '644');
   });
 });

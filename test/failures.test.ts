@@ -89,3 +89,11 @@ describe('a CLI that behaves like the tools users know', () => {
     assert.ok(complete(['ablate', 'verify', '--']).includes('--recompute'));
   });
 });
+
+describe('limits', () => {
+  it('a matrix past 10,000 instances is refused at plan time, each axis sized', () => {
+    const axis = (n: number) => `[${Array.from({ length: n }, (_, i) => i).join(', ')}]`;
+    const p = new TempProject({ 'pipelines/m.yaml': `pipeline: m\nstages:\n  s:\n    uses: shell\n    matrix: { a: ${axis(100)}, b: ${axis(100)}, c: ${axis(100)} }\n    with: { cmd: "true" }\n` });
+    expectUsageError(p, ['validate', 'pipelines/m.yaml'], /pipelines\/m\.yaml:5:5: error: stage 's' would expand to 1,000,000 instances \(a 100 × b 100 × c 100\), over the limit of 10,000; shrink an axis, or set ABLATE_MAX_INSTANCES/);
+  });
+});

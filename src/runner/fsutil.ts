@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /** A name no other process (or other call in this one) will pick for a temporary sibling. */
@@ -9,13 +9,15 @@ export function uniqueSuffix(): string {
 
 /**
  * Writes by rename: readers see the old file or the new one, never a torn one, even if
- * this process is killed mid-write.
+ * this process is killed mid-write. The mode is set explicitly (0644 unless told), whatever
+ * the umask: a run record or lockfile written under umask 000 must not be world-writable.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${uniqueSuffix()}`;
   try {
     writeFileSync(tmp, data);
+    chmodSync(tmp, mode);
     renameSync(tmp, path);
   } catch (error) {
     rmSync(tmp, { force: true });

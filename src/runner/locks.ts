@@ -11,7 +11,8 @@ export interface LockHolder {
 
 const HOST = hostname();
 
-function isAlive(pid: number): boolean {
+/** Whether a process of this host with this pid is running. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -119,6 +120,21 @@ function takeOverStale(path: string, seen: LockHolder): void {
   } finally {
     rmSync(guard, { force: true });
   }
+}
+
+/** Lock files in a directory whose holder was a process of this host that is gone: removed. Returns how many. */
+export function removeDeadLocks(locksDir: string): number {
+  if (!existsSync(locksDir)) return 0;
+  let removed = 0;
+  for (const name of readdirSync(locksDir)) {
+    const path = join(locksDir, name);
+    const holder = readHolder(path);
+    if (holder && isStale(holder)) {
+      takeOverStale(path, holder);
+      removed++;
+    }
+  }
+  return removed;
 }
 
 /** Holders of the locks in a directory whose processes are still alive. */

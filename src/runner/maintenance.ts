@@ -5,7 +5,7 @@ import { CacheStore } from './caching/store.js';
 import type { FingerprintDigest } from './fingerprint.js';
 import { hashBytes } from './hashing.js';
 import { readLockfile } from './lockfile.js';
-import { liveHolders } from './locks.js';
+import { isAlive, liveHolders, removeDeadLocks } from './locks.js';
 import type { Workspace } from './workspace.js';
 
 const SKIP_DIRS = new Set(['node_modules', '.git', '.ablate', 'artifacts', 'dist']);
@@ -77,6 +77,28 @@ export function verifyLockfiles(root: string, lockfiles: readonly string[], stor
   });
 }
 
+/** A temp dir's owner: ablate names them `<what>-<pid>-<8 hex>` (uniqueSuffix). */
+const TEMP_OWNER = /-(\d+)-[0-9a-f]{8}$/;
+
+/**
+ * What killed runs leave behind, removed without waiting for gc: temp dirs whose owning
+ * process is gone, and lock files held by dead processes of this host. A workspace belongs to
+ * one machine (a shared store is a separate directory), so a pid that is not running here is
+ * dead. Returns how many of each went.
+ */
+export function sweepLeftovers(workspace: Workspace): { tempDirs: number; locks: number } {
+  let tempDirs = 0;
+  if (existsSync(workspace.tmpDir)) {
+    for (const name of readdirSync(workspace.tmpDir)) {
+      const owner = TEMP_OWNER.exec(name);
+      if (!owner || isAlive(Number(owner[1]))) continue;
+      rmSync(join(workspace.tmpDir, name), { recursive: true, force: true });
+      tempDirs++;
+    }
+  }
+  return { tempDirs, locks: removeDeadLocks(workspace.locksDir) };
+}
+
 /** gc refused: something in this workspace is using what it would delete. */
 export class WorkspaceBusyError extends Error {
   override readonly name = 'WorkspaceBusyError';
@@ -98,8 +120,9 @@ export interface GcResult {
  * freshly stored objects are not referenced by any lockfile yet) or a worker runs in this checkout.
  */
 export function collectGarbage(workspace: Workspace, lockfiles: readonly string[], options: { dryRun?: boolean } = {}): GcResult {
-  const active = liveHolders(workspace.locksDir);
-  if (active.length) throw new WorkspaceBusyError(`another ablate run or worker is active (pid ${active.map((h) => h.pid).join(', ')}); run gc when it has finished`);
+  // A dry run deletes nothing, so it may look while a run is going on.
+  const active = [...new Set(liveHolders(workspace.locksDir).map((h) => h.pid))];
+  if (active.length && !options.dryRun) throw new WorkspaceBusyError(`another ablate run or worker is active (pid ${active.join(', ')}); run gc when it has finished`);
   const store = new CacheStore(workspace.cacheDir);
   const referenced = new Set<string>();
   for (const file of lockfiles) for (const entry of Object.values(readLockfile(file)?.stages ?? {})) referenced.add(entry.digest);

@@ -126,7 +126,16 @@ export interface LoadOptions {
    * Also ABLATE_ALLOW_OUTSIDE_MODULES=1.
    */
   readonly allowOutsideModules?: boolean;
+  /** Most instances one stage may expand to (default DEFAULT_MAX_INSTANCES, or ABLATE_MAX_INSTANCES). */
+  readonly maxInstances?: number;
 }
+
+/**
+ * A matrix is a cartesian product: three axes of 100 values are a million instances, which
+ * take a minute and a gigabyte to plan before anything runs. Past this, a typo is likelier
+ * than an intent, so the plan stops and says how big it would be.
+ */
+export const DEFAULT_MAX_INSTANCES = 10_000;
 
 let schemaDigestMemo: Digest | undefined;
 function schemaDigest(): Digest {
@@ -237,6 +246,7 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
   if (diagnostics.length) throw new PipelineError(diagnostics);
 
   // Expansion, dependencies first: each stage fans out over its upstream variants and its own matrix.
+  const maxInstances = options.maxInstances ?? (Number(process.env.ABLATE_MAX_INSTANCES) || DEFAULT_MAX_INSTANCES);
   const order = topologicalOrder(stageGraph);
   const instancesOf = new Map<string, StageInstance[]>();
   const seen = new Set<string>();
@@ -285,6 +295,17 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
       if (dup >= 0) {
         report(source.diagnostic(['stages', name, 'matrix', key, dup], `matrix value ${JSON.stringify(values[dup])} of '${key}' collides with an earlier value (variants would share the name '${key}=${labels[dup]}')`, { at: 'value' }));
       }
+    }
+    const count = Object.values(matrix).reduce((n, values) => n * values.length, combos.length);
+    if (count > maxInstances) {
+      const axes = [...(combos.length > 1 ? [`${combos.length} upstream variants`] : []), ...Object.entries(matrix).map(([key, values]) => `${key} ${values.length}`)];
+      report(
+        source.diagnostic(
+          ['stages', name, 'matrix'],
+          `stage '${name}' would expand to ${count.toLocaleString('en-US')} instances (${axes.join(' × ')}), over the limit of ${maxInstances.toLocaleString('en-US')}; shrink an axis, or set ABLATE_MAX_INSTANCES to allow more`,
+        ),
+      );
+      combos = [];
     }
     for (const [key, values] of Object.entries(matrix)) {
       combos = combos.flatMap((combo) => values.map((v) => ({ variant: { ...combo.variant, [key]: v }, picks: combo.picks })));

@@ -10,6 +10,7 @@ import type { Executor } from './executor/types.js';
 import { computeFingerprint, describeReasons, fingerprintDigest, type Fingerprint, type FingerprintCaches, type FingerprintDigest } from './fingerprint.js';
 import { FileLock } from './locks.js';
 import { LockfileWriter } from './lockfile-writer.js';
+import { sweepLeftovers } from './maintenance.js';
 import { lockfilePathFor, readLockfile, type Lockfile } from './lockfile.js';
 import type { Reporter } from './logging/events.js';
 import type { Plan, StageInstance } from './plan.js';
@@ -75,6 +76,7 @@ export function selection(plan: Plan, options: Pick<RunOptions, 'targets' | 'for
  */
 export async function runPlan(plan: Plan, workspace: Workspace, executor: Executor, reporter: Reporter, options: RunOptions = {}): Promise<RunSummary> {
   for (const dir of [workspace.cacheDir, workspace.logsDir, workspace.locksDir, workspace.tmpDir]) mkdirSync(dir, { recursive: true });
+  sweepLeftovers(workspace);
   return new PlanRun(plan, workspace, executor, reporter, options).execute();
 }
 

@@ -106,8 +106,7 @@ export class CacheStore {
       if (existsSync(target)) continue;
       const content = readFileSync(join(sourceDir, path));
       if (hashBytes(content) !== entry.digest) throw new Error(`${join(sourceDir, path)} changed since its stage ran; run the pipeline again to recompute it`);
-      writeFileAtomic(target, content);
-      chmodSync(target, 0o444);
+      writeFileAtomic(target, content, 0o444);
     }
   }
 

@@ -28,6 +28,11 @@ process.on('message', (message: ToWorker) => {
   );
 });
 
-process.on('disconnect', () => process.exit(0));
+// The parent is gone (it exited, or was killed -9): stop the stage first, so what it started
+// (a shell stage's process group) dies with it instead of writing into .ablate/tmp later.
+process.on('disconnect', () => {
+  current?.abort();
+  process.exit(0);
+});
 // The parent handles Ctrl-C (it aborts our job); the terminal sends SIGINT to us too.
 process.on('SIGINT', () => undefined);

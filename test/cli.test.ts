@@ -169,7 +169,7 @@ describe('the ablate CLI', () => {
     assert.equal(p.cli(['run', 'pipelines/demo.yaml', '--jobs', 'x']).status, 2);
     const target = p.cli(['run', 'pipelines/demo.yaml', 'sqare']);
     assert.equal(target.status, 2);
-    assert.match(target.stderr, /unknown stage 'sqare'/);
+    assert.match(target.stderr, /unknown stage 'sqare' in .*; did you mean 'square'\?/);
     assert.equal(p.cli(['--help']).status, 0);
     const missing = p.cli(['validate', 'pipelines/nope.yaml']);
     assert.equal(missing.status, 2);

@@ -16,6 +16,7 @@ import type { Reporter } from './logging/events.js';
 import type { Plan, StageInstance } from './plan.js';
 import { executeInstance, StageFailure } from './run-instance.js';
 import { SlotPool } from './slot-pool.js';
+import { nearestName } from './suggest.js';
 import type { Workspace } from './workspace.js';
 
 export interface RunOptions {
@@ -56,7 +57,8 @@ export class UnknownTargetError extends Error {
     readonly target: string,
     plan: Plan,
   ) {
-    super(`unknown stage '${target}' in ${plan.file}; stages: ${plan.stageNames.join(', ')}`);
+    const suggestion = nearestName(target.replace(/\[.*$/, ''), plan.stageNames);
+    super(`unknown stage '${target}' in ${plan.file}; stages: ${plan.stageNames.join(', ')}${suggestion ? `; did you mean '${suggestion}'?` : ''}`);
   }
 }
 

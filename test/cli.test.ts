@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { cliPath, TempProject } from './helpers.js';
-import { exited } from './processes.js';
+import { exited, waitFor } from './processes.js';
 
 const PIPELINE = `pipeline: demo
 params: { n: 3 }
@@ -130,7 +130,7 @@ describe('the ablate CLI', () => {
   it('gc refuses, in one line, while a run holds a stage, and nothing is removed', async () => {
     const p = new TempProject({ 'pipelines/s.yaml': 'pipeline: s\nstages:\n  nap: { uses: ./stages/sleep.ts, with: { ms: 10, trace: trace, until: trace/release } }\n' });
     const run = p.spawnCli(['run', 'pipelines/s.yaml']);
-    while (!existsSync(p.path('pipelines/trace/started'))) await new Promise((r) => setTimeout(r, 50));
+    await waitFor(() => existsSync(p.path('pipelines/trace/started')));
     const gc = p.cli(['gc']);
     assert.equal(gc.status, 1);
     assert.equal(gc.stderr, `ablate gc: another ablate run or worker is active (pid ${run.pid}); run gc when it has finished\n`);

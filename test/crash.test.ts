@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { FileLock } from '../src/runner/locks.js';
 import { readLockfile } from '../src/runner/lockfile.js';
 import { cliPath, TempProject } from './helpers.js';
-import { exited } from './processes.js';
+import { exited, waitFor } from './processes.js';
 
 const PIPELINE = `pipeline: c
 stages:
@@ -14,14 +14,6 @@ stages:
   slow: { uses: ./stages/sleep.ts, with: { ms: 10, trace: trace, until: trace/release } }
   after: { uses: shell, in: { x: slow }, with: { cmd: 'cp $ABLATE_IN_X/done.txt $ABLATE_OUT/a.txt', outs: [a.txt] } }
 `;
-
-async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const start = Date.now();
-  while (!condition()) {
-    if (Date.now() - start > timeoutMs) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 function cachedRuns(project: TempProject): number {
   const dir = project.path('.ablate/cache/runs');

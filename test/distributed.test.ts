@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cliPath, TempProject } from './helpers.js';
-import { exited, hasRedisServer, start, startRedis, type Started } from './processes.js';
+import { readLockfile } from '../src/runner/lockfile.js';
+import { exited, hasRedisServer, start, startRedis, waitFor, type Started } from './processes.js';
 
 const skip = !hasRedisServer() && !process.env.ABLATE_REQUIRE_REDIS ? 'redis-server not installed (apt-get install -y redis-server)' : false;
 
@@ -153,6 +154,26 @@ stages:
     assert.ok(errors.length >= 1 && errors.length <= 3 && errors.every((e, i) => e !== errors[i - 1]), during);
     const r = project.cli(['run', 'pipelines/where.yaml', 'fact', '--executor', 'bullmq', '--redis', url, '--plain', '--force', 'fact'], { ABLATE_TEST_MACHINE: 'worker-box' });
     assert.equal(r.status, 0, r.stdout + r.stderr);
+  });
+
+  it('Redis lost mid-run: the coordinator gives up after its timeout, names the stage in flight, exits 1; workers stay', { timeout: 120_000 }, async () => {
+    const pipeline = "pipeline: lost\nstages:\n  hold: { uses: shell, with: { cmd: 'touch started; while [ ! -f release ]; do sleep 0.05; done; echo done > $ABLATE_OUT/h.txt', outs: [h.txt] } }\n";
+    project.write('pipelines/lost.yaml', pipeline);
+    writeFileSync(join(workerRoot, 'pipelines/lost.yaml'), pipeline);
+    const run = start(process.execPath, [cliPath, 'run', 'pipelines/lost.yaml', '--executor', 'bullmq', '--redis', url, '--plain'], project.root, { ABLATE_REDIS_TIMEOUT_MS: '1500' });
+    await waitFor(() => existsSync(join(workerRoot, 'pipelines/started')));
+    await redis.stop();
+    assert.equal(await exited(run.child), 1, run.output());
+    assert.match(run.output(), /hold\s+failed: lost Redis at redis:\/\/127\.0\.0\.1:\d+ for 1\.5 s, with hold in flight; what completed is in the cache and the lockfile/);
+    assert.doesNotMatch(run.output(), /Unhandled error event/);
+    assert.ok(!existsSync(project.path('pipelines/lost.lock.json')) || !('hold' in readLockfile(project.path('pipelines/lost.lock.json'))!.stages));
+    writeFileSync(join(workerRoot, 'pipelines/release'), '');
+    const worker = workers[1]!;
+    const before = worker.output().length;
+    redis = await startRedis(redis.port);
+    started.push(redis);
+    await waitFor(() => /reconnected to redis:/.test(worker.output().slice(before)));
+    assert.equal(worker.child.exitCode, null, 'the worker kept running');
   });
 
   it('Redis unreachable: a clear error, exit 1, nothing run or written', () => {

@@ -56,3 +56,12 @@ export async function startRedis(port?: number): Promise<Started & { url: string
   await redis.waitFor(/Ready to accept connections/);
   return { ...redis, url: `redis://127.0.0.1:${port}`, port };
 }
+
+/** Polls until `condition` holds (an event: a file appears, a process ends); fails after `timeoutMs` so a bug cannot hang the suite. */
+export async function waitFor(condition: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const start = Date.now();
+  while (!condition()) {
+    if (Date.now() - start > timeoutMs) throw new Error('timed out waiting');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -45,6 +45,26 @@ export class RedisUnreachableError extends Error {
   override readonly name = 'RedisUnreachableError';
 }
 
+/** Redis went away during a run and did not come back in time. */
+export class RedisLostError extends Error {
+  override readonly name = 'RedisLostError';
+}
+
+/**
+ * How long the coordinator waits for a lost Redis to come back before it fails the stages in
+ * flight (ABLATE_REDIS_TIMEOUT_MS): workers ride out restarts, a run should not hang forever.
+ */
+const REDIS_LOST_MS = Number(process.env.ABLATE_REDIS_TIMEOUT_MS) || 15_000;
+
+/** A wait that gives up: what to do with Redis calls while Redis may be gone. */
+function atMost<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([promise.finally(() => clearTimeout(timer)), new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+      timer.unref();
+    })]);
+}
+
 /** The URL as it may be printed: a password in it becomes ***. */
 export function redactRedisUrl(url: string): string {
   return url.replace(/^(rediss?:\/\/[^:@/]*:)[^@/]+@/, '$1***@');
@@ -68,12 +88,20 @@ export async function connectRedis(url: string): Promise<Redis> {
     probe.disconnect();
   }
   const connection = new Redis(url, { maxRetriesPerRequest: null });
+  // ioredis prints a stack trace per retry for an 'error' without a listener; the executor and
+  // the worker say what a lost connection means, once.
   connection.on('error', () => undefined);
   return connection;
 }
 
 export class BullmqExecutor implements Executor {
   private readonly store: CacheStore;
+  /** Stages queued or running, by id: named when Redis is lost. */
+  private readonly inFlight = new Set<string>();
+  /** Each run()'s way to fail when Redis is lost. */
+  private readonly onLost = new Set<(error: RedisLostError) => void>();
+  private lostTimer: NodeJS.Timeout | undefined;
+  private lost: RedisLostError | undefined;
 
   private constructor(
     readonly slots: number,
@@ -86,6 +114,28 @@ export class BullmqExecutor implements Executor {
     private readonly where: string,
   ) {
     this.store = new CacheStore(cacheDir);
+    for (const connection of connections) connection.on('error', () => undefined);
+    queue.on('error', () => undefined);
+    events.on('error', () => undefined);
+    const [main] = connections;
+    main!.on('close', () => this.connectionDown());
+    main!.on('ready', () => {
+      clearTimeout(this.lostTimer);
+      this.lostTimer = undefined;
+    });
+  }
+
+  /** The connection closed: unless it is back within REDIS_LOST_MS, every stage in flight fails. */
+  private connectionDown(): void {
+    if (this.lostTimer || this.lost) return;
+    this.lostTimer = setTimeout(() => {
+      const stages = [...this.inFlight];
+      this.lost = new RedisLostError(
+        `lost Redis at ${this.where.replace(/^ablate worker --redis /, '')} for ${REDIS_LOST_MS / 1000} s, with ${stages.length ? `${stages.join(', ')} in flight` : 'nothing in flight'}; what completed is in the cache and the lockfile, rerun when Redis is back`,
+      );
+      for (const fail of this.onLost) fail(this.lost);
+    }, REDIS_LOST_MS);
+    this.lostTimer.unref();
   }
 
   /** `slots`: how many stages may be queued or running at once (workers decide how many run). */
@@ -102,6 +152,20 @@ export class BullmqExecutor implements Executor {
 
   async run(job: StageJob, observer: JobObserver, signal: AbortSignal, context: JobContext): Promise<void> {
     signal.throwIfAborted();
+    if (this.lost) throw this.lost;
+    let failLost = (_: RedisLostError) => undefined as void;
+    const lost = new Promise<never>((_, reject) => (failLost = reject));
+    this.onLost.add(failLost);
+    this.inFlight.add(job.id);
+    try {
+      await Promise.race([this.runQueued(job, observer, signal, context), lost]);
+    } finally {
+      this.onLost.delete(failLost);
+      this.inFlight.delete(job.id);
+    }
+  }
+
+  private async runQueued(job: StageJob, observer: JobObserver, signal: AbortSignal, context: JobContext): Promise<void> {
     // Workers read inputs from the shared store only; refill any object it lost (a worker
     // deletes one it finds corrupt) from this workspace's verified artifacts.
     for (const u of context.upstream) this.store.putMissing(u.manifest, join(context.workspaceRoot, u.artifactDir));
@@ -137,7 +201,7 @@ export class BullmqExecutor implements Executor {
       // Verifies every object against its digest on the way (a corrupted download throws).
       this.store.materialize(result.manifest, job.outDir, StatCache.inMemory(), `the manifest a worker returned for ${job.id}`);
     } catch (error) {
-      if (!signal.aborted) await this.copyLogs(id, job.logFile);
+      if (!signal.aborted && !this.lost) await atMost(this.copyLogs(id, job.logFile), 2000);
       throw error;
     } finally {
       clearTimeout(noWorkerHint);
@@ -146,7 +210,7 @@ export class BullmqExecutor implements Executor {
       this.events.off('stalled', onStalled);
       // Fails for a job a worker still holds (interrupted mid-stage): it finishes there and
       // its result is dropped and the next run recomputes it.
-      await this.queue.remove(id).catch(() => undefined);
+      if (!this.lost) await atMost(this.queue.remove(id).catch(() => undefined), 2000);
     }
   }
 
@@ -157,8 +221,9 @@ export class BullmqExecutor implements Executor {
   }
 
   async close(): Promise<void> {
-    await this.events.close();
-    await this.queue.close();
+    clearTimeout(this.lostTimer);
+    // Closing waits on Redis; without it, only the sockets are left to end.
+    await atMost(Promise.all([this.events.close(), this.queue.close()]), 2000);
     for (const connection of this.connections) connection.disconnect();
   }
 }

@@ -18,7 +18,8 @@ interface Case {
 const emit = 'uses: ./stages/emit.ts';
 
 const cases: Case[] = [
-  { name: 'YAML syntax error', yaml: 'pipeline: p\nstages:\n  a: { uses: shell\n', at: '4:1', message: /YAML syntax error/ },
+  { name: 'YAML syntax error', yaml: 'pipeline: p\nstages:\n  a: { uses: shell\n', at: '3:6', message: /YAML syntax error: this '\{' is never closed with '\}'/ },
+  { name: 'an unclosed flow map, reported where it opens', yaml: 'pipeline: p\nstages:\n  a: { uses: shell, with: { cmd: "x" }\n  b: { uses: shell }\n', at: '3:6', message: /this '\{' is never closed/ },
   { name: 'duplicate stage', yaml: 'pipeline: p\nstages:\n  a: { uses: shell, with: { cmd: x } }\n  a: { uses: shell, with: { cmd: y } }\n', at: '4:3', message: /duplicate key/ },
   { name: 'duplicate param key', yaml: 'pipeline: p\nstages:\n  a:\n    uses: shell\n    with:\n      cmd: x\n      cmd: y\n', at: '7:7', message: /duplicate key/ },
   { name: 'missing pipeline name', yaml: 'stages:\n  a: { uses: shell, with: { cmd: x } }\n', at: '1:1', message: /missing required key 'pipeline'/ },
@@ -78,9 +79,18 @@ describe('malformed pipelines: every error at file:line:col', () => {
     await assert.rejects(project.plan('pipelines/many.yaml'), (error: PipelineError) => {
       assert.deepEqual(
         error.diagnostics.map((d) => `${d.position?.line}:${d.position?.col}`),
-        ['4:11', '10:18'],
+        // The misspelt `valu` is one error (its did-you-mean), not also "missing required 'value'".
+        ['4:11', '7:13', '10:18'],
         error.message,
       );
+      return true;
+    });
+  });
+
+  it('a misspelt ${matrix.*} is one error at its use, with no knock-on type error', async () => {
+    project.write('pipelines/mx.yaml', `pipeline: p\nstages:\n  a:\n    ${emit}\n    matrix: { beta: [1, 2] }\n    with: { value: "\${matrix.bta}" }\n`);
+    await assert.rejects(project.plan('pipelines/mx.yaml'), (error: PipelineError) => {
+      assert.deepEqual(error.diagnostics.map((d) => [`${d.position?.line}:${d.position?.col}`, d.suggestion]), [['6:20', '${matrix.beta}']], error.message);
       return true;
     });
   });

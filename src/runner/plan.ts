@@ -241,9 +241,11 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
     const [from, to] = [cycle[cycle.length - 2]!, cycle[cycle.length - 1]!];
     const input = [...refs.get(from)!].find(([, r]) => r.stage === to)![0];
     diagnostics.push(source.diagnostic(['stages', from, 'in', input], `dependency cycle: ${cycle.join(' → ')}`, { at: 'value' }));
+    throw new PipelineError(diagnostics);
   }
   for (const [name, { kind }] of kinds) checkDeclaredInputs(name, kind, refs.get(name)!, spec.stages[name]!, source, diagnostics);
-  if (diagnostics.length) throw new PipelineError(diagnostics);
+  // Every problem at once: a bad kind or reference does not stop the params of the other
+  // stages (and of this one) from being checked; only a cycle leaves no order to expand in.
 
   // Expansion, dependencies first: each stage fans out over its upstream variants and its own matrix.
   const maxInstances = options.maxInstances ?? (Number(process.env.ABLATE_MAX_INSTANCES) || DEFAULT_MAX_INSTANCES);
@@ -259,7 +261,9 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
   };
   for (const name of order) {
     const stage = spec.stages[name]!;
-    const { ref, kind } = kinds.get(name)!;
+    const loaded = kinds.get(name);
+    if (!loaded) continue;
+    const { ref, kind } = loaded;
     const stageRefs = refs.get(name)!;
     const fanOut = [...new Map([...stageRefs].filter(([, r]) => !r.gather).map(([input, r]) => [refKey(r), { input, ref: r }])).values()];
     let combos: { variant: Record<string, Scalar>; picks: Map<string, StageInstance> }[] = [{ variant: {}, picks: new Map() }];
@@ -318,7 +322,11 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
       for (const e of interpolationErrors) {
         report(source.diagnostic(['stages', name, 'with', ...e.path], e.message, { at: 'value', ...(e.suggestion ? { suggestion: e.suggestion } : {}) }));
       }
-      const paramErrors = schemaDiagnostics(source, kind.params, resolvedWith, ['stages', name, 'with'], { what: 'param', owner: `of stage kind '${stage.uses}'` });
+      // A param whose reference did not resolve still holds the text `${…}`: its type error would only repeat the first.
+      const unresolved = interpolationErrors.map((e) => ['stages', name, 'with', ...e.path].join('.'));
+      const paramErrors = schemaDiagnostics(source, kind.params, resolvedWith, ['stages', name, 'with'], { what: 'param', owner: `of stage kind '${stage.uses}'` }).filter(
+        (d) => !unresolved.some((path) => d.keyPath === path || d.keyPath.startsWith(`${path}.`)),
+      );
       paramErrors.forEach(report);
       if (interpolationErrors.length || paramErrors.length) continue;
 

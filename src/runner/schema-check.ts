@@ -54,9 +54,12 @@ export function schemaDiagnostics(
   const errors = validate.errors ?? [];
   // A failed anyOf also reports each failed branch; keep only the anyOf, which says it all.
   const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
-  return errors
-    .filter((e) => e.keyword === 'anyOf' || !anyOfPaths.has(e.instancePath))
-    .map((e) => toDiagnostic(source, e, base, describe.what ?? 'key', describe.owner ? ` ${describe.owner}` : ''));
+  const kept = errors.filter((e) => e.keyword === 'anyOf' || !anyOfPaths.has(e.instancePath));
+  const diagnostics = kept.map((e) => toDiagnostic(source, e, base, describe.what ?? 'key', describe.owner ? ` ${describe.owner}` : ''));
+  // `latent_dm: 2` for a required `latent_dim` is one typo: the "did you mean" says it all, and
+  // "missing required 'latent_dim'" beside it would read as a second problem.
+  const misspelt = new Set(kept.flatMap((e, i) => (e.keyword === 'additionalProperties' && diagnostics[i]!.suggestion ? [`${e.instancePath}/${diagnostics[i]!.suggestion}`] : [])));
+  return diagnostics.filter((_, i) => kept[i]!.keyword !== 'required' || !misspelt.has(`${kept[i]!.instancePath}/${String((kept[i]!.params as { missingProperty?: unknown }).missingProperty)}`));
 }
 
 function toDiagnostic(source: YamlSource, e: ErrorObject, base: KeyPath, what: string, owner: string): Diagnostic {

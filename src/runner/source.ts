@@ -33,14 +33,15 @@ export class YamlSource {
   /** The document's value, or the syntax errors (incl. duplicate keys) that prevent one. */
   parseValue(): { value: unknown; diagnostics: Diagnostic[] } {
     const { doc } = this.document;
-    const diagnostics = [...doc.errors, ...doc.warnings].map(
-      (e): Diagnostic => ({
-        file: this.file,
-        position: this.positionAt(e.pos[0]),
-        keyPath: '',
-        message: yamlMessage(e.code, e.message),
-      }),
-    );
+    const diagnostics = [...doc.errors, ...doc.warnings].map((e): Diagnostic => {
+      // yaml notices an unclosed `{` or `[` only where the next line starts: point at the opener.
+      const opener = /\bflow (map|sequence|collection)\b/i.test(e.message) ? unclosedFlowOpener(this.text, e.pos[0]) : undefined;
+      if (opener !== undefined) {
+        const [open, close] = this.text[opener] === '{' ? ['{', '}'] : ['[', ']'];
+        return { file: this.file, position: this.positionAt(opener), keyPath: '', message: `YAML syntax error: this '${open}' is never closed with '${close}'` };
+      }
+      return { file: this.file, position: this.positionAt(e.pos[0]), keyPath: '', message: yamlMessage(e.code, e.message) };
+    });
     if (diagnostics.length) return { value: undefined, diagnostics };
     try {
       return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }), diagnostics };
@@ -98,6 +99,24 @@ export class YamlSource {
 
 function isNodeWithRange(node: unknown): node is Node & { range: [number, number, number] } {
   return typeof node === 'object' && node !== null && Array.isArray((node as { range?: unknown }).range);
+}
+
+/**
+ * The offset of the last `{` or `[` before `end` that no `}` or `]` closes, skipping quoted
+ * strings and comments; undefined when every one is closed.
+ */
+export function unclosedFlowOpener(text: string, end: number): number | undefined {
+  const open: number[] = [];
+  for (let i = 0; i < end; i++) {
+    const c = text[i]!;
+    if (c === '"' || c === "'") {
+      for (i++; i < end && text[i] !== c; i++) if (c === '"' && text[i] === '\\') i++;
+    } else if (c === '#' && (i === 0 || /\s/.test(text[i - 1]!))) {
+      while (i < end && text[i] !== '\n') i++;
+    } else if (c === '{' || c === '[') open.push(i);
+    else if ((c === '}' || c === ']') && open.length) open.pop();
+  }
+  return open.at(-1);
 }
 
 function yamlMessage(code: string, message: string): string {

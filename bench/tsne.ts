@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeNpy, readNpyAs } from '../src/ml/npy.js';
 import { knnLabelAgreement, tsne } from '../src/ml/tsne.js';
-import { seededRandom } from '../src/stages/random.js';
+import { seededRandom } from '../src/core/random.js';
 import { median, type BenchRow } from './util.js';
 
 /** 10 overlapping Gaussian clusters in 16-D (unit noise, centres 3 apart on one axis each): MNIST-latent-like. */

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { decodeIdx, readIdxPair } from '../src/ml/idx.js';
 import { decodeNpy, encodeNpy, readNpyAs } from '../src/ml/npy.js';
 import { stratifiedSample, stratifiedSplit } from '../src/ml/sampling.js';
-import { seededRandom } from '../src/stages/random.js';
+import { seededRandom } from '../src/core/random.js';
 import { preprocessImages } from '../src/stages/preprocess.js';
 import { idx, TempProject } from './helpers.js';
 

@@ -6,7 +6,7 @@ import { PNG } from 'pngjs';
 import { gridPng } from '../src/ml/figures/grid.js';
 import { readNpyAs } from '../src/ml/npy.js';
 import { knnLabelAgreement, tsne } from '../src/ml/tsne.js';
-import { seededRandom } from '../src/stages/random.js';
+import { seededRandom } from '../src/core/random.js';
 import { repoRoot, TempProject } from './helpers.js';
 
 function decode(file: string): PNG {

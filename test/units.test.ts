@@ -15,7 +15,7 @@ import { interpolate, interpolateShellCommand, type InterpolationError } from '.
 import { parseInputRef } from '../src/runner/plan.js';
 import { publishedSchemaText } from '../src/runner/pipeline-schema.js';
 import { nearestName } from '../src/runner/suggest.js';
-import { builtinKindNames, loadStageKind, resolveStageRef } from '../src/stages/registry.js';
+import { builtinKindNames, loadStageKind, resolveStageRef } from '../src/core/registry.js';
 import { repoRoot, TempProject } from './helpers.js';
 
 describe('dag', () => {

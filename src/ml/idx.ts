@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { StageError } from '../stages/contract.js';
+import { StageError } from '../core/contract.js';
 
 export interface IdxArray {
   readonly shape: readonly number[];

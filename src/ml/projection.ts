@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { StageError, type StageContext } from '../stages/contract.js';
+import { StageError, type StageContext } from '../core/contract.js';
 import { encodeNpy, readNpyAs } from './npy.js';
 import { stratifiedSample } from './sampling.js';
 import { knnLabelAgreement } from './tsne.js';

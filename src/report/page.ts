@@ -2,7 +2,7 @@
  * The report page: one self-contained HTML file (images inlined as data URIs, no scripts or
  * styles from elsewhere), so it opens from file:// with no network. Pure: data in, text out.
  */
-import type { ProvenanceEntry, Variant } from '../stages/contract.js';
+import type { ProvenanceEntry, Variant } from '../core/contract.js';
 import { renderTextTree } from '../runner/dag-render.js';
 
 export interface MetricsRow {

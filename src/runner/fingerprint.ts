@@ -4,7 +4,7 @@ import { listFiles, manifestDigest, subManifest, type Manifest } from './caching
 import type { StatCache } from './caching/stat-cache.js';
 import { codeDigest, type CodeDigest } from './code-digest.js';
 import { hashBytes, hashJson, type Digest } from './hashing.js';
-import type { StageKind } from '../stages/contract.js';
+import type { StageKind } from '../core/contract.js';
 import { variantLabel, type Plan, type StageInstance } from './plan.js';
 
 /**

@@ -1,4 +1,4 @@
-import { PATH_FORMAT } from '../stages/contract.js';
+import { PATH_FORMAT } from '../core/contract.js';
 
 /**
  * What the runner reads off a stage kind's params schema: which params name files (their

@@ -1,9 +1,9 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYamlValue } from 'yaml';
-import { SHELL_COMMAND_FORMAT, type OutputPaths, type Scalar, type StageKind, type Variant } from '../stages/contract.js';
+import { SHELL_COMMAND_FORMAT, type OutputPaths, type Scalar, type StageKind, type Variant } from '../core/contract.js';
 import type { ParseCache } from './caching/parse-cache.js';
-import { builtinKindNames, loadStageKind, resolveStageRef, type StageRef } from '../stages/registry.js';
+import { builtinKindNames, loadStageKind, resolveStageRef, type StageRef } from '../core/registry.js';
 import { findCycle, topologicalOrder, type DependencyGraph } from './dag.js';
 import { PipelineError, type Diagnostic } from './diagnostics.js';
 import { hashBytes, hashJson, type Digest } from './hashing.js';

@@ -1,6 +1,6 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { GatheredInput, ProvenanceEntry } from '../stages/contract.js';
+import type { GatheredInput, ProvenanceEntry } from '../core/contract.js';
 import { manifestDigest, type Manifest } from './caching/manifest.js';
 import type { CacheStore, RunRecord } from './caching/store.js';
 import type { Executor, JobContext, StageJob } from './executor/types.js';

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { ProvenanceEntry } from '../stages/contract.js';
+import type { ProvenanceEntry } from '../core/contract.js';
 import type { Manifest } from './caching/manifest.js';
 import { StatCache } from './caching/stat-cache.js';
 import { CacheStore, CorruptObjectError, type RunRecord } from './caching/store.js';

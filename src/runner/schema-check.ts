@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { PATH_FORMAT, SHELL_COMMAND_FORMAT } from '../stages/contract.js';
+import { PATH_FORMAT, SHELL_COMMAND_FORMAT } from '../core/contract.js';
 import type { Diagnostic } from './diagnostics.js';
 import { INPUT_REF_PATTERN, PIPELINE_NAME_PATTERN, STAGE_NAME_PATTERN } from './pipeline-schema.js';
 import type { KeyPath, YamlSource } from './source.js';

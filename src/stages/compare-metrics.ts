@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { defineStage, StageError } from './contract.js';
+import { defineStage, StageError } from '../core/contract.js';
 
 /**
  * One table of every gathered variant's metrics: a row per variant, its matrix values

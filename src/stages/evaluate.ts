@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Tensor as TfTensor } from '@tensorflow/tfjs-core';
 import { BackendParam, backendEnvironment, ThreadsParam } from '../ml/backend.js';
-import { defineStage, StageError } from './contract.js';
+import { defineStage, StageError } from '../core/contract.js';
 
 export default defineStage({
   name: 'evaluate',

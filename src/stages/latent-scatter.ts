@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { defineStage, StageError } from './contract.js';
+import { defineStage, StageError } from '../core/contract.js';
 
 /**
  * Test-set codes coloured by digit: μ itself when d = 2 (an evaluate stage's output), or the

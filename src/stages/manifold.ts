@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { MODEL_INPUT, loadModel } from '../ml/figures/inputs.js';
 import { decode } from '../ml/figures/model-io.js';
-import { defineStage, StageError } from './contract.js';
+import { defineStage, StageError } from '../core/contract.js';
 
 /** The classic Keras figure: decodings of an n × n grid over z ∈ [−range, range]², z₂ decreasing downwards. */
 export default defineStage({

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { DATASET_OUTPUTS, SubsetParams, writeDataset, type LabeledImages } from '../ml/dataset.js';
 import { readIdxPair } from '../ml/idx.js';
-import { defineStage, PATH_FORMAT, StageError } from './contract.js';
+import { defineStage, PATH_FORMAT, StageError } from '../core/contract.js';
 
 /** The four files of an IDX dataset, as MNIST and Fashion-MNIST name them (with or without .gz). */
 const FILES = {

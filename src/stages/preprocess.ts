@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { SPLIT_OUTPUTS } from '../ml/dataset.js';
 import { encodeNpy, readNpyAs } from '../ml/npy.js';
-import { defineStage, StageError } from './contract.js';
+import { defineStage, StageError } from '../core/contract.js';
 
 const SPLITS = ['train', 'val', 'test'] as const;
 

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { MODEL_INPUT, loadModel, ScaleParam } from '../ml/figures/inputs.js';
 import { decode, normalDraws } from '../ml/figures/model-io.js';
-import { defineStage, StageError } from './contract.js';
+import { defineStage, StageError } from '../core/contract.js';
 
 /**
  * Digits generated from the prior z ~ N(0, I): a rows × cols grid (seed 000's 64 digits). For a

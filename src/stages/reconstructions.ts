@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { MODEL_AND_DATA_INPUTS, firstOfEachClass, gatherImages, loadModel, loadSplit, ScaleParam } from '../ml/figures/inputs.js';
 import { decode, encodeDistributions, normalDraws } from '../ml/figures/model-io.js';
-import { defineStage } from './contract.js';
+import { defineStage } from '../core/contract.js';
 
 /**
  * Seed 002's figure 5: per digit (one row each), `per_digit` originals | reconstructions from a

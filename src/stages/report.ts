@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Figure, MetricsRow, TrainingRun } from '../report/page.js';
-import { defineStage, type GatheredInput } from './contract.js';
+import { defineStage, type GatheredInput } from '../core/contract.js';
 
 /**
  * report.html for a pipeline: a metrics table across every variant (sortable), every PNG of

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { Type } from '@sinclair/typebox';
-import { defineStage, PATH_FORMAT, SHELL_COMMAND_FORMAT, StageError } from './contract.js';
+import { defineStage, PATH_FORMAT, SHELL_COMMAND_FORMAT, StageError } from '../core/contract.js';
 
 /**
  * A command, like a DVC cmd stage. It runs with /bin/sh in the pipeline's directory with:

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment, ThreadsParam } from '../ml/backend.js';
-import { defineStage, StageError } from './contract.js';
+import { defineStage, StageError } from '../core/contract.js';
 
 const Params = Type.Object(
   {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { defineStage } from './contract.js';
+import { defineStage } from '../core/contract.js';
 
 /** Seed 002's figure 3: total loss, BCE and KL per epoch, training and validation, one panel each. */
 export default defineStage({

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { MODEL_AND_DATA_INPUTS, gatherImages, loadModel, loadSplit, ScaleParam } from '../ml/figures/inputs.js';
 import { decode, encodeMeans } from '../ml/figures/model-io.js';
-import { defineStage, StageError } from './contract.js';
+import { defineStage, StageError } from '../core/contract.js';
 
 /**
  * β-VAE disentanglement (seed 003): starting from μ of one test image, one row per latent

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { LATENTS_INPUT, PROJECTION_OUTPUTS, projectLatents, SubsampleParam } from '../ml/projection.js';
-import { defineStage } from './contract.js';
+import { defineStage } from '../core/contract.js';
 
 /** Barnes-Hut t-SNE of the test-set μ (src/ml/tsne.ts), seeded. */
 export default defineStage({

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { LATENTS_INPUT, latentRows, PROJECTION_OUTPUTS, projectLatents, SubsampleParam } from '../ml/projection.js';
-import { defineStage } from './contract.js';
+import { defineStage } from '../core/contract.js';
 
 /** UMAP of the test-set μ (umap-js), seeded through its `random` option. */
 export default defineStage({

@@ -5,7 +5,7 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StageError } from '../../stages/contract.js';
+import { StageError } from '../../core/contract.js';
 
 const FONT_DIR = '/usr/share/fonts/truetype/dejavu';
 const FONTS = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'].map((f) => join(FONT_DIR, f));

@@ -1,7 +1,7 @@
 /** What the figure stages share: the backend param, and loading a trained model and a data split. */
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { StageError } from '../../stages/contract.js';
+import { StageError } from '../../core/contract.js';
 import { loadTf, type BackendChoice, type Tf } from '../backend.js';
 import { readNpyAs } from '../npy.js';
 import { loadTrainedModel } from '../vae/persist.js';

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
-import { StageError } from '../../stages/contract.js';
+import { StageError } from '../../core/contract.js';
 import type { Tf } from '../backend.js';
 import type { ModelKind } from './model.js';
 

@@ -3,8 +3,8 @@
  * validation, optional KL warm-up and early stopping with the best weights kept.
  */
 import type * as TfCore from '@tensorflow/tfjs-core';
-import { StageError } from '../../stages/contract.js';
-import { seededRandom } from '../../stages/random.js';
+import { StageError } from '../../core/contract.js';
+import { seededRandom } from '../../core/random.js';
 import { shuffle } from '../sampling.js';
 import type { Tf } from '../backend.js';
 import { bceFromLogits, klDivergence, reparameterize } from './loss.js';

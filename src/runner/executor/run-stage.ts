@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
-import type { GatheredInput, StageContext } from '../../stages/contract.js';
-import { seededRandom } from '../../stages/random.js';
-import { loadStageKind } from '../../stages/registry.js';
+import type { GatheredInput, StageContext } from '../../core/contract.js';
+import { seededRandom } from '../../core/random.js';
+import { loadStageKind } from '../../core/registry.js';
 import type { JobObserver, StageJob } from './types.js';
 
 /** Runs a job in this process: what a worker process does with each job it receives. */

@@ -1,5 +1,5 @@
-import type { GatheredInput, ProvenanceEntry, Variant } from '../../stages/contract.js';
-import type { StageRef } from '../../stages/registry.js';
+import type { GatheredInput, ProvenanceEntry, Variant } from '../../core/contract.js';
+import type { StageRef } from '../../core/registry.js';
 import type { Manifest } from '../caching/manifest.js';
 import type { Fingerprint } from '../fingerprint.js';
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { checkManifest, isSafeRelativePath } from '../src/runner/caching/confine.js';
 import { pathParamValues, propertiesWithFormat } from '../src/runner/param-formats.js';
@@ -7,7 +8,7 @@ import { SlotPool } from '../src/runner/slot-pool.js';
 import { manifestDigest, subManifest, type Manifest } from '../src/runner/caching/manifest.js';
 import { StatCache } from '../src/runner/caching/stat-cache.js';
 import { redactRedisUrl } from '../src/runner/executor/bullmq.js';
-import { importSpecifiers, packageNameOf } from '../src/runner/code-digest.js';
+import { codeDigest, importSpecifiers, packageNameOf } from '../src/runner/code-digest.js';
 import { findCycle, topologicalOrder, withAncestors, withDescendants } from '../src/runner/dag.js';
 import { describeReason, describeReasons, diffFingerprints, type Fingerprint } from '../src/runner/fingerprint.js';
 import { canonicalJson, hashBytes, type Digest } from '../src/runner/hashing.js';
@@ -145,6 +146,14 @@ describe('fingerprint diffs', () => {
     // An entry written by an older ablate (another format) is reported as such, never misread.
     const { environment: _dropped, ...older } = base;
     assert.deepEqual(diffFingerprints({ ...older, format: 1 } as unknown as Fingerprint, base), [{ type: 'format' }]);
+  });
+});
+
+describe('what a code digest covers', () => {
+  it('the report depends on no runner module, so a runner refactor does not rerun every report', () => {
+    const files = Object.keys(codeDigest(join(repoRoot, 'src/stages/report.ts'), repoRoot).files);
+    assert.deepEqual(files.filter((f) => f.startsWith('src/runner/')), [], files.join(', '));
+    assert.ok(files.includes('src/core/contract.ts'));
   });
 });
 

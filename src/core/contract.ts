@@ -75,6 +75,14 @@ export interface StageContext<P> {
   readonly signal: AbortSignal;
   /** Every instance this one depends on, directly or not — for reports. */
   readonly provenance: readonly ProvenanceEntry[];
+  /** The same instances as an indented text tree of their dependencies, as `ablate dag` draws it. */
+  readonly provenanceTree: string;
+  /**
+   * Every regular file below `dir` (an input, say), as '/'-separated paths relative to it, sorted.
+   * The runner's own walk, so stages need not import runner code (whose every refactor would
+   * then change their code digest).
+   */
+  listFiles(dir: string): readonly string[];
   /** Threads the stage runs on: its kind's `threads(params)`, 1 if it has none. */
   readonly threads: number;
 }

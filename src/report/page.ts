@@ -3,7 +3,6 @@
  * styles from elsewhere), so it opens from file:// with no network. Pure: data in, text out.
  */
 import type { ProvenanceEntry, Variant } from '../core/contract.js';
-import { renderTextTree } from '../runner/dag-render.js';
 
 export interface MetricsRow {
   /** The report input it came from: one table per input. */
@@ -36,6 +35,8 @@ export interface ReportData {
   readonly figures: readonly Figure[];
   readonly training: readonly TrainingRun[];
   readonly provenance: readonly ProvenanceEntry[];
+  /** The upstream DAG as text (StageContext.provenanceTree). */
+  readonly provenanceTree: string;
 }
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -99,7 +100,6 @@ export function renderReport(data: ReportData): string {
     data.provenance.map((p) => [p.id, p.kind, p.dependsOn.join(', ')]),
     'stages',
   );
-  const dag = renderTextTree(new Map(data.provenance.map((p) => [p.id, [...p.dependsOn]])));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escape(data.title)}</title><style>${STYLE}</style></head>
@@ -115,7 +115,7 @@ ${training}
 <h2>Stages</h2>
 ${stages}
 <h2>Pipeline</h2>
-<pre>${escape(dag)}</pre>
+<pre>${escape(data.provenanceTree)}</pre>
 <script>${SCRIPT}</script>
 </body></html>
 `;

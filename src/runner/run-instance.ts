@@ -2,6 +2,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileS
 import { join } from 'node:path';
 import type { GatheredInput, ProvenanceEntry } from '../core/contract.js';
 import { manifestDigest, type Manifest } from './caching/manifest.js';
+import { renderTextTree } from './dag-render.js';
 import type { CacheStore, RunRecord } from './caching/store.js';
 import type { Executor, JobContext, StageJob } from './executor/types.js';
 import { seedOf, type Fingerprint, type FingerprintDigest } from './fingerprint.js';
@@ -63,6 +64,7 @@ export async function executeInstance(
     logFile,
     seed: seedOf(instance),
     provenance,
+    provenanceTree: renderTextTree(new Map(provenance.map((p) => [p.id, [...p.dependsOn]]))),
     threads: instance.threads,
   };
   const context: JobContext = {

@@ -17,7 +17,6 @@ export default defineStage({
   inputs: 'any',
   outputs: () => ({ report: 'report.html' }),
   async run(ctx) {
-    const { listFiles } = await import('../runner/caching/manifest.js');
     const { renderReport } = await import('../report/page.js');
     const metrics: MetricsRow[] = [];
     const figures: Figure[] = [];
@@ -35,12 +34,12 @@ export default defineStage({
           const r = JSON.parse(readFileSync(runFile, 'utf8')) as { backend: string; versions: Record<string, string>; train_images: number; best_epoch: number; params: Record<string, unknown> };
           training.push({ id: item.id, params: r.params, backend: r.backend, versions: r.versions, images: r.train_images, bestEpoch: r.best_epoch });
         }
-        for (const file of listFiles(item.path).filter((f) => f.path.endsWith('.png'))) {
-          figures.push({ section, id: item.id, file: file.path, png: readFileSync(file.abs) });
+        for (const file of ctx.listFiles(item.path).filter((f) => f.endsWith('.png'))) {
+          figures.push({ section, id: item.id, file, png: readFileSync(join(item.path, file)) });
         }
       }
     }
-    const html = renderReport({ title: ctx.params.title, metrics, figures, training, provenance: ctx.provenance });
+    const html = renderReport({ title: ctx.params.title, metrics, figures, training, provenance: ctx.provenance, provenanceTree: ctx.provenanceTree });
     writeFileSync(join(ctx.outDir, 'report.html'), html);
     ctx.progress(`${metrics.length} metrics rows, ${figures.length} figures`);
   },

@@ -2,6 +2,7 @@ import { appendFileSync } from 'node:fs';
 import type { GatheredInput, StageContext } from '../../core/contract.js';
 import { seededRandom } from '../../core/random.js';
 import { loadStageKind } from '../../core/registry.js';
+import { listFiles } from '../caching/manifest.js';
 import type { JobObserver, StageJob } from './types.js';
 
 /** Runs a job in this process: what a worker process does with each job it receives. */
@@ -36,6 +37,8 @@ export async function runStageJob(job: StageJob, observer: JobObserver, signal: 
     logFile: job.logFile,
     signal,
     provenance: job.provenance,
+    provenanceTree: job.provenanceTree,
+    listFiles: (dir) => listFiles(dir).map((f) => f.path),
     threads: job.threads,
   };
   await kind.run(ctx);

@@ -15,6 +15,8 @@ export interface StageJob {
   readonly logFile: string;
   readonly seed: number;
   readonly provenance: readonly ProvenanceEntry[];
+  /** StageContext.provenanceTree. */
+  readonly provenanceTree: string;
   /** Cores the stage may use (StageContext.threads). */
   readonly threads: number;
 }

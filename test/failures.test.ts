@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { TempProject } from './helpers.js';
+import { idx, TempProject } from './helpers.js';
 
 const PIPELINE = 'pipeline: f\nparams: { x: 1 }\nstages:\n  a: { uses: ./stages/emit.ts, with: { value: "${params.x}" } }\n';
 
@@ -95,5 +95,34 @@ describe('limits', () => {
     const axis = (n: number) => `[${Array.from({ length: n }, (_, i) => i).join(', ')}]`;
     const p = new TempProject({ 'pipelines/m.yaml': `pipeline: m\nstages:\n  s:\n    uses: shell\n    matrix: { a: ${axis(100)}, b: ${axis(100)}, c: ${axis(100)} }\n    with: { cmd: "true" }\n` });
     expectUsageError(p, ['validate', 'pipelines/m.yaml'], /pipelines\/m\.yaml:5:5: error: stage 's' would expand to 1,000,000 instances \(a 100 × b 100 × c 100\), over the limit of 10,000; shrink an axis, or set ABLATE_MAX_INSTANCES/);
+  });
+});
+
+describe('absurd values', () => {
+  it('batch sizes and epoch counts beyond reason are refused at validation', () => {
+    const p = new TempProject({
+      'pipelines/x.yaml': 'pipeline: x\nstages:\n  data: { uses: mnist }\n  prep: { uses: preprocess, in: { data: data } }\n  train: { uses: train-vae, in: { data: prep }, with: { batch_size: 1000000000000, epochs: 1e20 } }\n',
+    });
+    const before = snapshot(p);
+    const r = p.cli(['validate', 'pipelines/x.yaml']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /x\.yaml:5:69: error: expected a value at most 65536, got number 1000000000000 \(at stages\.train\.with\.batch_size\)/);
+    assert.match(r.stderr, /x\.yaml:5:92: error: expected a value at most 100000, got number 100000000000000000000 \(at stages\.train\.with\.epochs\)/);
+    assert.deepEqual(snapshot(p), before);
+  });
+
+  it('train and test images of different sizes: the message names both files', () => {
+    const p = new TempProject({ 'pipelines/d.yaml': 'pipeline: d\nstages:\n  data: { uses: mnist, with: { path: idx } }\n' });
+    writeFileSync(p.path('pipelines/.keep'), '');
+    const dir = p.path('pipelines/idx');
+    const images = (n: number, side: number) => idx([n, side, side], new Uint8Array(n * side * side));
+    p.write('pipelines/idx/.keep', '');
+    writeFileSync(`${dir}/train-images-idx3-ubyte`, images(20, 4));
+    writeFileSync(`${dir}/train-labels-idx1-ubyte`, idx([20], new Uint8Array(20)));
+    writeFileSync(`${dir}/t10k-images-idx3-ubyte`, images(10, 5));
+    writeFileSync(`${dir}/t10k-labels-idx1-ubyte`, idx([10], new Uint8Array(10)));
+    const r = p.cli(['run', 'pipelines/d.yaml']);
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /idx\/train-images-idx3-ubyte holds 4×4 images but .*idx\/t10k-images-idx3-ubyte holds 5×5/);
   });
 });

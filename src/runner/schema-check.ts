@@ -107,6 +107,13 @@ function toDiagnostic(source: YamlSource, e: ErrorObject, base: KeyPath, what: s
         ...(suggestion ? { suggestion } : {}),
       });
     }
+    case 'maximum':
+    case 'minimum':
+    case 'exclusiveMaximum':
+    case 'exclusiveMinimum': {
+      const words = { maximum: 'at most', minimum: 'at least', exclusiveMaximum: 'below', exclusiveMinimum: 'above' }[e.keyword];
+      return source.diagnostic(path, `expected a value ${words} ${String(params.limit)}, got ${describeValue(e.data)}`, { at: 'value' });
+    }
     case 'const':
       return source.diagnostic(path, `expected ${JSON.stringify(params.allowedValue)}`, { at: 'value' });
     default:

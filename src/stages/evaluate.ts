@@ -12,7 +12,7 @@ export default defineStage({
   params: Type.Object(
     {
       split: Type.Union([Type.Literal('test'), Type.Literal('val')], { default: 'test' }),
-      batch_size: Type.Integer({ minimum: 1, default: 500 }),
+      batch_size: Type.Integer({ minimum: 1, maximum: 65_536, default: 500 }),
       seed: Type.Integer({ default: 7, description: 'Seed of the noise ε for the sampled-z metrics.' }),
       backend: BackendParam,
       threads: ThreadsParam,

@@ -25,10 +25,11 @@ function findFile(dir: string, name: string): string {
   throw new StageError(`${dir}: no ${name} (or ${name}.gz) — expected the four IDX files ${Object.values(FILES).join(', ')}`);
 }
 
-function readSet(dir: string, imagesName: string, labelsName: string): LabeledImages {
-  const { images, labels } = readIdxPair(findFile(dir, imagesName), findFile(dir, labelsName));
+function readSet(dir: string, imagesName: string, labelsName: string): LabeledImages & { file: string } {
+  const file = findFile(dir, imagesName);
+  const { images, labels } = readIdxPair(file, findFile(dir, labelsName));
   const [count, rows, cols] = images.shape as [number, number, number];
-  return { images: images.data, labels: labels.data, count, rows, cols };
+  return { images: images.data, labels: labels.data, count, rows, cols, file };
 }
 
 export default defineStage({
@@ -50,7 +51,7 @@ export default defineStage({
     const train = readSet(dir, FILES.trainImages, FILES.trainLabels);
     const test = readSet(dir, FILES.testImages, FILES.testLabels);
     if (train.rows !== test.rows || train.cols !== test.cols) {
-      throw new StageError(`train images are ${train.rows}×${train.cols} but test images are ${test.rows}×${test.cols}`);
+      throw new StageError(`${train.file} holds ${train.rows}×${train.cols} images but ${test.file} holds ${test.rows}×${test.cols}: the train and test sets must have one image size`);
     }
     ctx.progress(`read ${train.count} train / ${test.count} test images from ${dir}`);
     // The path as written in the pipeline: an absolute one would differ between checkouts of the same commit.

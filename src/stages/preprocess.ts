@@ -32,7 +32,7 @@ export default defineStage({
   description: 'Scale images to [0, 1] float32 [N,S,S,1], optionally padded (28 → 32) and binarized.',
   params: Type.Object(
     {
-      pad_to: Type.Optional(Type.Integer({ minimum: 1, description: 'Side of the square frame the image is centred in (e.g. 32); default: no padding.' })),
+      pad_to: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024, description: 'Side of the square frame the image is centred in (e.g. 32); default: no padding.' })),
       binarize: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'Threshold: pixels above it become 1, the rest 0.' })),
     },
     { additionalProperties: false },

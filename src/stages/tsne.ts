@@ -10,7 +10,7 @@ export default defineStage({
     {
       subsample: SubsampleParam,
       perplexity: Type.Number({ minimum: 2, default: 30 }),
-      iterations: Type.Integer({ minimum: 250, default: 1000 }),
+      iterations: Type.Integer({ minimum: 250, maximum: 100_000, default: 1000 }),
       theta: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'Barnes-Hut accuracy: 0 is exact, larger is faster.' }),
       seed: Type.Integer({ default: 0 }),
     },

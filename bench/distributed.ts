@@ -31,7 +31,9 @@ function repeat(times: number, measure: () => number): number[] {
 async function startWorkers(count: number, root: string, url: string): Promise<Started[]> {
   const checkout = `${root}-worker`;
   cpSync(root, checkout, { recursive: true });
-  const workers = Array.from({ length: count }, () => start(process.execPath, [cliPath, 'worker', '--redis', url, '--cache', join(root, '.ablate/cache')], checkout));
+  const workers = Array.from({ length: count }, () =>
+    start(process.execPath, [cliPath, 'worker', '--redis', url, '--cache', join(root, '.ablate/cache')], checkout),
+  );
   await Promise.all(workers.map((w) => w.waitFor(/waiting for jobs/)));
   return workers;
 }
@@ -70,12 +72,48 @@ export async function benchDistributed(repeats = 3): Promise<BenchRow[]> {
     const noopQueue = repeat(repeats + 2, () => timeCli(root, [...noop, ...queue]));
     const overheadMs = (median(noopQueue) - median(noopLocal)) / NOOP_STAGES;
     return [
-      { name: 'distributed: 16-variant grid, 1 local process (-j1)', unit: 's', median: median(local1) / 1000, runs: local1.length, target: '' },
-      { name: 'distributed: 16-variant grid, 2 local processes (-j2)', unit: 's', median: median(local2) / 1000, runs: local2.length, target: '' },
-      { name: 'distributed: 16-variant grid, 2 BullMQ workers', unit: 's', median: median(remote2) / 1000, runs: remote2.length, target: 'same machine: ≈ -j2' },
-      { name: `distributed: ${NOOP_STAGES} no-op stages one at a time, local`, unit: 's', median: median(noopLocal) / 1000, runs: noopLocal.length, target: '' },
-      { name: `distributed: ${NOOP_STAGES} no-op stages one at a time, 1 worker`, unit: 's', median: median(noopQueue) / 1000, runs: noopQueue.length, target: '' },
-      { name: 'distributed: queue overhead per stage', unit: 'ms', median: overheadMs, runs: noopQueue.length, target: '(1 worker − local) / stages' },
+      {
+        name: 'distributed: 16-variant grid, 1 local process (-j1)',
+        unit: 's',
+        median: median(local1) / 1000,
+        runs: local1.length,
+        target: '',
+      },
+      {
+        name: 'distributed: 16-variant grid, 2 local processes (-j2)',
+        unit: 's',
+        median: median(local2) / 1000,
+        runs: local2.length,
+        target: '',
+      },
+      {
+        name: 'distributed: 16-variant grid, 2 BullMQ workers',
+        unit: 's',
+        median: median(remote2) / 1000,
+        runs: remote2.length,
+        target: 'same machine: ≈ -j2',
+      },
+      {
+        name: `distributed: ${NOOP_STAGES} no-op stages one at a time, local`,
+        unit: 's',
+        median: median(noopLocal) / 1000,
+        runs: noopLocal.length,
+        target: '',
+      },
+      {
+        name: `distributed: ${NOOP_STAGES} no-op stages one at a time, 1 worker`,
+        unit: 's',
+        median: median(noopQueue) / 1000,
+        runs: noopQueue.length,
+        target: '',
+      },
+      {
+        name: 'distributed: queue overhead per stage',
+        unit: 'ms',
+        median: overheadMs,
+        runs: noopQueue.length,
+        target: '(1 worker − local) / stages',
+      },
     ];
   } finally {
     for (const p of started.reverse()) await p.stop();

@@ -34,8 +34,20 @@ export function benchRunner(stages = 1000, repeats = { cold: 3, warm: 7 }): Benc
     }
   }
   return [
-    { name: `runner: cold run, ${stages} shell stages, -j2`, unit: 's', median: median(cold) / 1000, runs: cold.length, target: '≤ 8 s (Snakemake 7.21: 33 s)' },
-    { name: `runner: no-op rerun, ${stages} stages`, unit: 's', median: median(noop) / 1000, runs: noop.length, target: '≤ 0.25 s (Snakemake: 1.15 s, mtimes only)' },
+    {
+      name: `runner: cold run, ${stages} shell stages, -j2`,
+      unit: 's',
+      median: median(cold) / 1000,
+      runs: cold.length,
+      target: '≤ 8 s (Snakemake 7.21: 33 s)',
+    },
+    {
+      name: `runner: no-op rerun, ${stages} stages`,
+      unit: 's',
+      median: median(noop) / 1000,
+      runs: noop.length,
+      target: '≤ 0.25 s (Snakemake: 1.15 s, mtimes only)',
+    },
     { name: `runner: status, ${stages} stages`, unit: 's', median: median(status) / 1000, runs: status.length, target: '' },
   ];
 }

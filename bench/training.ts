@@ -43,7 +43,10 @@ function pytorch(mode: Mode, threads: number, samples: number): Sample | undefin
     env: { ...process.env, OPENBLAS_NUM_THREADS: '1', MALLOC_MMAP_THRESHOLD_: String(512 << 20), MALLOC_TRIM_THRESHOLD_: String(1 << 30) },
   });
   if (r.status !== 0) {
-    if (threads === 1) process.stderr.write(`bench: PyTorch reference unavailable (${python}: ${(r.stderr || String(r.error)).trim().split('\n').at(-1)})\n`);
+    if (threads === 1)
+      process.stderr.write(
+        `bench: PyTorch reference unavailable (${python}: ${(r.stderr || String(r.error)).trim().split('\n').at(-1)})\n`,
+      );
     return undefined;
   }
   return parse(`PyTorch 1.13, ${threads} thread${threads > 1 ? 's' : ''}`, r.stdout);
@@ -55,8 +58,17 @@ function rows(mode: Mode, samples: Sample[], what: string): BenchRow[] {
     const rate = (s.batch * 1000) / s.ms;
     const threads = s.label.includes('2 threads') ? 2 : 1;
     const ref = reference(threads);
-    const ratio = ref && !s.label.startsWith('PyTorch') ? ` · ${(rate / ((ref.batch * 1000) / ref.ms)).toFixed(2)}× PyTorch on ${threads} thread${threads > 1 ? 's' : ''}` : '';
-    return { name: `${what}, ${s.label}`, unit: 'img/s', median: rate, runs: s.runs, target: `${s.ms.toFixed(mode === 'train' ? 0 : 1)} ms per ${mode === 'train' ? 'step' : 'pass'}${ratio}` };
+    const ratio =
+      ref && !s.label.startsWith('PyTorch')
+        ? ` · ${(rate / ((ref.batch * 1000) / ref.ms)).toFixed(2)}× PyTorch on ${threads} thread${threads > 1 ? 's' : ''}`
+        : '';
+    return {
+      name: `${what}, ${s.label}`,
+      unit: 'img/s',
+      median: rate,
+      runs: s.runs,
+      target: `${s.ms.toFixed(mode === 'train' ? 0 : 1)} ms per ${mode === 'train' ? 'step' : 'pass'}${ratio}`,
+    };
   });
 }
 

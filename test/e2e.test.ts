@@ -44,14 +44,35 @@ describe('the seed pipelines end to end', { skip: !enabled && 'set ABLATE_E2E=1 
     const status = p.cli(['status', 'pipelines/ablation-beta.yaml', ...REDUCED]);
     assert.match(status.stdout, /stale\s+train\[beta=8\]\s+never ran/);
     const grown = p.cli(['run', 'pipelines/ablation-beta.yaml', ...REDUCED]);
-    assert.deepEqual(ran(grown.stdout), ['compare', 'eval[beta=8]', 'recon[beta=8]', 'report', 'tradeoff', 'train[beta=8]', 'traverse[beta=8]']);
+    assert.deepEqual(ran(grown.stdout), [
+      'compare',
+      'eval[beta=8]',
+      'recon[beta=8]',
+      'report',
+      'tradeoff',
+      'train[beta=8]',
+      'traverse[beta=8]',
+    ]);
 
     // 2. Editing a figure's params reruns only that figure and the report.
-    p.write('pipelines/ablation-beta.yaml', readFileSync(file, 'utf8').replace('traverse: { uses: traversals, in: { model: train.model, data: prep } }', 'traverse: { uses: traversals, in: { model: train.model, data: prep }, with: { steps: 9 } }'));
+    p.write(
+      'pipelines/ablation-beta.yaml',
+      readFileSync(file, 'utf8').replace(
+        'traverse: { uses: traversals, in: { model: train.model, data: prep } }',
+        'traverse: { uses: traversals, in: { model: train.model, data: prep }, with: { steps: 9 } }',
+      ),
+    );
     const why = p.cli(['status', 'pipelines/ablation-beta.yaml', ...REDUCED]);
     assert.match(why.stdout, /stale\s+traverse\[beta=0\.5\]\s+param steps 11 → 9/);
     const edited = p.cli(['run', 'pipelines/ablation-beta.yaml', ...REDUCED]);
-    assert.deepEqual(ran(edited.stdout), ['report', 'traverse[beta=0.5]', 'traverse[beta=1]', 'traverse[beta=2]', 'traverse[beta=4]', 'traverse[beta=8]']);
+    assert.deepEqual(ran(edited.stdout), [
+      'report',
+      'traverse[beta=0.5]',
+      'traverse[beta=1]',
+      'traverse[beta=2]',
+      'traverse[beta=4]',
+      'traverse[beta=8]',
+    ]);
     assert.equal(p.cli(['verify', 'pipelines/ablation-beta.yaml']).status, 0);
   });
 });
@@ -76,7 +97,8 @@ describe('every pipeline in pipelines/', () => {
     const p = project();
     const r = p.cli(['run', '--all', '--dry-run', ...REDUCED]);
     assert.equal(r.status, 0, r.stderr);
-    for (const name of ['ablation-beta', 'ablation-latent', 'cvae', 'fashion', 'quickstart', 'reference', 'vae-mnist']) assert.match(r.stdout, new RegExp(`== pipelines/${name}\\.yaml`));
+    for (const name of ['ablation-beta', 'ablation-latent', 'cvae', 'fashion', 'quickstart', 'reference', 'vae-mnist'])
+      assert.match(r.stdout, new RegExp(`== pipelines/${name}\\.yaml`));
     assert.equal(p.cli(['run', '--all', '--set', 'nope=1']).status, 2);
   });
 });
@@ -85,7 +107,11 @@ describe('docs/results.md generation', () => {
   it('tabulates every evaluated model of the given lockfiles and states what was not run', () => {
     const p = new TempProject();
     const out = p.path('results.md');
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(repoRoot, 'scripts', 'results.ts'), `--out=${out}`, join(repoRoot, 'pipelines', 'quickstart.lock.json')], { cwd: repoRoot, encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', join(repoRoot, 'scripts', 'results.ts'), `--out=${out}`, join(repoRoot, 'pipelines', 'quickstart.lock.json')],
+      { cwd: repoRoot, encoding: 'utf8' },
+    );
     assert.equal(r.status, 0, r.stderr);
     const text = readFileSync(out, 'utf8');
     assert.match(text, /\| quickstart \| `eval\[model=conv\]` \| conv \| 2 \| 1 \| 4 \| 10800 \| \d+\.\d \|/);

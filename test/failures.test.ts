@@ -43,13 +43,22 @@ describe('errors a user can cause', () => {
 
   it('--set values that are not YAML scalars', () => {
     const p = new TempProject({ 'pipelines/f.yaml': PIPELINE });
-    expectUsageError(p, ['run', 'pipelines/f.yaml', '--set', 'x=*a'], /--set x=\*a: the value is not valid YAML .*quote it to pass a string/);
+    expectUsageError(
+      p,
+      ['run', 'pipelines/f.yaml', '--set', 'x=*a'],
+      /--set x=\*a: the value is not valid YAML .*quote it to pass a string/,
+    );
     expectUsageError(p, ['run', 'pipelines/f.yaml', '--set', 'x=[a'], /--set x=\[a: the value is not valid YAML/);
   });
 
   it('aliases that expand past the limit (a "billion laughs" file)', () => {
-    const laughs = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...'bcdefgh'.split('').map((c, i) => `${c}: &${c} [${Array(10).fill(`*${'abcdefgh'[i]}`).join(', ')}]`)];
-    const p = new TempProject({ 'pipelines/b.yaml': `${laughs.join('\n')}\npipeline: b\nstages:\n  s: { uses: shell, with: { cmd: "true" } }\n` });
+    const laughs = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      ...'bcdefgh'.split('').map((c, i) => `${c}: &${c} [${Array(10).fill(`*${'abcdefgh'[i]}`).join(', ')}]`),
+    ];
+    const p = new TempProject({
+      'pipelines/b.yaml': `${laughs.join('\n')}\npipeline: b\nstages:\n  s: { uses: shell, with: { cmd: "true" } }\n`,
+    });
     expectUsageError(p, ['validate', 'pipelines/b.yaml'], /pipelines\/b\.yaml:1:1: error: .*aliases expand past 1000 nodes/);
   });
 
@@ -83,7 +92,16 @@ describe('a CLI that behaves like the tools users know', () => {
     // The function, run by bash as completion runs it: after `ablate run --ke` it offers --keep-going.
     writeFileSync(p.path('complete.sh'), bash.stdout);
     const complete = (words: string[]) =>
-      spawnSync('bash', ['-c', `source complete.sh; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _ablate_complete; printf '%s\\n' "\${COMPREPLY[@]}"`], { cwd: p.root, encoding: 'utf8' }).stdout.trim().split('\n');
+      spawnSync(
+        'bash',
+        [
+          '-c',
+          `source complete.sh; COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}; _ablate_complete; printf '%s\\n' "\${COMPREPLY[@]}"`,
+        ],
+        { cwd: p.root, encoding: 'utf8' },
+      )
+        .stdout.trim()
+        .split('\n');
     assert.deepEqual(complete(['ablate', 'sta']), ['status']);
     assert.deepEqual(complete(['ablate', 'run', '--ke']), ['--keep-going']);
     assert.ok(complete(['ablate', 'verify', '--']).includes('--recompute'));
@@ -93,21 +111,34 @@ describe('a CLI that behaves like the tools users know', () => {
 describe('limits', () => {
   it('a matrix past 10,000 instances is refused at plan time, each axis sized', () => {
     const axis = (n: number) => `[${Array.from({ length: n }, (_, i) => i).join(', ')}]`;
-    const p = new TempProject({ 'pipelines/m.yaml': `pipeline: m\nstages:\n  s:\n    uses: shell\n    matrix: { a: ${axis(100)}, b: ${axis(100)}, c: ${axis(100)} }\n    with: { cmd: "true" }\n` });
-    expectUsageError(p, ['validate', 'pipelines/m.yaml'], /pipelines\/m\.yaml:5:5: error: stage 's' would expand to 1,000,000 instances \(a 100 × b 100 × c 100\), over the limit of 10,000; shrink an axis, or set ABLATE_MAX_INSTANCES/);
+    const p = new TempProject({
+      'pipelines/m.yaml': `pipeline: m\nstages:\n  s:\n    uses: shell\n    matrix: { a: ${axis(100)}, b: ${axis(100)}, c: ${axis(100)} }\n    with: { cmd: "true" }\n`,
+    });
+    expectUsageError(
+      p,
+      ['validate', 'pipelines/m.yaml'],
+      /pipelines\/m\.yaml:5:5: error: stage 's' would expand to 1,000,000 instances \(a 100 × b 100 × c 100\), over the limit of 10,000; shrink an axis, or set ABLATE_MAX_INSTANCES/,
+    );
   });
 });
 
 describe('absurd values', () => {
   it('batch sizes and epoch counts beyond reason are refused at validation', () => {
     const p = new TempProject({
-      'pipelines/x.yaml': 'pipeline: x\nstages:\n  data: { uses: mnist }\n  prep: { uses: preprocess, in: { data: data } }\n  train: { uses: train-vae, in: { data: prep }, with: { batch_size: 1000000000000, epochs: 1e20 } }\n',
+      'pipelines/x.yaml':
+        'pipeline: x\nstages:\n  data: { uses: mnist }\n  prep: { uses: preprocess, in: { data: data } }\n  train: { uses: train-vae, in: { data: prep }, with: { batch_size: 1000000000000, epochs: 1e20 } }\n',
     });
     const before = snapshot(p);
     const r = p.cli(['validate', 'pipelines/x.yaml']);
     assert.equal(r.status, 2);
-    assert.match(r.stderr, /x\.yaml:5:69: error: expected a value at most 65536, got number 1000000000000 \(at stages\.train\.with\.batch_size\)/);
-    assert.match(r.stderr, /x\.yaml:5:92: error: expected a value at most 100000, got number 100000000000000000000 \(at stages\.train\.with\.epochs\)/);
+    assert.match(
+      r.stderr,
+      /x\.yaml:5:69: error: expected a value at most 65536, got number 1000000000000 \(at stages\.train\.with\.batch_size\)/,
+    );
+    assert.match(
+      r.stderr,
+      /x\.yaml:5:92: error: expected a value at most 100000, got number 100000000000000000000 \(at stages\.train\.with\.epochs\)/,
+    );
     assert.deepEqual(snapshot(p), before);
   });
 

@@ -86,7 +86,12 @@ describe('figure stages, report and browser check', () => {
   });
 
   it('charts are rendered with text, and keep their Vega-Lite spec', () => {
-    for (const [dir, name] of [['curves/latent_dim=2', 'curves'], ['scatter/latent_dim=3', 'scatter'], ['digits', 'chart'], ['elbo', 'chart']] as const) {
+    for (const [dir, name] of [
+      ['curves/latent_dim=2', 'curves'],
+      ['scatter/latent_dim=3', 'scatter'],
+      ['digits', 'chart'],
+      ['elbo', 'chart'],
+    ] as const) {
       const png = decode(art(`${dir}/${name}.png`));
       assert.ok(png.width > 300 && png.height > 200, `${dir} is ${png.width}×${png.height}`);
       assert.ok(inkShare(png) > 0.02, `${dir} looks blank`);
@@ -106,7 +111,10 @@ describe('figure stages, report and browser check', () => {
   it('PCA coordinates and the projection record', () => {
     const coords = readNpyAs(art('pca/latent_dim=3/coords.npy'), 'float32');
     assert.deepEqual(coords.shape, [100, 2]);
-    const info = JSON.parse(readFileSync(art('pca/latent_dim=3/projection.json'), 'utf8')) as { method: string; explained_variance: number[] };
+    const info = JSON.parse(readFileSync(art('pca/latent_dim=3/projection.json'), 'utf8')) as {
+      method: string;
+      explained_variance: number[];
+    };
     assert.equal(info.method, 'pca');
     assert.ok(info.explained_variance[0]! >= info.explained_variance[1]!);
   });
@@ -123,7 +131,15 @@ describe('figure stages, report and browser check', () => {
     const { chromium: launcher } = await import('playwright-core');
     const browser = await launcher.launch({
       executablePath: chromium,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
@@ -133,7 +149,10 @@ describe('figure stages, report and browser check', () => {
       await page.goto(`file://${art('report/report.html')}`);
       const images = await page.$$eval('img', (imgs) => imgs.map((i) => ({ ok: i.complete && i.naturalWidth > 0, alt: i.alt })));
       assert.equal(images.length, 2 + 2 + 2 + 2 + 1, 'recon, samples, curves, scatter per variant, and the per-digit chart');
-      assert.deepEqual(images.filter((i) => !i.ok), []);
+      assert.deepEqual(
+        images.filter((i) => !i.ok),
+        [],
+      );
       const rows = await page.$$eval('#metrics-evaluation tbody tr', (trs) => trs.map((tr) => tr.querySelector('td')!.textContent));
       assert.deepEqual(rows, ['eval[latent_dim=2]', 'eval[latent_dim=3]']);
       // Sorting by a column reorders the rows.
@@ -142,7 +161,7 @@ describe('figure stages, report and browser check', () => {
       await header.click();
       const sorted = await page.$$eval('#metrics-evaluation tbody tr', (trs) => trs.map((tr) => tr.querySelector('td')!.textContent));
       assert.deepEqual(sorted, ['eval[latent_dim=3]', 'eval[latent_dim=2]']);
-      assert.match(await page.textContent('body') ?? '', /rerunning it gives this page byte for byte/);
+      assert.match((await page.textContent('body')) ?? '', /rerunning it gives this page byte for byte/);
       mkdirSync(join(repoRoot, 'test-results'), { recursive: true });
       await page.screenshot({ path: join(repoRoot, 'test-results', 'report.png'), fullPage: true });
       assert.deepEqual(errors, []);
@@ -195,7 +214,8 @@ describe('projections', () => {
     const { UMAP } = await import('umap-js');
     const { data, labels } = blobs(150, 5);
     const rows = Array.from({ length: 150 }, (_, i) => Array.from(data.subarray(i * 8, (i + 1) * 8)));
-    const fit = (seed: number) => Float32Array.from(new UMAP({ nComponents: 2, nNeighbors: 10, random: seededRandom(seed) }).fit(rows).flat());
+    const fit = (seed: number) =>
+      Float32Array.from(new UMAP({ nComponents: 2, nNeighbors: 10, random: seededRandom(seed) }).fit(rows).flat());
     const a = fit(1);
     assert.ok(knnLabelAgreement(a, 150, 2, labels) > 0.98);
     assert.deepEqual(fit(1), a);
@@ -235,8 +255,19 @@ describe('t-SNE', () => {
     const a = run(3);
     assert.ok(knnLabelAgreement(a, 400, 2, labels) > 0.98);
     // Cluster centres in the embedding are far apart relative to the clusters' spread.
-    const centre = (c: number) => [0, 1].map((d) => Array.from(labels.keys()).filter((i) => labels[i] === c).reduce((s, i) => s + a[2 * i + d]!, 0) / 100);
-    const spread = Math.sqrt(Array.from(labels.keys()).reduce((s, i) => s + (a[2 * i]! - centre(labels[i]!)[0]!) ** 2 + (a[2 * i + 1]! - centre(labels[i]!)[1]!) ** 2, 0) / 400);
+    const centre = (c: number) =>
+      [0, 1].map(
+        (d) =>
+          Array.from(labels.keys())
+            .filter((i) => labels[i] === c)
+            .reduce((s, i) => s + a[2 * i + d]!, 0) / 100,
+      );
+    const spread = Math.sqrt(
+      Array.from(labels.keys()).reduce(
+        (s, i) => s + (a[2 * i]! - centre(labels[i]!)[0]!) ** 2 + (a[2 * i + 1]! - centre(labels[i]!)[1]!) ** 2,
+        0,
+      ) / 400,
+    );
     const [c0, c1] = [centre(0), centre(1)];
     assert.ok(Math.hypot(c0[0]! - c1[0]!, c0[1]! - c1[1]!) > 3 * spread);
     assert.deepEqual(run(3), a);

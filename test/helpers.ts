@@ -55,18 +55,29 @@ export class TempProject {
 
   /** The CLI as a user runs it (compiled, from bin/), in this project. */
   cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number; stdout: string; stderr: string } {
-    const r = spawnSync(process.execPath, [cliPath, ...args], { cwd: this.root, encoding: 'utf8', env: { ...process.env, CI: '1', ...env } });
+    const r = spawnSync(process.execPath, [cliPath, ...args], {
+      cwd: this.root,
+      encoding: 'utf8',
+      env: { ...process.env, CI: '1', ...env },
+    });
     return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
   }
 
   /** The CLI started in the background. */
   spawnCli(args: string[]) {
-    return spawn(process.execPath, [cliPath, ...args], { cwd: this.root, env: { ...process.env, CI: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    return spawn(process.execPath, [cliPath, ...args], {
+      cwd: this.root,
+      env: { ...process.env, CI: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   }
 }
 
 export function ids(events: readonly RunEvent[], type: RunEvent['type']): string[] {
-  return events.filter((e) => e.type === type).map((e) => ('id' in e ? e.id : '')).sort();
+  return events
+    .filter((e) => e.type === type)
+    .map((e) => ('id' in e ? e.id : ''))
+    .sort();
 }
 
 /** An IDX file: magic 0x0000, type 0x08, dims, sizes, data. */

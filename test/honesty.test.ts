@@ -62,7 +62,10 @@ describe('nothing leaves the workspace', () => {
     const result = await p.run('pipelines/t.yaml');
     assert.deepEqual(result.failed, ['a']);
     const failure = result.events.find((e) => e.type === 'failed');
-    assert.match(failure && 'message' in failure ? failure.message : '', /names an output '\.\.\/\.\.\/\.\.\/escaped\.txt' outside its directory; it was not used/);
+    assert.match(
+      failure && 'message' in failure ? failure.message : '',
+      /names an output '\.\.\/\.\.\/\.\.\/escaped\.txt' outside its directory; it was not used/,
+    );
     for (const dir of [p.root, join(p.root, '..'), join(p.root, 'artifacts')]) assert.ok(!existsSync(join(dir, 'escaped.txt')), dir);
   });
 
@@ -72,8 +75,14 @@ describe('nothing leaves the workspace', () => {
     const content = Buffer.from('evil');
     mkdirSync(join(root, 'cache/objects', hashBytes(content).slice(0, 2)), { recursive: true });
     writeFileSync(store.objectPath(hashBytes(content)), content);
-    const manifest = { 'ok.txt': { digest: hashBytes(content), size: 4, executable: false }, '../../outside.txt': { digest: hashBytes(content), size: 4, executable: false } };
-    assert.throws(() => store.materialize(manifest, join(root, 'a', 'b', 'out'), StatCache.inMemory(), 'the manifest a worker returned for x'), /the manifest a worker returned for x names an output '\.\.\/\.\.\/outside\.txt'/);
+    const manifest = {
+      'ok.txt': { digest: hashBytes(content), size: 4, executable: false },
+      '../../outside.txt': { digest: hashBytes(content), size: 4, executable: false },
+    };
+    assert.throws(
+      () => store.materialize(manifest, join(root, 'a', 'b', 'out'), StatCache.inMemory(), 'the manifest a worker returned for x'),
+      /the manifest a worker returned for x names an output '\.\.\/\.\.\/outside\.txt'/,
+    );
     assert.ok(!existsSync(join(root, 'a', 'outside.txt')) && !existsSync(join(root, 'a', 'b', 'out')), 'nothing was written');
   });
 
@@ -99,11 +108,19 @@ stages:
   it('a stage module outside the workspace is not imported unless allowed, and validate says what it imports', () => {
     const outside = mkdtempSync(join(tmpdir(), 'ablate-evil-'));
     const marker = join(outside, 'ran');
-    writeFileSync(join(outside, 'evil.mjs'), `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'top level ran');\nexport default { name: 'evil', params: { type: 'object' }, inputs: {}, outputs: () => ({}), run: async () => {} };\n`);
-    const p = new TempProject({ 'pipelines/e.yaml': `pipeline: e\nstages:\n  x: { uses: ${join(outside, 'evil.mjs')} }\n  y: { uses: ./stages/emit.ts, with: { value: 1 } }\n` });
+    writeFileSync(
+      join(outside, 'evil.mjs'),
+      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'top level ran');\nexport default { name: 'evil', params: { type: 'object' }, inputs: {}, outputs: () => ({}), run: async () => {} };\n`,
+    );
+    const p = new TempProject({
+      'pipelines/e.yaml': `pipeline: e\nstages:\n  x: { uses: ${join(outside, 'evil.mjs')} }\n  y: { uses: ./stages/emit.ts, with: { value: 1 } }\n`,
+    });
     const refused = p.cli(['validate', 'pipelines/e.yaml']);
     assert.equal(refused.status, 2);
-    assert.match(refused.stderr, /stage module '.*evil\.mjs' is outside the workspace .*it was not imported, since importing runs its code/);
+    assert.match(
+      refused.stderr,
+      /stage module '.*evil\.mjs' is outside the workspace .*it was not imported, since importing runs its code/,
+    );
     assert.ok(!existsSync(marker), "the module's top level did not run");
     const allowed = p.cli(['validate', '--allow-outside-modules', 'pipelines/e.yaml']);
     assert.equal(allowed.status, 0, allowed.stderr);
@@ -141,25 +158,36 @@ describe('lockfile and cache agree', () => {
 describe('verify --recompute', () => {
   it('re-executes in scratch space: identical bytes for a deterministic pipeline, nothing in the workspace touched', () => {
     const p = new TempProject({
-      'pipelines/t.yaml': 'pipeline: t\nstages:\n  a: { uses: ./stages/emit.ts, with: { value: 2 } }\n  p: { uses: ./stages/parity.ts, in: { value: a } }\n',
+      'pipelines/t.yaml':
+        'pipeline: t\nstages:\n  a: { uses: ./stages/emit.ts, with: { value: 2 } }\n  p: { uses: ./stages/parity.ts, in: { value: a } }\n',
     });
     assert.equal(p.cli(['run', 'pipelines/t.yaml']).status, 0);
     const lock = readFileSync(p.path('pipelines/t.lock.json'), 'utf8');
-    const runs = spawnSync('find', [p.path('.ablate/cache'), p.path('artifacts'), '-type', 'f'], { encoding: 'utf8' }).stdout.split('\n').sort();
+    const runs = spawnSync('find', [p.path('.ablate/cache'), p.path('artifacts'), '-type', 'f'], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .sort();
     const r = p.cli(['verify', '--recompute', 'pipelines/t.yaml']);
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /identical bytes\s+a\n/);
     assert.match(r.stdout, /identical bytes\s+p\n/);
     assert.match(r.stdout, /verify --recompute: 2 identical bytes .*passed/);
     assert.equal(readFileSync(p.path('pipelines/t.lock.json'), 'utf8'), lock);
-    assert.deepEqual(spawnSync('find', [p.path('.ablate/cache'), p.path('artifacts'), '-type', 'f'], { encoding: 'utf8' }).stdout.split('\n').sort(), runs);
+    assert.deepEqual(
+      spawnSync('find', [p.path('.ablate/cache'), p.path('artifacts'), '-type', 'f'], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .sort(),
+      runs,
+    );
     const one = p.cli(['verify', '--recompute', 'pipelines/t.yaml', 'p']);
     assert.equal(one.status, 0, one.stdout + one.stderr);
     assert.doesNotMatch(one.stdout, /\ba\n/, 'only the selected stage is recomputed; its input comes from the recorded artifacts');
   });
 
   it('a stage whose bytes change under the same fingerprint fails it, naming the files', () => {
-    const p = new TempProject({ 'pipelines/n.yaml': 'pipeline: n\nstages:\n  clock: { uses: shell, with: { cmd: "date +%s%N > $ABLATE_OUT/now.txt", outs: [now.txt] } }\n' });
+    const p = new TempProject({
+      'pipelines/n.yaml':
+        'pipeline: n\nstages:\n  clock: { uses: shell, with: { cmd: "date +%s%N > $ABLATE_OUT/now.txt", outs: [now.txt] } }\n',
+    });
     assert.equal(p.cli(['run', 'pipelines/n.yaml']).status, 0);
     const r = p.cli(['verify', '--recompute', 'pipelines/n.yaml']);
     assert.equal(r.status, 1);
@@ -185,28 +213,47 @@ stages:
     const isa = (native as { addon: { cpuIsa(): string } }).addon.cpuIsa();
     assert.equal(entry.train!.fingerprint.environment.cpu, isa);
     assert.equal(entry.mnist!.fingerprint.environment.cpu, undefined, 'data stages do not depend on the CPU');
-    assert.equal(entry.mnist!.fingerprint.environment.node, process.version, "every stage records Node's version: its zlib writes PNG bytes");
+    assert.equal(
+      entry.mnist!.fingerprint.environment.node,
+      process.version,
+      "every stage records Node's version: its zlib writes PNG bytes",
+    );
     const other = p.cli(['status', 'pipelines/q.yaml'], { DNNL_MAX_CPU_ISA: 'SSE41' });
     assert.match(other.stdout, new RegExp(`stale\\s+train\\s+cpu ${isa} → sse41`));
     assert.match(other.stdout, /up to date\s+prep/);
     const rerun = p.cli(['run', 'pipelines/q.yaml'], { DNNL_MAX_CPU_ISA: 'SSE41' });
     assert.match(rerun.stdout, /q: 1 ran, 2 up to date/);
-    assert.notEqual(fingerprintDigest(entry.train!.fingerprint) as FingerprintDigest, readLockfile(p.path('pipelines/q.lock.json'))!.stages.train!.digest);
+    assert.notEqual(
+      fingerprintDigest(entry.train!.fingerprint) as FingerprintDigest,
+      readLockfile(p.path('pipelines/q.lock.json'))!.stages.train!.digest,
+    );
   });
 });
 
 describe('the code that runs is the code that is hashed', () => {
   it('an edit to a built-in stage rebuilds dist/ before it runs, so its result is computed by the edited code', () => {
     const copy = mkdtempSync(join(tmpdir(), 'ablate-checkout-'));
-    for (const entry of ['src', 'scripts', 'bin', 'package.json', 'tsconfig.json']) cpSync(join(repoRoot, entry), join(copy, entry), { recursive: true });
+    for (const entry of ['src', 'scripts', 'bin', 'package.json', 'tsconfig.json'])
+      cpSync(join(repoRoot, entry), join(copy, entry), { recursive: true });
     symlinkSync(join(repoRoot, 'node_modules'), join(copy, 'node_modules'));
     assert.equal(spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: copy }).status, 0);
-    writeFileSync(join(copy, 'pipelines.yaml'), 'pipeline: e\nstages:\n  s: { uses: shell, with: { cmd: \'printf "%s" "$ABLATE_EDITED" > $ABLATE_OUT/o.txt\', outs: [o.txt] } }\n');
-    const cli = (args: string[]) => spawnSync(process.execPath, [join(copy, 'bin/ablate.js'), ...args], { cwd: copy, encoding: 'utf8', env: { ...process.env, CI: '1' } });
+    writeFileSync(
+      join(copy, 'pipelines.yaml'),
+      'pipeline: e\nstages:\n  s: { uses: shell, with: { cmd: \'printf "%s" "$ABLATE_EDITED" > $ABLATE_OUT/o.txt\', outs: [o.txt] } }\n',
+    );
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, [join(copy, 'bin/ablate.js'), ...args], {
+        cwd: copy,
+        encoding: 'utf8',
+        env: { ...process.env, CI: '1' },
+      });
     assert.equal(cli(['run', 'pipelines.yaml']).status, 0);
     assert.equal(readFileSync(join(copy, 'artifacts/e/s/o.txt'), 'utf8'), '');
     const shell = join(copy, 'src/stages/shell.ts');
-    writeFileSync(shell, readFileSync(shell, 'utf8').replace('ABLATE_STAGE: ctx.stageId', "ABLATE_STAGE: ctx.stageId, ABLATE_EDITED: 'yes'"));
+    writeFileSync(
+      shell,
+      readFileSync(shell, 'utf8').replace('ABLATE_STAGE: ctx.stageId', "ABLATE_STAGE: ctx.stageId, ABLATE_EDITED: 'yes'"),
+    );
     const status = cli(['status', 'pipelines.yaml']);
     assert.match(status.stderr, /rebuilt dist\/ .*src\/stages\/shell\.ts changed since the last build/);
     assert.match(status.stdout, /stale\s+s\s+shell code changed: src\/stages\/shell\.ts modified/);
@@ -217,4 +264,3 @@ describe('the code that runs is the code that is hashed', () => {
     rmSync(copy, { recursive: true, force: true });
   });
 });
-

@@ -54,8 +54,13 @@ function randomCases(count: number, seed: number): ConvCase[] {
   return Array.from({ length: count }, (_, c) => {
     const k: [number, number] = [pick(c * 8, 1, 5), pick(c * 8 + 1, 1, 5)];
     return {
-      n: pick(c * 8 + 2, 1, 3), h: pick(c * 8 + 3, k[0] + 2, 17), w: pick(c * 8 + 4, k[1] + 2, 17),
-      ci: pick(c * 8 + 5, 1, 9), co: pick(c * 8 + 6, 1, 9), k, s: [pick(c * 8 + 7, 1, 3), pick(c * 8, 1, 3)],
+      n: pick(c * 8 + 2, 1, 3),
+      h: pick(c * 8 + 3, k[0] + 2, 17),
+      w: pick(c * 8 + 4, k[1] + 2, 17),
+      ci: pick(c * 8 + 5, 1, 9),
+      co: pick(c * 8 + 6, 1, 9),
+      k,
+      s: [pick(c * 8 + 7, 1, 3), pick(c * 8, 1, 3)],
       pad: c % 2 === 0 ? 'same' : 'valid',
     };
   });
@@ -92,24 +97,47 @@ export function describeKernelParity(title: string, register: Register, forwardB
       const outH = c.pad === 'same' ? Math.ceil(c.h / c.s[0]) : Math.ceil((c.h - c.k[0] + 1) / c.s[0]);
       const outW = c.pad === 'same' ? Math.ceil(c.w / c.s[1]) : Math.ceil((c.w - c.k[1] + 1) / c.s[1]);
       const dyShape: [number, number, number, number] = [c.n, outH, outW, c.co];
-      const x = values(xShape.reduce((a, b) => a * b), 1 + index);
-      const w = values(wShape.reduce((a, b) => a * b), 100 + index);
-      const dy = values(dyShape.reduce((a, b) => a * b), 200 + index);
+      const x = values(
+        xShape.reduce((a, b) => a * b),
+        1 + index,
+      );
+      const w = values(
+        wShape.reduce((a, b) => a * b),
+        100 + index,
+      );
+      const dy = values(
+        dyShape.reduce((a, b) => a * b),
+        200 + index,
+      );
 
       it(`Conv2D forward ${label}`, { skip: forwardBug?.(c) }, async () => {
         const r = await onBoth(() => tf.conv2d(tf.tensor4d(x, xShape), tf.tensor4d(w, wShape), c.s, c.pad));
         assert.ok(relativeError(r.wasm, r.cpu) < 1e-5);
       });
       it(`Conv2DBackpropFilter (dW) ${label}`, async () => {
-        const r = await onBoth(() =>
-          tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.tensor4d(x, xShape), dy: tf.tensor4d(dy, dyShape) }, { strides: c.s, pad: c.pad, dataFormat: 'NHWC', filterShape: wShape }) as tf.Tensor,
+        const r = await onBoth(
+          () =>
+            tf
+              .engine()
+              .runKernel(
+                'Conv2DBackpropFilter',
+                { x: tf.tensor4d(x, xShape), dy: tf.tensor4d(dy, dyShape) },
+                { strides: c.s, pad: c.pad, dataFormat: 'NHWC', filterShape: wShape },
+              ) as tf.Tensor,
         );
         const error = relativeError(r.wasm, r.cpu);
         assert.ok(error < 1e-5, `relative error ${error}`);
       });
       it(`Conv2DBackpropInput (dx) ${label}`, async () => {
-        const r = await onBoth(() =>
-          tf.engine().runKernel('Conv2DBackpropInput', { dy: tf.tensor4d(dy, dyShape), filter: tf.tensor4d(w, wShape) }, { strides: c.s, pad: c.pad, dataFormat: 'NHWC', inputShape: xShape }) as tf.Tensor,
+        const r = await onBoth(
+          () =>
+            tf
+              .engine()
+              .runKernel(
+                'Conv2DBackpropInput',
+                { dy: tf.tensor4d(dy, dyShape), filter: tf.tensor4d(w, wShape) },
+                { strides: c.s, pad: c.pad, dataFormat: 'NHWC', inputShape: xShape },
+              ) as tf.Tensor,
         );
         const error = relativeError(r.wasm, r.cpu);
         assert.ok(error < 1e-5, `relative error ${error}`);
@@ -142,7 +170,13 @@ export function describeKernelParity(title: string, register: Register, forwardB
       assert.ok(relativeError(dilated.wasm, dilated.cpu) < 1e-5);
     });
 
-    for (const [axes, keepDims] of [[[0, 1, 2], false], [[0], true], [[0, 1, 2, 3], false], [[3], false], [[1, 2], false]] as const) {
+    for (const [axes, keepDims] of [
+      [[0, 1, 2], false],
+      [[0], true],
+      [[0, 1, 2, 3], false],
+      [[3], false],
+      [[1, 2], false],
+    ] as const) {
       it(`Sum over axes ${axes.join(',')}${keepDims ? ' (keepDims)' : ''}`, async () => {
         const x = tf.tensor4d(values(5 * 7 * 3 * 33, 31), [5, 7, 3, 33]);
         const r = await onBoth(() => tf.sum(x, [...axes], keepDims));
@@ -175,7 +209,10 @@ export function describeKernelParity(title: string, register: Register, forwardB
         const x = tf.tensor4d(xs, [4, 28, 28, 1]);
         const f1 = tf.variable(tf.tensor4d(w1, [3, 3, 1, 8]));
         const f2 = tf.variable(tf.tensor2d(w2, [14 * 14 * 8, 5]));
-        const { grads: g } = tf.variableGrads(() => tf.sum(tf.square(tf.matMul(tf.reshape(tf.relu(tf.conv2d(x, f1, 2, 'same')), [4, -1]), f2))), [f1, f2]);
+        const { grads: g } = tf.variableGrads(
+          () => tf.sum(tf.square(tf.matMul(tf.reshape(tf.relu(tf.conv2d(x, f1, 2, 'same')), [4, -1]), f2))),
+          [f1, f2],
+        );
         return tf.concat([tf.reshape(g[f1.name]!, [-1]), tf.reshape(g[f2.name]!, [-1])]);
       };
       const r = await onBoth(grads);

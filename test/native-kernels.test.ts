@@ -17,7 +17,10 @@ if ('addon' in loaded) {
     });
   }
 } else if (process.env.ABLATE_REQUIRE_NATIVE) {
-  describe('native kernels', () => it('are built (ABLATE_REQUIRE_NATIVE is set)', () => { throw new Error(loaded.error); }));
+  describe('native kernels', () =>
+    it('are built (ABLATE_REQUIRE_NATIVE is set)', () => {
+      throw new Error(loaded.error);
+    }));
 } else {
   describe('native kernels', () => it('skipped', { skip: loaded.error }, () => {}));
 }

@@ -28,7 +28,19 @@ stages:
     const plan = await p.plan('pipelines/x.yaml');
     assert.deepEqual(
       plan.instances.map((i) => i.id),
-      ['data[ds=1]', 'data[ds=2]', 'train[beta=1]', 'train[beta=4]', 'eval[ds=1,beta=1]', 'eval[ds=1,beta=4]', 'eval[ds=2,beta=1]', 'eval[ds=2,beta=4]', 'per_ds[ds=1]', 'per_ds[ds=2]', 'all'],
+      [
+        'data[ds=1]',
+        'data[ds=2]',
+        'train[beta=1]',
+        'train[beta=4]',
+        'eval[ds=1,beta=1]',
+        'eval[ds=1,beta=4]',
+        'eval[ds=2,beta=1]',
+        'eval[ds=2,beta=4]',
+        'per_ds[ds=1]',
+        'per_ds[ds=2]',
+        'all',
+      ],
     );
     const eval14 = plan.byId.get('eval[ds=1,beta=4]')!;
     assert.equal(eval14.params.cmd, 'echo ${ABLATE_MATRIX_ds}-${ABLATE_MATRIX_beta}');
@@ -55,13 +67,19 @@ stages:
 `,
     });
     const plan = await p.plan('pipelines/sel.yaml');
-    assert.deepEqual(plan.instances.filter((i) => i.stage !== 'train').map((i) => i.id), ['samples[d=2]', 'samples[d=16]', 'one']);
+    assert.deepEqual(
+      plan.instances.filter((i) => i.stage !== 'train').map((i) => i.id),
+      ['samples[d=2]', 'samples[d=16]', 'one'],
+    );
     assert.deepEqual(plan.byId.get('samples[d=16]')!.inputs.value, { type: 'single', from: 'train[model=conv,d=16]' });
     assert.deepEqual(plan.byId.get('one')!.inputs.value, { type: 'single', from: 'train[model=ae,d=16]', output: 'value' });
   });
 
   it('--set values are read as YAML scalars', async () => {
-    const p = new TempProject({ 'pipelines/s.yaml': 'pipeline: s\nparams: { n: 1, name: a, flag: false }\nstages:\n  a: { uses: shell, with: { cmd: "${params.n} ${params.name} ${params.flag}" } }\n' });
+    const p = new TempProject({
+      'pipelines/s.yaml':
+        'pipeline: s\nparams: { n: 1, name: a, flag: false }\nstages:\n  a: { uses: shell, with: { cmd: "${params.n} ${params.name} ${params.flag}" } }\n',
+    });
     const plan = await p.plan('pipelines/s.yaml', ['n=2.5', 'name=b c', 'flag=true']);
     assert.deepEqual(plan.params, { n: 2.5, name: 'b c', flag: true });
     assert.equal(plan.byId.get('a')!.params.cmd, '${ABLATE_PARAM_n} ${ABLATE_PARAM_name} ${ABLATE_PARAM_flag}');
@@ -69,8 +87,14 @@ stages:
   });
 
   it('a matrix over several keys is their cartesian product, in declaration order', async () => {
-    const p = new TempProject({ 'pipelines/m.yaml': 'pipeline: m\nstages:\n  t:\n    uses: shell\n    matrix: { d: [2, 16], beta: [0.5, 1], opt: [adam] }\n    with: { cmd: "true" }\n' });
+    const p = new TempProject({
+      'pipelines/m.yaml':
+        'pipeline: m\nstages:\n  t:\n    uses: shell\n    matrix: { d: [2, 16], beta: [0.5, 1], opt: [adam] }\n    with: { cmd: "true" }\n',
+    });
     const plan = await p.plan('pipelines/m.yaml');
-    assert.deepEqual(plan.instances.map((i) => i.id), ['t[d=2,beta=0.5,opt=adam]', 't[d=2,beta=1,opt=adam]', 't[d=16,beta=0.5,opt=adam]', 't[d=16,beta=1,opt=adam]']);
+    assert.deepEqual(
+      plan.instances.map((i) => i.id),
+      ['t[d=2,beta=0.5,opt=adam]', 't[d=2,beta=1,opt=adam]', 't[d=16,beta=0.5,opt=adam]', 't[d=16,beta=1,opt=adam]'],
+    );
   });
 });

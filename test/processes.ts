@@ -25,7 +25,12 @@ export function start(command: string, args: readonly string[], cwd: string, env
     waitFor: (pattern, ms = 20_000) =>
       new Promise((resolve, reject) => {
         const deadline = Date.now() + ms;
-        const poll = () => (pattern.test(text) ? resolve() : Date.now() > deadline ? reject(new Error(`timed out waiting for ${pattern}; output:\n${text}`)) : setTimeout(poll, 50));
+        const poll = () =>
+          pattern.test(text)
+            ? resolve()
+            : Date.now() > deadline
+              ? reject(new Error(`timed out waiting for ${pattern}; output:\n${text}`))
+              : setTimeout(poll, 50);
         poll();
       }),
     stop: async () => {
@@ -37,7 +42,11 @@ export function start(command: string, args: readonly string[], cwd: string, env
 
 /** Its exit code (-1 when a signal ended it). */
 export function exited(child: ChildProcess): Promise<number> {
-  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode ?? -1) : child.once('exit', (code) => resolve(code ?? -1))));
+  return new Promise((resolve) =>
+    child.exitCode !== null || child.signalCode !== null
+      ? resolve(child.exitCode ?? -1)
+      : child.once('exit', (code) => resolve(code ?? -1)),
+  );
 }
 
 function freePort(): Promise<number> {

@@ -107,7 +107,10 @@ describe('incremental runs', () => {
     await project.run(FILE);
     const draws = (p: string) => (JSON.parse(project.read(p)) as { draws: number[] }).draws;
     assert.notDeepEqual(draws('artifacts/t/b/v=1/value.json'), draws('artifacts/t/b/v=2/value.json'));
-    project.write('pipelines/seeded.yaml', 'pipeline: seeded\nstages:\n  x: { uses: ./stages/emit.ts, with: { value: 1, seed: 7 } }\n  y: { uses: ./stages/emit.ts, with: { value: 2, seed: 7 } }\n');
+    project.write(
+      'pipelines/seeded.yaml',
+      'pipeline: seeded\nstages:\n  x: { uses: ./stages/emit.ts, with: { value: 1, seed: 7 } }\n  y: { uses: ./stages/emit.ts, with: { value: 2, seed: 7 } }\n',
+    );
     await project.run('pipelines/seeded.yaml');
     assert.deepEqual(draws('artifacts/seeded/x/value.json'), draws('artifacts/seeded/y/value.json'));
   });
@@ -148,7 +151,8 @@ export default {
 
 describe('why a stage is stale', () => {
   it('names the changed param, code file, input and dependency file', async () => {
-    const pipeline = PIPELINE + `  d:\n    uses: shell\n    with: { cmd: 'cp data.txt $ABLATE_OUT/d.txt', deps: [data.txt], outs: [d.txt] }\n`;
+    const pipeline =
+      PIPELINE + `  d:\n    uses: shell\n    with: { cmd: 'cp data.txt $ABLATE_OUT/d.txt', deps: [data.txt], outs: [d.txt] }\n`;
     const project = new TempProject({ [FILE]: pipeline, 'pipelines/data.txt': 'one\n' });
     await project.run(FILE);
     project.write('pipelines/data.txt', 'two\n');
@@ -201,7 +205,8 @@ stages:
 
   it('without --keep-going, nothing new starts after a failure', async () => {
     const project = new TempProject({
-      'pipelines/f.yaml': 'pipeline: f\nstages:\n  bad: { uses: ./stages/sleep.ts, with: { ms: 10, fail: true } }\n  slow: { uses: ./stages/sleep.ts, in: {}, with: { ms: 10 } }\n  later: { uses: shell, in: { x: slow }, with: { cmd: "true" } }\n',
+      'pipelines/f.yaml':
+        'pipeline: f\nstages:\n  bad: { uses: ./stages/sleep.ts, with: { ms: 10, fail: true } }\n  slow: { uses: ./stages/sleep.ts, in: {}, with: { ms: 10 } }\n  later: { uses: shell, in: { x: slow }, with: { cmd: "true" } }\n',
     });
     const result = await project.run('pipelines/f.yaml', { jobs: 1 });
     assert.deepEqual(result.failed, ['bad']);
@@ -224,7 +229,8 @@ stages:
 });
 
 describe('threads of multithreaded stages', () => {
-  const threadsOf = (project: TempProject, dir: string) => (JSON.parse(project.read(`artifacts/t/${dir}/threads.json`)) as { threads: number }).threads;
+  const threadsOf = (project: TempProject, dir: string) =>
+    (JSON.parse(project.read(`artifacts/t/${dir}/threads.json`)) as { threads: number }).threads;
 
   it('two one-thread trainings ready at once run side by side on two slots', async () => {
     const project = new TempProject();
@@ -261,7 +267,9 @@ stages:
   });
 
   it('the thread count is part of the fingerprint', async () => {
-    const project = new TempProject({ 'pipelines/t.yaml': 'pipeline: t\nstages:\n  wide: { uses: ./stages/busy.ts, with: { threads: 1 } }\n' });
+    const project = new TempProject({
+      'pipelines/t.yaml': 'pipeline: t\nstages:\n  wide: { uses: ./stages/busy.ts, with: { threads: 1 } }\n',
+    });
     await project.run('pipelines/t.yaml');
     project.write('pipelines/t.yaml', 'pipeline: t\nstages:\n  wide: { uses: ./stages/busy.ts, with: { threads: 2 } }\n');
     const [status] = await pipelineStatus(await project.plan('pipelines/t.yaml'), workspaceAt(project.root));

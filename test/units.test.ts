@@ -29,7 +29,15 @@ describe('dag', () => {
   ]);
   it('orders dependencies first and keeps insertion order otherwise', () => {
     assert.deepEqual(topologicalOrder(graph), ['a', 'b', 'c', 'd', 'e']);
-    assert.deepEqual(topologicalOrder(new Map([['x', ['y']], ['y', []]])), ['y', 'x']);
+    assert.deepEqual(
+      topologicalOrder(
+        new Map([
+          ['x', ['y']],
+          ['y', []],
+        ]),
+      ),
+      ['y', 'x'],
+    );
   });
   it('finds ancestors and descendants through a diamond', () => {
     assert.deepEqual([...withAncestors(graph, ['d'])].sort(), ['a', 'b', 'c', 'd']);
@@ -38,7 +46,16 @@ describe('dag', () => {
   });
   it('reports a cycle as a closed path, and none for a DAG', () => {
     assert.equal(findCycle(graph), undefined);
-    assert.deepEqual(findCycle(new Map([['a', ['b']], ['b', ['c']], ['c', ['a']]])), ['a', 'b', 'c', 'a']);
+    assert.deepEqual(
+      findCycle(
+        new Map([
+          ['a', ['b']],
+          ['b', ['c']],
+          ['c', ['a']],
+        ]),
+      ),
+      ['a', 'b', 'c', 'a'],
+    );
     assert.deepEqual(findCycle(new Map([['a', ['a']]])), ['a', 'a']);
   });
   it('handles a 100k-long chain without recursion', () => {
@@ -50,7 +67,10 @@ describe('dag', () => {
 
 describe('canonical JSON and digests', () => {
   it('sorts keys at every level, drops undefined, and rejects NaN', () => {
-    assert.equal(canonicalJson({ b: 1, a: { d: [1, { z: 0, y: null }], c: 'x' }, u: undefined }), '{"a":{"c":"x","d":[1,{"y":null,"z":0}]},"b":1}');
+    assert.equal(
+      canonicalJson({ b: 1, a: { d: [1, { z: 0, y: null }], c: 'x' }, u: undefined }),
+      '{"a":{"c":"x","d":[1,{"y":null,"z":0}]},"b":1}',
+    );
     assert.equal(canonicalJson({ x: 1 }), canonicalJson(JSON.parse('{"x":1.0}')));
     assert.throws(() => canonicalJson({ x: Number.NaN }), /non-finite/);
   });
@@ -59,7 +79,11 @@ describe('canonical JSON and digests', () => {
   });
   it('manifest digests ignore sizes but not names or content; sub-manifests re-root', () => {
     const d = (s: string) => hashBytes(s);
-    const m: Manifest = { 'model/w.bin': { digest: d('w'), size: 1, executable: false }, 'model/model.json': { digest: d('j'), size: 1, executable: false }, 'h.json': { digest: d('h'), size: 1, executable: false } };
+    const m: Manifest = {
+      'model/w.bin': { digest: d('w'), size: 1, executable: false },
+      'model/model.json': { digest: d('j'), size: 1, executable: false },
+      'h.json': { digest: d('h'), size: 1, executable: false },
+    };
     assert.deepEqual(Object.keys(subManifest(m, 'model/')), ['w.bin', 'model.json']);
     assert.deepEqual(Object.keys(subManifest(m, 'h.json')), ['h.json']);
     assert.notEqual(manifestDigest({ a: m['h.json']! }), manifestDigest({ b: m['h.json']! }));
@@ -90,7 +114,18 @@ describe('interpolation', () => {
   it('keeps the type of a whole-string reference and splices text otherwise', () => {
     const errors: InterpolationError[] = [];
     assert.deepEqual(
-      interpolate({ e: '${params.epochs}', b: '${matrix.beta}', s: 'run-${params.name}-b${matrix.beta}', l: '${params.list}', n: ['${params.epochs}', 5], shell: 'echo ${HOME} $X' }, scope, errors),
+      interpolate(
+        {
+          e: '${params.epochs}',
+          b: '${matrix.beta}',
+          s: 'run-${params.name}-b${matrix.beta}',
+          l: '${params.list}',
+          n: ['${params.epochs}', 5],
+          shell: 'echo ${HOME} $X',
+        },
+        scope,
+        errors,
+      ),
       { e: 3, b: 4, s: 'run-mnist-b4', l: [1, 2], n: [3, 5], shell: 'echo ${HOME} $X' },
     );
     assert.deepEqual(errors, []);
@@ -152,7 +187,11 @@ describe('fingerprint diffs', () => {
 describe('what a code digest covers', () => {
   it('the report depends on no runner module, so a runner refactor does not rerun every report', () => {
     const files = Object.keys(codeDigest(join(repoRoot, 'src/stages/report.ts'), repoRoot).files);
-    assert.deepEqual(files.filter((f) => f.startsWith('src/runner/')), [], files.join(', '));
+    assert.deepEqual(
+      files.filter((f) => f.startsWith('src/runner/')),
+      [],
+      files.join(', '),
+    );
     assert.ok(files.includes('src/core/contract.ts'));
   });
 });
@@ -160,7 +199,15 @@ describe('what a code digest covers', () => {
 describe('code digests', () => {
   it('finds static, re-exported, type-only and dynamic imports', () => {
     const source = `import a from './a.js';\nimport type { B } from "./b.js";\nexport { c } from './c.js';\nimport './side.js';\nconst tf = await import('@tensorflow/tfjs');\nimport {\n  x,\n  y,\n} from 'yaml/dist/x';\nconst r = require('node:fs');`;
-    assert.deepEqual(importSpecifiers(source).sort(), ['./a.js', './b.js', './c.js', './side.js', '@tensorflow/tfjs', 'node:fs', 'yaml/dist/x']);
+    assert.deepEqual(importSpecifiers(source).sort(), [
+      './a.js',
+      './b.js',
+      './c.js',
+      './side.js',
+      '@tensorflow/tfjs',
+      'node:fs',
+      'yaml/dist/x',
+    ]);
     assert.equal(packageNameOf('@tensorflow/tfjs-node/dist/x'), '@tensorflow/tfjs-node');
     assert.equal(packageNameOf('yaml/dist/x'), 'yaml');
     assert.equal(packageNameOf('fs'), undefined);
@@ -229,14 +276,21 @@ describe('slot pool', () => {
 describe('confinement of recorded paths', () => {
   it('accepts paths below a directory and refuses every way out', () => {
     for (const ok of ['a', 'model/encoder/weights.bin', 'x..y', '.hidden']) assert.ok(isSafeRelativePath(ok), ok);
-    for (const bad of ['', '..', '../x', 'a/../../x', '/etc/passwd', 'a//b', './a', 'a\\..\\b', 'a\0b']) assert.ok(!isSafeRelativePath(bad), bad);
+    for (const bad of ['', '..', '../x', 'a/../../x', '/etc/passwd', 'a//b', './a', 'a\\..\\b', 'a\0b'])
+      assert.ok(!isSafeRelativePath(bad), bad);
   });
 
   it('a manifest with an escaping path or a non-digest is refused, naming its source', () => {
     const digest = 'a'.repeat(64) as Digest;
     assert.doesNotThrow(() => checkManifest({ 'ok.txt': { digest, size: 1, executable: false } }, 'x'));
-    assert.throws(() => checkManifest({ '../../../x': { digest, size: 1, executable: false } }, 'cache record R'), /cache record R names an output '\.\.\/\.\.\/\.\.\/x' outside its directory/);
-    assert.throws(() => checkManifest({ 'a.txt': { digest: '../../etc/passwd' as Digest, size: 1, executable: false } }, 'm'), /invalid digest/);
+    assert.throws(
+      () => checkManifest({ '../../../x': { digest, size: 1, executable: false } }, 'cache record R'),
+      /cache record R names an output '\.\.\/\.\.\/\.\.\/x' outside its directory/,
+    );
+    assert.throws(
+      () => checkManifest({ 'a.txt': { digest: '../../etc/passwd' as Digest, size: 1, executable: false } }, 'm'),
+      /invalid digest/,
+    );
   });
 });
 
@@ -257,7 +311,12 @@ describe('params the runner reads off a schema', () => {
 
   it('a shell command gets variables, never values, in its text', () => {
     const errors: InterpolationError[] = [];
-    const command = interpolateShellCommand('echo "${params.msg}" ${matrix.v} $HOME', { params: { msg: '$(touch /tmp/x); rm -rf ~' }, matrix: { v: 'a; b' } }, errors, ['cmd']);
+    const command = interpolateShellCommand(
+      'echo "${params.msg}" ${matrix.v} $HOME',
+      { params: { msg: '$(touch /tmp/x); rm -rf ~' }, matrix: { v: 'a; b' } },
+      errors,
+      ['cmd'],
+    );
     assert.deepEqual(errors, []);
     assert.equal(command.text, 'echo "${ABLATE_PARAM_msg}" ${ABLATE_MATRIX_v} $HOME');
     assert.deepEqual(command.vars, { ABLATE_PARAM_msg: '$(touch /tmp/x); rm -rf ~', ABLATE_MATRIX_v: 'a; b' });

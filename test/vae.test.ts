@@ -34,7 +34,10 @@ describe('loss terms against hand-computed values', () => {
   it('PSNR and summaries', () => {
     assert.equal(psnr(0.01), 20);
     const s = summarize({ bce: new Float32Array([1, 3]), kl: new Float32Array([0.5, 0.5]), mse: new Float32Array([0.01, 0.001]) });
-    assert.deepEqual({ ...s, mse: Number(s.mse.toFixed(4)), psnr: Number(s.psnr.toFixed(6)) }, { n: 2, bce: 2, kl: 0.5, neg_elbo: 2.5, mse: 0.0055, psnr: 25 });
+    assert.deepEqual(
+      { ...s, mse: Number(s.mse.toFixed(4)), psnr: Number(s.psnr.toFixed(6)) },
+      { n: 2, bce: 2, kl: 0.5, neg_elbo: 2.5, mse: 0.0055, psnr: 25 },
+    );
   });
 });
 
@@ -43,19 +46,41 @@ describe('models', () => {
     const tf = await loadTf('wasm', 1);
     for (const size of [28, 32]) {
       const m = buildModels(tf, { kind: 'conv', imageSize: size, latentDim: 16, hidden: 128, classes: 10, seed: 1 });
-      assert.deepEqual(m.encoder.outputs.map((o) => o.shape), [[null, 16], [null, 16]]);
+      assert.deepEqual(
+        m.encoder.outputs.map((o) => o.shape),
+        [
+          [null, 16],
+          [null, 16],
+        ],
+      );
       assert.deepEqual(m.decoder.outputs[0]!.shape, [null, size, size, 1]);
       const convs = m.encoder.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.outputShape);
-      assert.deepEqual(convs, [[null, size / 2, size / 2, 32], [null, size / 4, size / 4, 64]]);
+      assert.deepEqual(convs, [
+        [null, size / 2, size / 2, 32],
+        [null, size / 4, size / 4, 64],
+      ]);
       const transposed = m.decoder.layers.filter((l) => l.getClassName() === 'Conv2DTranspose').map((l) => l.outputShape);
-      assert.deepEqual(transposed, [[null, size / 2, size / 2, 64], [null, size, size, 32], [null, size, size, 1]]);
+      assert.deepEqual(transposed, [
+        [null, size / 2, size / 2, 64],
+        [null, size, size, 32],
+        [null, size, size, 1],
+      ]);
     }
     const m = buildModels(tf, { kind: 'cvae', imageSize: 28, latentDim: 2, hidden: 16, classes: 10, seed: 3 });
-    assert.deepEqual(m.decoder.inputs.map((i) => i.shape), [[null, 2], [null, 10]]);
+    assert.deepEqual(
+      m.decoder.inputs.map((i) => i.shape),
+      [
+        [null, 2],
+        [null, 10],
+      ],
+    );
     const p = new TempProject();
     await saveLayersModel(tf, m.decoder, p.path('dec'));
     const back = await loadLayersModel(tf, p.path('dec'));
-    const z = tf.core.tensor2d([[0.3, -1], [2, 0]]);
+    const z = tf.core.tensor2d([
+      [0.3, -1],
+      [2, 0],
+    ]);
     const y = tf.core.oneHot(tf.core.tensor1d([3, 7], 'int32'), 10);
     const a = (m.decoder.predict([z, y]) as import('@tensorflow/tfjs-core').Tensor).dataSync();
     const b = (back.predict([z, y]) as import('@tensorflow/tfjs-core').Tensor).dataSync();
@@ -72,18 +97,31 @@ describe('training loop options', () => {
     for (let k = 0; k < count; k++) {
       const corner = k % 4;
       labels[k] = corner;
-      for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) images[k * size * size + (r + (corner >> 1) * 6) * size + c + (corner & 1) * 6] = 1;
+      for (let r = 0; r < 4; r++)
+        for (let c = 0; c < 4; c++) images[k * size * size + (r + (corner >> 1) * 6) * size + c + (corner & 1) * 6] = 1;
     }
     return { images, labels, count, size };
   }
-  const base = { kind: 'conv' as const, batchSize: 16, learningRate: 1e-3, beta: 2, classes: 10, seed: 1, signal: new AbortController().signal, progress: () => undefined };
+  const base = {
+    kind: 'conv' as const,
+    batchSize: 16,
+    learningRate: 1e-3,
+    beta: 2,
+    classes: 10,
+    seed: 1,
+    signal: new AbortController().signal,
+    progress: () => undefined,
+  };
 
   it('KL warm-up ramps β linearly from 0 over the given epochs', async () => {
     const tf = await loadTf('wasm', 1);
     const models = buildModels(tf, { kind: 'conv', imageSize: 12, latentDim: 2, hidden: 8, classes: 10, seed: 1 });
     const result = trainVae(tf, models, blobs(64), undefined, { ...base, epochs: 3, klWarmupEpochs: 2, patience: 0 });
     // β of an epoch's last batch (batch 4 of 4): (epoch − 1 + 3/4) / 2 · β, capped at β.
-    assert.deepEqual(result.history.map((e) => e.beta), [0.375 * 2, 0.875 * 2, 2]);
+    assert.deepEqual(
+      result.history.map((e) => e.beta),
+      [0.375 * 2, 0.875 * 2, 2],
+    );
     assert.equal(result.bestEpoch, 3, 'without validation the last epoch is kept');
   });
 
@@ -124,7 +162,8 @@ describe('train-vae and evaluate on tiny data', () => {
     const run = JSON.parse(p.read('artifacts/tiny/train/model=conv/run.json')) as { backend: string };
     assert.equal(run.backend, 'wasm');
     const metrics = JSON.parse(p.read('artifacts/tiny/eval/model=conv/metrics.json')) as Record<string, number>;
-    for (const key of ['bce', 'kl', 'neg_elbo', 'mse', 'psnr', 'bce_mu', 'psnr_mu', 'psnr_class_1']) assert.ok(Number.isFinite(metrics[key]), key);
+    for (const key of ['bce', 'kl', 'neg_elbo', 'mse', 'psnr', 'bce_mu', 'psnr_mu', 'psnr_class_1'])
+      assert.ok(Number.isFinite(metrics[key]), key);
     assert.ok(Math.abs(metrics.neg_elbo! - (metrics.bce! + metrics.kl!)) < 1e-3);
     const ae = JSON.parse(p.read('artifacts/tiny/eval/model=ae/metrics.json')) as Record<string, number>;
     assert.equal(ae.kl, undefined, 'the autoencoder has no KL');
@@ -138,15 +177,23 @@ describe('train-vae and evaluate on tiny data', () => {
   });
 
   it('is deterministic: same seed, same backend → byte-identical outputs, every file; a retrain keeps evaluate cached', async () => {
-    const yaml = 'pipeline: det\nstages:\n  mnist: { uses: mnist, with: { limit_train: 96, limit_test: 32 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 1, batch_size: 32, backend: wasm } }\n  eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: wasm } }\n';
+    const yaml =
+      'pipeline: det\nstages:\n  mnist: { uses: mnist, with: { limit_train: 96, limit_test: 32 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 1, batch_size: 32, backend: wasm } }\n  eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: wasm } }\n';
     const a = new TempProject({ 'pipelines/det.yaml': yaml });
     const b = new TempProject({ 'pipelines/det.yaml': yaml });
     await a.run('pipelines/det.yaml');
     await b.run('pipelines/det.yaml', { force: true });
     const read = (p: TempProject, file: string) => readFileSync(p.path(`artifacts/det/${file}`));
     const lock = (p: TempProject) => readLockfile(p.path('pipelines/det.lock.json'))!.stages;
-    for (const id of ['mnist', 'prep', 'train', 'eval']) assert.equal(lock(b)[id]!.outputDigest, lock(a)[id]!.outputDigest, `${id}'s outputs differ`);
-    for (const file of ['train/model/encoder/weights.bin', 'train/history.json', 'train/run.json', 'eval/metrics.json', 'eval/latent_mu.npy']) {
+    for (const id of ['mnist', 'prep', 'train', 'eval'])
+      assert.equal(lock(b)[id]!.outputDigest, lock(a)[id]!.outputDigest, `${id}'s outputs differ`);
+    for (const file of [
+      'train/model/encoder/weights.bin',
+      'train/history.json',
+      'train/run.json',
+      'eval/metrics.json',
+      'eval/latent_mu.npy',
+    ]) {
       assert.ok(read(a, file).equals(read(b, file)), `${file} differs`);
     }
     // Retraining reproduces model/ exactly, so evaluate (which reads only train.model) stays cached.
@@ -159,25 +206,31 @@ describe('train-vae and evaluate on tiny data', () => {
   });
 
   const nativeMissing = 'error' in loadNativeAddon() && !process.env.ABLATE_REQUIRE_NATIVE ? 'native kernels not built' : false;
-  it('trains the same model on the native kernels as on wasm: same metrics to float rounding, deterministic per thread count', { skip: nativeMissing }, async () => {
-    const yaml = (backend: string) =>
-      `pipeline: n\nstages:\n  mnist: { uses: mnist, with: { limit_train: 512, limit_test: 128 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 2, batch_size: 64, backend: ${backend} } }\n  eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: ${backend} } }\n`;
-    const wasm = new TempProject({ 'pipelines/n.yaml': yaml('wasm') });
-    const native = new TempProject({ 'pipelines/n.yaml': yaml('native') });
-    const again = new TempProject({ 'pipelines/n.yaml': yaml('native') });
-    for (const p of [wasm, native, again]) assert.deepEqual((await p.run('pipelines/n.yaml', { jobs: 1 })).failed, []);
-    const metrics = (p: TempProject) => JSON.parse(p.read('artifacts/n/eval/metrics.json')) as Record<string, number>;
-    const w = metrics(wasm);
-    const n = metrics(native);
-    for (const key of ['neg_elbo', 'bce', 'kl', 'mse']) assert.ok(Math.abs(n[key]! - w[key]!) <= 1e-3 * Math.abs(w[key]!), `${key}: native ${n[key]} vs wasm ${w[key]}`);
-    assert.match(JSON.parse(native.read('artifacts/n/train/run.json')).reason as string, /oneDNN/);
-    const weights = (p: TempProject) => readFileSync(p.path('artifacts/n/train/model/encoder/weights.bin'));
-    assert.ok(weights(native).equals(weights(again)), 'two native runs on one thread gave different weights');
-  });
+  it(
+    'trains the same model on the native kernels as on wasm: same metrics to float rounding, deterministic per thread count',
+    { skip: nativeMissing },
+    async () => {
+      const yaml = (backend: string) =>
+        `pipeline: n\nstages:\n  mnist: { uses: mnist, with: { limit_train: 512, limit_test: 128 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 2, batch_size: 64, backend: ${backend} } }\n  eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: ${backend} } }\n`;
+      const wasm = new TempProject({ 'pipelines/n.yaml': yaml('wasm') });
+      const native = new TempProject({ 'pipelines/n.yaml': yaml('native') });
+      const again = new TempProject({ 'pipelines/n.yaml': yaml('native') });
+      for (const p of [wasm, native, again]) assert.deepEqual((await p.run('pipelines/n.yaml', { jobs: 1 })).failed, []);
+      const metrics = (p: TempProject) => JSON.parse(p.read('artifacts/n/eval/metrics.json')) as Record<string, number>;
+      const w = metrics(wasm);
+      const n = metrics(native);
+      for (const key of ['neg_elbo', 'bce', 'kl', 'mse'])
+        assert.ok(Math.abs(n[key]! - w[key]!) <= 1e-3 * Math.abs(w[key]!), `${key}: native ${n[key]} vs wasm ${w[key]}`);
+      assert.match(JSON.parse(native.read('artifacts/n/train/run.json')).reason as string, /oneDNN/);
+      const weights = (p: TempProject) => readFileSync(p.path('artifacts/n/train/model/encoder/weights.bin'));
+      assert.ok(weights(native).equals(weights(again)), 'two native runs on one thread gave different weights');
+    },
+  );
 
   it('stops on a NaN/Inf loss with epoch and batch, and caches nothing', async () => {
     const p = new TempProject({
-      'pipelines/nan.yaml': 'pipeline: nan\nstages:\n  mnist: { uses: mnist, with: { limit_train: 256, limit_test: 10 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 3, batch_size: 16, lr: 1.0e+30, backend: wasm } }\n',
+      'pipelines/nan.yaml':
+        'pipeline: nan\nstages:\n  mnist: { uses: mnist, with: { limit_train: 256, limit_test: 10 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 3, batch_size: 16, lr: 1.0e+30, backend: wasm } }\n',
     });
     const result = await p.run('pipelines/nan.yaml');
     const failed = result.events.find((e) => e.type === 'failed' && e.id === 'train');

@@ -6,6 +6,8 @@ import { describeKernelParity, type ConvCase } from './kernel-parity.js';
 // error 3.6). Not one of ablate's kernels and not a shape of the seed models; the native
 // route replaces that kernel and passes these shapes.
 const stockConvBug = (c: ConvCase) =>
-  (c.k[0] === 1 || c.k[1] === 1) && (c.s[0] > 1 || c.s[1] > 1) ? 'tfjs-backend-wasm Conv2D is wrong for a size-1 filter side with stride > 1' : undefined;
+  (c.k[0] === 1 || c.k[1] === 1) && (c.s[0] > 1 || c.s[1] > 1)
+    ? 'tfjs-backend-wasm Conv2D is wrong for a size-1 filter side with stride > 1'
+    : undefined;
 
 describeKernelParity('wasm training kernels', registerWasmTrainingKernels, stockConvBug);

@@ -10,7 +10,21 @@ import { runPlan } from '../runner/scheduler.js';
 import { pipelineStatus } from '../runner/status.js';
 import { findWorkspaceRoot, workspaceAt } from '../runner/workspace.js';
 import { printStatus } from './status.js';
-import { allowOutsideOption, EXIT, flag, integerOption, listOption, load, makeReporter, setOption, stringOption, UsageError, workspaceFor, type Args, type Command } from './shared.js';
+import {
+  allowOutsideOption,
+  EXIT,
+  flag,
+  integerOption,
+  listOption,
+  load,
+  makeReporter,
+  setOption,
+  stringOption,
+  UsageError,
+  workspaceFor,
+  type Args,
+  type Command,
+} from './shared.js';
 
 /** Stages queued or running at once with --executor bullmq unless -j says otherwise. */
 const REMOTE_DEFAULT_SLOTS = 64;
@@ -59,11 +73,21 @@ async function runOne(args: Args, file: string | undefined, ignoreUnknownOverrid
   const cache = stringOption(args, 'cache');
   if (cache) process.env.ABLATE_CACHE_DIR = resolve(cache);
   const dryRun = flag(args, 'dryRun');
-  const plan = await load(file, { overrides: listOption(args, 'set'), writeParseCache: !dryRun, ignoreUnknownOverrides, allowOutsideModules: flag(args, 'allowOutsideModules') });
+  const plan = await load(file, {
+    overrides: listOption(args, 'set'),
+    writeParseCache: !dryRun,
+    ignoreUnknownOverrides,
+    allowOutsideModules: flag(args, 'allowOutsideModules'),
+  });
   const workspace = workspaceFor(plan);
   const targets = flag(args, 'all') ? [] : args.positionals.slice(1);
   const forceValues = listOption(args, 'force');
-  const force: true | string[] | undefined = forceValues.includes('*') || forceValues.includes('true') ? true : forceValues.length ? forceValues.flatMap((f) => f.split(',')) : undefined;
+  const force: true | string[] | undefined =
+    forceValues.includes('*') || forceValues.includes('true')
+      ? true
+      : forceValues.length
+        ? forceValues.flatMap((f) => f.split(','))
+        : undefined;
   const selection = { ...(targets.length ? { targets } : {}), ...(force ? { force } : {}) };
   if (dryRun) {
     printStatus(await pipelineStatus(plan, workspace, selection), 'dry-run');
@@ -77,7 +101,9 @@ async function runOne(args: Args, file: string | undefined, ignoreUnknownOverrid
   const queue = stringOption(args, 'queue');
   const executor: Executor =
     executorName === 'bullmq'
-      ? await (await import('../runner/executor/bullmq.js')).BullmqExecutor.open(redis!, { slots: jobs, ...(queue ? { queue } : {}), cacheDir: workspace.cacheDir })
+      ? await (
+          await import('../runner/executor/bullmq.js')
+        ).BullmqExecutor.open(redis!, { slots: jobs, ...(queue ? { queue } : {}), cacheDir: workspace.cacheDir })
       : new LocalProcessPool(jobs);
   const reporter = await makeReporter(plan, flag(args, 'plain'));
   const controller = new AbortController();
@@ -93,7 +119,11 @@ async function runOne(args: Args, file: string | undefined, ignoreUnknownOverrid
   process.on('SIGTERM', onSignal);
   const started = performance.now();
   try {
-    const summary = await runPlan(plan, workspace, executor, reporter, { ...selection, keepGoing: flag(args, 'keepGoing'), signal: controller.signal });
+    const summary = await runPlan(plan, workspace, executor, reporter, {
+      ...selection,
+      keepGoing: flag(args, 'keepGoing'),
+      signal: controller.signal,
+    });
     await reporter.close();
     const parts = [
       `${summary.ran.length} ran`,
@@ -119,18 +149,28 @@ async function runOne(args: Args, file: string | undefined, ignoreUnknownOverrid
  */
 async function runAll(args: Args): Promise<number> {
   const named = [...args.positionals];
-  if (named.some((p) => !/\.ya?ml$/.test(p))) throw new UsageError('--all takes pipeline files, not stage names: it runs every stage of each');
+  if (named.some((p) => !/\.ya?ml$/.test(p)))
+    throw new UsageError('--all takes pipeline files, not stage names: it runs every stage of each');
   const root = findWorkspaceRoot(process.cwd());
   const dir = resolve(root, 'pipelines');
-  const files = named.length ? named : readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => relative(process.cwd(), resolve(dir, f)));
+  const files = named.length
+    ? named
+    : readdirSync(dir)
+        .filter((f) => /\.ya?ml$/.test(f))
+        .sort()
+        .map((f) => relative(process.cwd(), resolve(dir, f)));
   if (!files.length) throw new UsageError(`no pipeline files in ${dir}`);
   const overrides = listOption(args, 'set');
   const workspace = workspaceAt(root);
   const plans: Plan[] = [];
-  for (const file of files) plans.push(await loadPipeline(file, { overrides, ignoreUnknownOverrides: true, parseCache: new ParseCache(workspace.parsedDir, true) }));
+  for (const file of files)
+    plans.push(
+      await loadPipeline(file, { overrides, ignoreUnknownOverrides: true, parseCache: new ParseCache(workspace.parsedDir, true) }),
+    );
   for (const assignment of overrides) {
     const name = assignment.split('=')[0]!;
-    if (!plans.some((plan) => Object.hasOwn(plan.params, name))) throw new UsageError(`--set ${assignment}: no pipeline in ${dir} has a param '${name}'`);
+    if (!plans.some((plan) => Object.hasOwn(plan.params, name)))
+      throw new UsageError(`--set ${assignment}: no pipeline in ${dir} has a param '${name}'`);
   }
   let worst: number = EXIT.ok;
   for (const file of files) {

@@ -105,5 +105,12 @@ export function printDiagnostics(error: PipelineError): void {
 }
 
 /** Options several commands share. */
-export const setOption: OptionSpec = { flags: '--set <NAME=VALUE>', description: 'override a pipeline param (repeatable); the value is read as YAML', repeatable: true };
-export const allowOutsideOption: OptionSpec = { flags: '--allow-outside-modules', description: 'import stage modules from outside the workspace (their top level runs)' };
+export const setOption: OptionSpec = {
+  flags: '--set <NAME=VALUE>',
+  description: 'override a pipeline param (repeatable); the value is read as YAML',
+  repeatable: true,
+};
+export const allowOutsideOption: OptionSpec = {
+  flags: '--allow-outside-modules',
+  description: 'import stage modules from outside the workspace (their top level runs)',
+};

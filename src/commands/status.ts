@@ -18,8 +18,14 @@ export const statusCommand: Command = {
 
 export function printStatus(statuses: readonly StageStatus[], mode: 'status' | 'dry-run'): void {
   const width = Math.min(48, Math.max(0, ...statuses.map((s) => s.id.length)));
-  const label = { 'up-to-date': 'up to date', restore: mode === 'dry-run' ? 'would restore' : 'restore', stale: mode === 'dry-run' ? 'would run' : 'stale' };
-  const lines = statuses.map((s) => `${label[s.state].padEnd(13)} ${s.id.padEnd(width)}${s.explanation.length ? `  ${s.explanation.join('; ')}` : ''}`);
+  const label = {
+    'up-to-date': 'up to date',
+    restore: mode === 'dry-run' ? 'would restore' : 'restore',
+    stale: mode === 'dry-run' ? 'would run' : 'stale',
+  };
+  const lines = statuses.map(
+    (s) => `${label[s.state].padEnd(13)} ${s.id.padEnd(width)}${s.explanation.length ? `  ${s.explanation.join('; ')}` : ''}`,
+  );
   const stale = statuses.filter((s) => s.state === 'stale').length;
   const restore = statuses.filter((s) => s.state === 'restore').length;
   // One write: a line at a time cost more than computing the status of a big pipeline.

@@ -6,15 +6,33 @@ import { LocalProcessPool } from '../runner/executor/local-pool.js';
 import { lockfilePathFor } from '../runner/lockfile.js';
 import { findLockfiles, verifyLockfiles } from '../runner/maintenance.js';
 import { findWorkspaceRoot, workspaceAt } from '../runner/workspace.js';
-import { allowOutsideOption, EXIT, flag, integerOption, load, makeReporter, UsageError, workspaceFor, type Args, type Command } from './shared.js';
+import {
+  allowOutsideOption,
+  EXIT,
+  flag,
+  integerOption,
+  load,
+  makeReporter,
+  UsageError,
+  workspaceFor,
+  type Args,
+  type Command,
+} from './shared.js';
 
 export const verifyCommand: Command = {
   name: 'verify',
   args: '[files...]',
-  describe: 'check artifacts, and their copies in the cache, against the lockfiles (default: every lockfile); --recompute FILE [STAGE...] executes stages again and compares',
+  describe:
+    'check artifacts, and their copies in the cache, against the lockfiles (default: every lockfile); --recompute FILE [STAGE...] executes stages again and compares',
   options: [
-    { flags: '--recompute', description: 'execute the stages again in scratch space (cache, artifacts and lockfile untouched) and compare with the lockfile' },
-    { flags: '--rtol <X>', description: "with --recompute: the metrics' relative tolerance where this machine's numeric class differs (default 0.01)" },
+    {
+      flags: '--recompute',
+      description: 'execute the stages again in scratch space (cache, artifacts and lockfile untouched) and compare with the lockfile',
+    },
+    {
+      flags: '--rtol <X>',
+      description: "with --recompute: the metrics' relative tolerance where this machine's numeric class differs (default 0.01)",
+    },
     { flags: '-j, --jobs <N>', description: 'with --recompute: stages at once (default: number of cores)' },
     allowOutsideOption,
   ],
@@ -41,8 +59,12 @@ async function verify(files: readonly string[]): Promise<number> {
       continue;
     }
     for (const p of v.problems) {
-      if (p.problem === 'corrupt-object') console.error(`${p.lockfile}: ${p.stage}: cache object ${p.file} does not match its digest; it was removed (the next run that needs it recomputes it)`);
-      else if (p.problem === 'unsafe') console.error(`${p.lockfile}: ${p.stage}: the lockfile names '${p.file}', outside the workspace; not read`);
+      if (p.problem === 'corrupt-object')
+        console.error(
+          `${p.lockfile}: ${p.stage}: cache object ${p.file} does not match its digest; it was removed (the next run that needs it recomputes it)`,
+        );
+      else if (p.problem === 'unsafe')
+        console.error(`${p.lockfile}: ${p.stage}: the lockfile names '${p.file}', outside the workspace; not read`);
       else console.error(`${p.lockfile}: ${p.stage}: ${p.file} ${p.problem}${p.cached ? '' : ' (not in the cache)'}`);
     }
   }
@@ -57,7 +79,9 @@ async function verify(files: readonly string[]): Promise<number> {
           ? `\`ablate run\` restores the ${cached} held in the cache and runs the stages of the other ${artifacts.length - cached}`
           : '`ablate run` runs their stages again';
     const objects = problems.length - artifacts.length;
-    console.error(`verify: ${artifacts.length} of ${count} artifact files do not match (${where})${artifacts.length ? `; ${remedy}` : ''}${objects ? `; ${objects} cache objects or lockfile paths were bad` : ''}`);
+    console.error(
+      `verify: ${artifacts.length} of ${count} artifact files do not match (${where})${artifacts.length ? `; ${remedy}` : ''}${objects ? `; ${objects} cache objects or lockfile paths were bad` : ''}`,
+    );
     return EXIT.failed;
   }
   console.log(`verify: ${count} files of ${stages} stages match their lockfile digests, and so do their copies in the cache (${where})`);
@@ -82,7 +106,11 @@ async function recompute(args: Args): Promise<number> {
   const onSignal = () => controller.abort();
   process.once('SIGINT', onSignal);
   try {
-    const results = await recompute(plan, workspace, new CacheStore(workspace.cacheDir), executor, reporter, { ...(targets.length ? { targets } : {}), rtol, signal: controller.signal });
+    const results = await recompute(plan, workspace, new CacheStore(workspace.cacheDir), executor, reporter, {
+      ...(targets.length ? { targets } : {}),
+      rtol,
+      signal: controller.signal,
+    });
     await reporter.close();
     const label: Record<string, string> = {
       identical: 'identical bytes',
@@ -97,7 +125,14 @@ async function recompute(args: Args): Promise<number> {
     for (const r of results) {
       const details = [
         ...r.reasons,
-        ...(r.verdict === 'identical' ? [] : r.metrics.filter((m) => m.relativeDifference > 0).map((m) => `${m.name} ${formatNumber(m.recorded)} → ${formatNumber(m.recomputed)} (${m.relativeDifference === Infinity ? 'missing' : `rel ${m.relativeDifference.toExponential(1)}`})`)),
+        ...(r.verdict === 'identical'
+          ? []
+          : r.metrics
+              .filter((m) => m.relativeDifference > 0)
+              .map(
+                (m) =>
+                  `${m.name} ${formatNumber(m.recorded)} → ${formatNumber(m.recomputed)} (${m.relativeDifference === Infinity ? 'missing' : `rel ${m.relativeDifference.toExponential(1)}`})`,
+              )),
         ...(r.differingFiles.length && r.verdict !== 'identical' ? [`files differ: ${r.differingFiles.join(', ')}`] : []),
       ];
       console.log(`${label[r.verdict]!.padEnd(width)}  ${r.id}${details.length ? `: ${details.join('; ')}` : ''}`);
@@ -107,7 +142,9 @@ async function recompute(args: Args): Promise<number> {
       const n = results.filter((r) => r.verdict === verdict).length;
       return n ? [`${n} ${words}`] : [];
     });
-    console.log(`\nverify --recompute: ${counts.join(', ')} (${relative(process.cwd(), lockfilePathFor(plan.file))}); ${passed ? 'passed' : 'FAILED'}`);
+    console.log(
+      `\nverify --recompute: ${counts.join(', ')} (${relative(process.cwd(), lockfilePathFor(plan.file))}); ${passed ? 'passed' : 'FAILED'}`,
+    );
     return passed ? EXIT.ok : EXIT.failed;
   } finally {
     process.off('SIGINT', onSignal);
@@ -119,4 +156,3 @@ async function recompute(args: Args): Promise<number> {
 function formatNumber(value: number | undefined): string {
   return value === undefined ? '(none)' : Number(value.toPrecision(4)).toString();
 }
-

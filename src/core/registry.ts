@@ -58,7 +58,9 @@ export function resolveStageRef(uses: string, pipelineDir: string): StageRef | u
     return existsSync(file) ? { type: 'module', name: uses, sourceFile: file, codeRoot: pipelineDir } : undefined;
   }
   const builtin = BUILTINS[uses];
-  return builtin ? { type: 'builtin', name: uses, sourceFile: resolve(packageRoot, 'src', 'stages', builtin.file), codeRoot: packageRoot } : undefined;
+  return builtin
+    ? { type: 'builtin', name: uses, sourceFile: resolve(packageRoot, 'src', 'stages', builtin.file), codeRoot: packageRoot }
+    : undefined;
 }
 
 const loaded = new Map<string, Promise<StageKind>>();

@@ -28,10 +28,13 @@ export interface Tf {
 }
 
 /** The `backend` param of every stage that runs TensorFlow.js. */
-export const BackendParam = Type.Union([Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('native'), Type.Literal('wasm'), Type.Literal('cpu')], {
-  default: 'auto',
-  description: 'auto: tfjs-node if it loads, else native (wasm + oneDNN) if built, else wasm. cpu takes minutes per training step.',
-});
+export const BackendParam = Type.Union(
+  [Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('native'), Type.Literal('wasm'), Type.Literal('cpu')],
+  {
+    default: 'auto',
+    description: 'auto: tfjs-node if it loads, else native (wasm + oneDNN) if built, else wasm. cpu takes minutes per training step.',
+  },
+);
 
 /**
  * The `threads` param of the stages that run TensorFlow.js kernels on several cores. A param,
@@ -105,7 +108,8 @@ let loadedChoice: BackendChoice | undefined;
 
 /** TensorFlow.js on `choice`, its kernels bounded to `threads` cores (the stage's ctx.threads). */
 export async function loadTf(choice: BackendChoice, threads: number): Promise<Tf> {
-  if (loading && loadedChoice !== choice) throw new Error(`TensorFlow.js is already loaded with backend ${loadedChoice}; one backend per process`);
+  if (loading && loadedChoice !== choice)
+    throw new Error(`TensorFlow.js is already loaded with backend ${loadedChoice}; one backend per process`);
   loadedChoice = choice;
   const tf = await (loading ??= load(choice));
   setComputeThreads(threads);
@@ -114,7 +118,8 @@ export async function loadTf(choice: BackendChoice, threads: number): Promise<Tf
 
 async function load(choice: BackendChoice): Promise<Tf> {
   const nativeError = choice === 'auto' || choice === 'tensorflow' ? await nativeUnavailable() : 'not requested';
-  if (choice === 'tensorflow' && nativeError) throw new Error(`backend 'tensorflow' requested but @tensorflow/tfjs-node does not load: ${nativeError}`);
+  if (choice === 'tensorflow' && nativeError)
+    throw new Error(`backend 'tensorflow' requested but @tensorflow/tfjs-node does not load: ${nativeError}`);
   const core = await import('@tensorflow/tfjs-core');
   // tfjs-layers also registers every gradient function (tfjs-core alone registers none).
   const layers = await import('@tensorflow/tfjs-layers');
@@ -151,5 +156,11 @@ async function load(choice: BackendChoice): Promise<Tf> {
     }
   }
   await core.ready();
-  return { core, layers, backend, reason, versions: { '@tensorflow/tfjs-core': core.version_core, '@tensorflow/tfjs-layers': layers.version_layers } };
+  return {
+    core,
+    layers,
+    backend,
+    reason,
+    versions: { '@tensorflow/tfjs-core': core.version_core, '@tensorflow/tfjs-layers': layers.version_layers },
+  };
 }

@@ -12,7 +12,12 @@ import { stratifiedSample, stratifiedSplit } from './sampling.js';
 export const SubsetParams = {
   limit_train: Type.Optional(Type.Integer({ minimum: 1, description: 'Keep this many training images (stratified, seeded).' })),
   limit_test: Type.Optional(Type.Integer({ minimum: 1, description: 'Keep this many test images (stratified, seeded).' })),
-  validation: Type.Number({ minimum: 0, maximum: 0.5, default: 0, description: 'Fraction of the (limited) training set held out for validation, stratified.' }),
+  validation: Type.Number({
+    minimum: 0,
+    maximum: 0.5,
+    default: 0,
+    description: 'Fraction of the (limited) training set held out for validation, stratified.',
+  }),
   seed: Type.Integer({ default: 42, description: 'Seed of the subsetting and the split.' }),
 };
 const SubsetObject = Type.Object(SubsetParams);
@@ -47,7 +52,10 @@ function writeSplit(outDir: string, name: string, set: LabeledImages, indices: r
     images.set(set.images.subarray(index * pixels, (index + 1) * pixels), k * pixels);
     labels[k] = set.labels[index]!;
   });
-  writeFileSync(join(outDir, `${name}_images.npy`), encodeNpy({ dtype: 'uint8', shape: [indices.length, set.rows, set.cols], data: images }));
+  writeFileSync(
+    join(outDir, `${name}_images.npy`),
+    encodeNpy({ dtype: 'uint8', shape: [indices.length, set.rows, set.cols], data: images }),
+  );
   writeFileSync(join(outDir, `${name}_labels.npy`), encodeNpy({ dtype: 'uint8', shape: [indices.length], data: labels }));
 }
 
@@ -58,7 +66,14 @@ function classCounts(labels: Uint8Array, indices: readonly number[]): number[] {
 }
 
 /** Subsets (stratified, seeded), holds out the validation split, and writes all three splits and dataset.json. */
-export function writeDataset(outDir: string, train: LabeledImages, test: LabeledImages, options: SubsetOptions, random: () => number, source: string): void {
+export function writeDataset(
+  outDir: string,
+  train: LabeledImages,
+  test: LabeledImages,
+  options: SubsetOptions,
+  random: () => number,
+  source: string,
+): void {
   const trainSubset = stratifiedSample(train.labels, options.limit_train ?? train.count, random);
   const { rest, heldOut } = stratifiedSplit(trainSubset, train.labels, options.validation, random);
   const testSubset = stratifiedSample(test.labels, options.limit_test ?? test.count, random);

@@ -51,5 +51,7 @@ export async function doctor(options: DoctorOptions, print: (line: string) => vo
   const start = performance.now();
   while (performance.now() - start < options.seconds * 1000) step(++steps);
   const seconds = (performance.now() - start) / 1000;
-  print(`probe     conv VAE d=2, batch ${TRAIN_BATCH}: ${steps} training step${steps === 1 ? '' : 's'} in ${seconds.toFixed(1)} s → ${Math.round((steps * TRAIN_BATCH) / seconds)} images/s`);
+  print(
+    `probe     conv VAE d=2, batch ${TRAIN_BATCH}: ${steps} training step${steps === 1 ? '' : 's'} in ${seconds.toFixed(1)} s → ${Math.round((steps * TRAIN_BATCH) / seconds)} images/s`,
+  );
 }

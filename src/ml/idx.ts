@@ -18,7 +18,8 @@ export class IdxError extends StageError {}
 export function decodeIdx(raw: Buffer, file: string): IdxArray {
   const bytes = raw[0] === 0x1f && raw[1] === 0x8b ? gunzip(raw, file) : raw;
   if (bytes.length < 4) throw new IdxError(`${file}: too short to be an IDX file (${bytes.length} bytes)`);
-  if (bytes[0] !== 0 || bytes[1] !== 0) throw new IdxError(`${file}: wrong magic number 0x${bytes.subarray(0, 4).toString('hex')} (an IDX file starts with 0x0000)`);
+  if (bytes[0] !== 0 || bytes[1] !== 0)
+    throw new IdxError(`${file}: wrong magic number 0x${bytes.subarray(0, 4).toString('hex')} (an IDX file starts with 0x0000)`);
   if (bytes[2] !== 0x08) throw new IdxError(`${file}: IDX data type 0x${bytes[2]!.toString(16)} is not unsigned byte (0x08)`);
   const dims = bytes[3]!;
   if (dims < 1 || dims > 4) throw new IdxError(`${file}: ${dims} dimensions; expected 1 (labels) or 3 (images)`);
@@ -27,7 +28,8 @@ export function decodeIdx(raw: Buffer, file: string): IdxArray {
   const shape = Array.from({ length: dims }, (_, i) => bytes.readUInt32BE(4 + 4 * i));
   const count = shape.reduce((a, b) => a * b, 1);
   const available = bytes.length - headerLength;
-  if (available < count) throw new IdxError(`${file}: truncated: header says [${shape.join(' × ')}] = ${count} bytes of data, the file has ${available}`);
+  if (available < count)
+    throw new IdxError(`${file}: truncated: header says [${shape.join(' × ')}] = ${count} bytes of data, the file has ${available}`);
   if (available > count) throw new IdxError(`${file}: ${available - count} unexpected bytes after the [${shape.join(' × ')}] data`);
   return { shape, data: new Uint8Array(bytes.buffer, bytes.byteOffset + headerLength, count) };
 }
@@ -48,7 +50,8 @@ function gunzip(raw: Buffer, file: string): Buffer {
 export function readIdxPair(imagesFile: string, labelsFile: string): { images: IdxArray; labels: IdxArray } {
   const images = readIdx(imagesFile);
   const labels = readIdx(labelsFile);
-  if (images.shape.length !== 3) throw new IdxError(`${imagesFile}: expected images [count × rows × cols], found ${images.shape.length} dimensions`);
+  if (images.shape.length !== 3)
+    throw new IdxError(`${imagesFile}: expected images [count × rows × cols], found ${images.shape.length} dimensions`);
   if (labels.shape.length !== 1) throw new IdxError(`${labelsFile}: expected labels [count], found ${labels.shape.length} dimensions`);
   if (images.shape[0] !== labels.shape[0]) {
     throw new IdxError(`${imagesFile} has ${images.shape[0]} images but ${labelsFile} has ${labels.shape[0]} labels`);

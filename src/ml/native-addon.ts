@@ -12,10 +12,26 @@ import { packageRoot } from '../package-root.js';
 
 /** The addon's functions (see native/ablate_native.cc for their contracts). */
 export interface NativeAddon {
-  conv2d(x: Float32Array, filter: Float32Array, bias: Float32Array | null, y: Float32Array, shape: Int32Array, activation: number, alpha: number): void;
+  conv2d(
+    x: Float32Array,
+    filter: Float32Array,
+    bias: Float32Array | null,
+    y: Float32Array,
+    shape: Int32Array,
+    activation: number,
+    alpha: number,
+  ): void;
   conv2dBackwardData(dy: Float32Array, filter: Float32Array, dx: Float32Array, shape: Int32Array): void;
   conv2dBackwardWeights(x: Float32Array, dy: Float32Array, dFilter: Float32Array, shape: Int32Array): void;
-  matmul(a: Float32Array, b: Float32Array, c: Float32Array, shape: Int32Array, bias: Float32Array | null, activation: number, alpha: number): void;
+  matmul(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    shape: Int32Array,
+    bias: Float32Array | null,
+    activation: number,
+    alpha: number,
+  ): void;
   sumLeading(x: Float32Array, out: Float32Array, shape: Int32Array): void;
   setThreads(threads: number): void;
   /** oneDNN's dispatched instruction set here, e.g. 'avx2', 'avx512_core' (after DNNL_MAX_CPU_ISA). */

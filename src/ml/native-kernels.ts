@@ -44,15 +44,36 @@ const activationCodes: Readonly<Record<string, number>> = { linear: 0, relu: 1, 
 export function convShape(info: backend_util.Conv2DInfo): Int32Array {
   const { padInfo: p } = info;
   return Int32Array.of(
-    info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.filterHeight, info.filterWidth, info.outChannels,
-    info.outHeight, info.outWidth, info.strideHeight, info.strideWidth, info.dilationHeight, info.dilationWidth,
-    p.top, p.left, p.bottom, p.right,
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.outChannels,
+    info.outHeight,
+    info.outWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.dilationHeight,
+    info.dilationWidth,
+    p.top,
+    p.left,
+    p.bottom,
+    p.right,
   );
 }
 
 function convInfo(x: readonly number[], filter: readonly number[], attrs: Conv2DAttrs): backend_util.Conv2DInfo {
   if (attrs.dataFormat !== 'NHWC') throw new Error('native convolutions support NHWC only');
-  return backend_util.computeConv2DInfo(x as [number, number, number, number], filter as [number, number, number, number], attrs.strides, attrs.dilations, attrs.pad, attrs.dimRoundingMode);
+  return backend_util.computeConv2DInfo(
+    x as [number, number, number, number],
+    filter as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
 }
 
 function conv2DKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
@@ -60,14 +81,27 @@ function conv2DKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
     const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
     const info = convInfo(x.shape, filter.shape, attrs as unknown as Conv2DAttrs);
     const y = backend.makeOutput(info.outShape, 'float32');
-    addon.conv2d(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(filter), null, backend.typedArrayFromHeap(y), convShape(info), 0, 0);
+    addon.conv2d(
+      backend.typedArrayFromHeap(x),
+      backend.typedArrayFromHeap(filter),
+      null,
+      backend.typedArrayFromHeap(y),
+      convShape(info),
+      0,
+      0,
+    );
     return y;
   };
 }
 
 function fusedConv2DKernel(addon: NativeAddon, backend: WasmBackend, fallback: KernelFunc): KernelFunc {
   return (args) => {
-    const { x, filter, bias, preluActivationWeights } = args.inputs as { x: TensorInfo; filter: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
+    const { x, filter, bias, preluActivationWeights } = args.inputs as {
+      x: TensorInfo;
+      filter: TensorInfo;
+      bias?: TensorInfo;
+      preluActivationWeights?: TensorInfo;
+    };
     const attrs = args.attrs as unknown as FusedConv2DAttrs;
     const code = activationCodes[attrs.activation];
     const outChannels = filter.shape[3]!;
@@ -75,7 +109,15 @@ function fusedConv2DKernel(addon: NativeAddon, backend: WasmBackend, fallback: K
     const info = convInfo(x.shape, filter.shape, attrs);
     const y = backend.makeOutput(info.outShape, 'float32');
     const biasValues = bias ? backend.typedArrayFromHeap(bias) : null;
-    addon.conv2d(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(filter), biasValues, backend.typedArrayFromHeap(y), convShape(info), code, attrs.leakyreluAlpha ?? 0.2);
+    addon.conv2d(
+      backend.typedArrayFromHeap(x),
+      backend.typedArrayFromHeap(filter),
+      biasValues,
+      backend.typedArrayFromHeap(y),
+      convShape(info),
+      code,
+      attrs.leakyreluAlpha ?? 0.2,
+    );
     return y;
   };
 }
@@ -86,7 +128,12 @@ function conv2DBackpropInputKernel(addon: NativeAddon, backend: WasmBackend): Ke
     const a = attrs as unknown as Conv2DBackpropInputAttrs;
     const info = convInfo(a.inputShape, filter.shape, { ...a, dilations: 1 });
     const dx = backend.makeOutput([...a.inputShape], 'float32');
-    addon.conv2dBackwardData(backend.typedArrayFromHeap(dy), backend.typedArrayFromHeap(filter), backend.typedArrayFromHeap(dx), convShape(info));
+    addon.conv2dBackwardData(
+      backend.typedArrayFromHeap(dy),
+      backend.typedArrayFromHeap(filter),
+      backend.typedArrayFromHeap(dx),
+      convShape(info),
+    );
     return dx;
   };
 }
@@ -97,7 +144,12 @@ function conv2DBackpropFilterKernel(addon: NativeAddon, backend: WasmBackend): K
     const a = attrs as unknown as Conv2DBackpropFilterAttrs;
     const info = convInfo(x.shape, a.filterShape, { ...a, dilations: 1 });
     const dW = backend.makeOutput([...a.filterShape], 'float32');
-    addon.conv2dBackwardWeights(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(dy), backend.typedArrayFromHeap(dW), convShape(info));
+    addon.conv2dBackwardWeights(
+      backend.typedArrayFromHeap(x),
+      backend.typedArrayFromHeap(dy),
+      backend.typedArrayFromHeap(dW),
+      convShape(info),
+    );
     return dW;
   };
 }
@@ -107,7 +159,15 @@ function conv2DBackpropFilterKernel(addon: NativeAddon, backend: WasmBackend): K
  * side has batch 1; `fused` adds a bias over the last axis and an activation (_FusedMatMul,
  * which Dense layers use outside gradient tapes).
  */
-function matMul(addon: NativeAddon, backend: WasmBackend, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean, fused?: { bias: TensorInfo | undefined; activation: number; alpha: number }): TensorInfo {
+function matMul(
+  addon: NativeAddon,
+  backend: WasmBackend,
+  a: TensorInfo,
+  b: TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  fused?: { bias: TensorInfo | undefined; activation: number; alpha: number },
+): TensorInfo {
   const rankA = a.shape.length;
   const rankB = b.shape.length;
   const m = transposeA ? a.shape[rankA - 1]! : a.shape[rankA - 2]!;
@@ -115,13 +175,31 @@ function matMul(addon: NativeAddon, backend: WasmBackend, a: TensorInfo, b: Tens
   const n = transposeB ? b.shape[rankB - 2]! : b.shape[rankB - 1]!;
   const batchA = util.sizeFromShape(a.shape.slice(0, -2));
   const batchB = util.sizeFromShape(b.shape.slice(0, -2));
-  if (batchA !== batchB && batchA !== 1 && batchB !== 1) throw new Error(`BatchMatMul: batch sizes ${batchA} and ${batchB} do not broadcast`);
+  if (batchA !== batchB && batchA !== 1 && batchB !== 1)
+    throw new Error(`BatchMatMul: batch sizes ${batchA} and ${batchB} do not broadcast`);
   const batchShape = (batchA >= batchB ? a : b).shape.slice(0, -2);
   const c = backend.makeOutput([...batchShape, m, n], 'float32');
   const batch = Math.max(batchA, batchB);
-  const shape = Int32Array.of(batch, m, n, k, transposeA ? 1 : 0, transposeB ? 1 : 0, batchA === 1 && batch > 1 ? 1 : 0, batchB === 1 && batch > 1 ? 1 : 0);
+  const shape = Int32Array.of(
+    batch,
+    m,
+    n,
+    k,
+    transposeA ? 1 : 0,
+    transposeB ? 1 : 0,
+    batchA === 1 && batch > 1 ? 1 : 0,
+    batchB === 1 && batch > 1 ? 1 : 0,
+  );
   const bias = fused?.bias ? backend.typedArrayFromHeap(fused.bias) : null;
-  addon.matmul(backend.typedArrayFromHeap(a), backend.typedArrayFromHeap(b), backend.typedArrayFromHeap(c), shape, bias, fused?.activation ?? 0, fused?.alpha ?? 0);
+  addon.matmul(
+    backend.typedArrayFromHeap(a),
+    backend.typedArrayFromHeap(b),
+    backend.typedArrayFromHeap(c),
+    shape,
+    bias,
+    fused?.activation ?? 0,
+    fused?.alpha ?? 0,
+  );
   return c;
 }
 
@@ -135,7 +213,12 @@ function batchMatMulKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc
 
 function fusedMatMulKernel(addon: NativeAddon, backend: WasmBackend, fallback: KernelFunc): KernelFunc {
   return (args) => {
-    const { a, b, bias, preluActivationWeights } = args.inputs as { a: TensorInfo; b: TensorInfo; bias?: TensorInfo; preluActivationWeights?: TensorInfo };
+    const { a, b, bias, preluActivationWeights } = args.inputs as {
+      a: TensorInfo;
+      b: TensorInfo;
+      bias?: TensorInfo;
+      preluActivationWeights?: TensorInfo;
+    };
     const attrs = args.attrs as unknown as _FusedMatMulAttrs;
     const code = activationCodes[attrs.activation];
     const n = attrs.transposeB ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!;

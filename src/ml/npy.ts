@@ -16,7 +16,8 @@ const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
 
 export function encodeNpy(array: NpyArray): Buffer {
   const count = array.shape.reduce((a, b) => a * b, 1);
-  if (count !== array.data.length) throw new Error(`npy: shape [${array.shape.join(', ')}] holds ${count} values, data has ${array.data.length}`);
+  if (count !== array.data.length)
+    throw new Error(`npy: shape [${array.shape.join(', ')}] holds ${count} values, data has ${array.data.length}`);
   const shape = array.shape.length === 1 ? `(${array.shape[0]},)` : `(${array.shape.join(', ')})`;
   let header = `{'descr': '${DESCR[array.dtype]}', 'fortran_order': False, 'shape': ${shape}, }`;
   const unpadded = MAGIC.length + 2 + 2 + header.length + 1;
@@ -41,13 +42,18 @@ export function decodeNpy(bytes: Buffer, source = 'npy'): NpyArray {
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (!descr || !fortran || shapeText === undefined) throw new Error(`${source}: unreadable .npy header ${JSON.stringify(header)}`);
   if (fortran === 'True') throw new Error(`${source}: Fortran-order arrays are not supported`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const offset = start + headerLength;
   const count = shape.reduce((a, b) => a * b, 1);
   const body = bytes.subarray(offset);
   // Copy into a fresh, aligned buffer: typed arrays need an offset that is a multiple of their element size.
   const copy = (size: number) => {
-    if (body.length < count * size) throw new Error(`${source}: truncated: ${count} values need ${count * size} bytes, found ${body.length}`);
+    if (body.length < count * size)
+      throw new Error(`${source}: truncated: ${count} values need ${count * size} bytes, found ${body.length}`);
     const out = new ArrayBuffer(count * size);
     new Uint8Array(out).set(body.subarray(0, count * size));
     return out;

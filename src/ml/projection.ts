@@ -11,7 +11,9 @@ import { encodeNpy, readNpyAs } from './npy.js';
 import { stratifiedSample } from './sampling.js';
 import { knnLabelAgreement } from './tsne.js';
 
-export const SubsampleParam = Type.Optional(Type.Integer({ minimum: 10, description: 'Project this many test points (stratified, seeded); default: all.' }));
+export const SubsampleParam = Type.Optional(
+  Type.Integer({ minimum: 10, description: 'Project this many test points (stratified, seeded); default: all.' }),
+);
 
 export interface Latents {
   readonly data: Float32Array;

@@ -31,7 +31,12 @@ export function stratifiedSample(labels: ArrayLike<number>, count: number, rando
 }
 
 /** Splits `indices` into (rest, held-out) with `fraction` of each class held out. */
-export function stratifiedSplit(indices: readonly number[], labels: ArrayLike<number>, fraction: number, random: () => number): { rest: number[]; heldOut: number[] } {
+export function stratifiedSplit(
+  indices: readonly number[],
+  labels: ArrayLike<number>,
+  fraction: number,
+  random: () => number,
+): { rest: number[]; heldOut: number[] } {
   const subsetLabels = indices.map((i) => labels[i]!);
   const heldPositions = new Set(stratifiedSample(subsetLabels, Math.round(indices.length * fraction), random));
   const rest: number[] = [];

@@ -34,7 +34,12 @@ interface Affinities {
 }
 
 /** Exact k nearest neighbours by squared Euclidean distance (excluding the point itself). */
-export function nearestNeighbours(data: Float32Array, n: number, dims: number, k: number): { indices: Int32Array; distances: Float64Array } {
+export function nearestNeighbours(
+  data: Float32Array,
+  n: number,
+  dims: number,
+  k: number,
+): { indices: Int32Array; distances: Float64Array } {
   const indices = new Int32Array(n * k);
   const distances = new Float64Array(n * k);
   const norms = new Float64Array(n);
@@ -253,7 +258,11 @@ class QuadTree {
     if (child < 0) {
       const half = this.width[c]! / 2;
       const quarter = half / 2;
-      child = this.cell(this.centerX[c]! + (quadrant & 1 ? quarter : -quarter), this.centerY[c]! + (quadrant & 2 ? quarter : -quarter), half);
+      child = this.cell(
+        this.centerX[c]! + (quadrant & 1 ? quarter : -quarter),
+        this.centerY[c]! + (quadrant & 2 ? quarter : -quarter),
+        half,
+      );
       this.children[c * 4 + quadrant] = child;
       this.leaf[c] = 0;
     }

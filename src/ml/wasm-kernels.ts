@@ -56,18 +56,26 @@ function conv2DBackpropFilterKernel(call: Call, backend: WasmBackend): KernelFun
     const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow, inHeight, inWidth } = info;
     const needH = kh + sh * (oh - 1);
     const needW = kw + sw * (ow - 1);
-    const padded = call('PadV2', { x }, {
-      paddings: [
-        [0, 0],
-        [info.padInfo.top, Math.max(0, needH - inHeight - info.padInfo.top)],
-        [info.padInfo.left, Math.max(0, needW - inWidth - info.padInfo.left)],
-        [0, 0],
-      ],
-      constantValue: 0,
-    });
+    const padded = call(
+      'PadV2',
+      { x },
+      {
+        paddings: [
+          [0, 0],
+          [info.padInfo.top, Math.max(0, needH - inHeight - info.padInfo.top)],
+          [info.padInfo.left, Math.max(0, needW - inWidth - info.padInfo.left)],
+          [0, 0],
+        ],
+        constantValue: 0,
+      },
+    );
     const xT = call('Transpose', { x: padded }, { perm: [3, 1, 2, 0] });
     const dyT = call('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
-    const conv = call('Conv2D', { x: xT, filter: dyT }, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [sh, sw], dimRoundingMode: undefined as never });
+    const conv = call(
+      'Conv2D',
+      { x: xT, filter: dyT },
+      { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [sh, sw], dimRoundingMode: undefined as never },
+    );
     const cropped = call('Slice', { x: conv }, { begin: [0, 0, 0, 0], size: [-1, kh, kw, -1] });
     const dW = call('Transpose', { x: cropped }, { perm: [1, 2, 0, 3] });
     for (const t of [padded, xT, dyT, conv, cropped]) backend.disposeData(t.dataId);
@@ -88,8 +96,27 @@ function conv2DBackpropInputKernel(call: Call, backend: WasmBackend): KernelFunc
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
     const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
     if (dataFormat !== 'NHWC') throw new Error('Conv2DBackpropInput on wasm supports NHWC only');
-    const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
-    const { batchSize: n, strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow, outChannels: co, inChannels: ci, inHeight, inWidth } = info;
+    const info = backend_util.computeConv2DInfo(
+      inputShape,
+      filter.shape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+    );
+    const {
+      batchSize: n,
+      strideHeight: sh,
+      strideWidth: sw,
+      filterHeight: kh,
+      filterWidth: kw,
+      outHeight: oh,
+      outWidth: ow,
+      outChannels: co,
+      inChannels: ci,
+      inHeight,
+      inWidth,
+    } = info;
     const { top, left } = info.padInfo;
     const dx = backend.makeOutput([n, inHeight, inWidth, ci], 'float32');
     backend.typedArrayFromHeap(dx).fill(0);
@@ -113,8 +140,24 @@ function conv2DBackpropInputKernel(call: Call, backend: WasmBackend): KernelFunc
             }
           }
         }
-        const padded = call('PadV2', { x: dy }, { paddings: [[0, 0], [khr - 1, khr - 1], [kwr - 1, kwr - 1], [0, 0]], constantValue: 0 });
-        const phase = call('Conv2D', { x: padded, filter: sub }, { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined as never });
+        const padded = call(
+          'PadV2',
+          { x: dy },
+          {
+            paddings: [
+              [0, 0],
+              [khr - 1, khr - 1],
+              [kwr - 1, kwr - 1],
+              [0, 0],
+            ],
+            constantValue: 0,
+          },
+        );
+        const phase = call(
+          'Conv2D',
+          { x: padded, filter: sub },
+          { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1], dimRoundingMode: undefined as never },
+        );
         // phase[b, m, k] → dx[b, m·sh + rh − top, k·sw + rw − left] where inside dx.
         const ph = oh + khr - 1;
         const pw = ow + kwr - 1;
@@ -152,7 +195,11 @@ function batchMatMulKernel(call: Call, backend: WasmBackend, original: KernelFun
     };
     const a2 = transposeA ? swapLast(a) : a;
     const b2 = transposeB ? swapLast(b) : b;
-    const out = original({ ...args, inputs: { a: a2, b: b2 }, attrs: { ...args.attrs, transposeA: false, transposeB: false } }) as TensorInfo;
+    const out = original({
+      ...args,
+      inputs: { a: a2, b: b2 },
+      attrs: { ...args.attrs, transposeA: false, transposeB: false },
+    }) as TensorInfo;
     if (transposeA) backend.disposeData(a2.dataId);
     if (transposeB) backend.disposeData(b2.dataId);
     return out;

@@ -50,7 +50,10 @@ function formatNumber(value: number | undefined): string {
 function table(headers: readonly string[], rows: readonly (readonly (string | number | undefined)[])[], id: string): string {
   const head = headers.map((h, i) => `<th data-column="${i}" title="sort">${escape(h)}</th>`).join('');
   const body = rows
-    .map((row) => `<tr>${row.map((cell) => (typeof cell === 'number' ? `<td class="num" data-value="${cell}">${formatNumber(cell)}</td>` : `<td>${escape(cell ?? '')}</td>`)).join('')}</tr>`)
+    .map(
+      (row) =>
+        `<tr>${row.map((cell) => (typeof cell === 'number' ? `<td class="num" data-value="${cell}">${formatNumber(cell)}</td>` : `<td>${escape(cell ?? '')}</td>`)).join('')}</tr>`,
+    )
     .join('\n');
   return `<table class="sortable" id="${id}"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
@@ -72,7 +75,11 @@ export function renderReport(data: ReportData): string {
       const rows = data.metrics.filter((r) => r.section === section);
       const variantKeys = [...new Set(rows.flatMap((r) => Object.keys(r.variant)))];
       const metricKeys = [...new Set(rows.flatMap((r) => Object.keys(r.metrics)))].filter((k) => !k.includes('_class_'));
-      const cells = rows.map((r) => [r.id, ...variantKeys.map((k) => (r.variant[k] === undefined ? '' : String(r.variant[k]))), ...metricKeys.map((k) => r.metrics[k])]);
+      const cells = rows.map((r) => [
+        r.id,
+        ...variantKeys.map((k) => (r.variant[k] === undefined ? '' : String(r.variant[k]))),
+        ...metricKeys.map((k) => r.metrics[k]),
+      ]);
       return `<h3>${escape(section)}</h3>\n<div class="scroll">${table(['run', ...variantKeys, ...metricKeys], cells, `metrics-${section}`)}</div>`;
     })
     .join('\n');
@@ -81,7 +88,10 @@ export function renderReport(data: ReportData): string {
     .map((section) => {
       const items = data.figures
         .filter((f) => f.section === section)
-        .map((f) => `<figure><img alt="${escape(`${f.id} ${f.file}`)}" src="data:image/png;base64,${f.png.toString('base64')}"><figcaption>${escape(f.id)} · ${escape(f.file)}</figcaption></figure>`)
+        .map(
+          (f) =>
+            `<figure><img alt="${escape(`${f.id} ${f.file}`)}" src="data:image/png;base64,${f.png.toString('base64')}"><figcaption>${escape(f.id)} · ${escape(f.file)}</figcaption></figure>`,
+        )
         .join('\n');
       return `<h3>${escape(section)}</h3>\n${items}`;
     })
@@ -91,7 +101,15 @@ export function renderReport(data: ReportData): string {
   const training = data.training.length
     ? `<div class="scroll">${table(
         ['run', ...paramKeys, 'backend', 'tfjs', 'node', 'images', 'best epoch'],
-        data.training.map((t) => [t.id, ...paramKeys.map((k) => cell(t.params[k])), t.backend, t.versions['@tensorflow/tfjs-core'] ?? '', t.versions.node ?? '', t.images, t.bestEpoch]),
+        data.training.map((t) => [
+          t.id,
+          ...paramKeys.map((k) => cell(t.params[k])),
+          t.backend,
+          t.versions['@tensorflow/tfjs-core'] ?? '',
+          t.versions.node ?? '',
+          t.images,
+          t.bestEpoch,
+        ]),
         'training',
       )}</div>`
     : '<p>No training runs among the inputs.</p>';

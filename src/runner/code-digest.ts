@@ -112,7 +112,9 @@ export function codeDigest(entryFile: string, labelRoot: string): CodeDigest {
     }
     const built = bundleInputs()?.get(file);
     if (built !== undefined && built !== info.digest) {
-      throw new StaleBundleError(`${relative(labelRoot, file)} changed after dist/ was built (during this run?); run the command again, which rebuilds dist/ first`);
+      throw new StaleBundleError(
+        `${relative(labelRoot, file)} changed after dist/ was built (during this run?); run the command again, which rebuilds dist/ first`,
+      );
     }
     files[relative(labelRoot, file)] = info.digest;
     for (const specifier of info.specifiers) {

@@ -37,19 +37,35 @@ export interface DecisionInputs {
  * cache read at all (as DVC compares dvc.lock); then the cache record; else the stage runs,
  * and the reasons say which fingerprint fields changed since the lockfile's entry.
  */
-export async function decide({ instance, fingerprint, digest, previous, forced, store, statCache, workspaceRoot }: DecisionInputs): Promise<Decision> {
+export async function decide({
+  instance,
+  fingerprint,
+  digest,
+  previous,
+  forced,
+  store,
+  statCache,
+  workspaceRoot,
+}: DecisionInputs): Promise<Decision> {
   if (forced) return { action: 'run', reasons: [{ type: 'forced' }] };
   const artifactDir = join(workspaceRoot, instance.artifactDir);
-  if (previous?.digest === digest && previous.artifactDir === instance.artifactDir && !(await driftedArtifacts(previous.outputs, artifactDir, statCache)).length) {
+  if (
+    previous?.digest === digest &&
+    previous.artifactDir === instance.artifactDir &&
+    !(await driftedArtifacts(previous.outputs, artifactDir, statCache)).length
+  ) {
     const record = store.readRun(digest);
     // The lockfile is trusted only where the cache agrees with it (or has no record to say
     // otherwise); a record with other outputs wins, and the lockfile entry is rewritten.
-    if (!record || record.outputDigest === previous.outputDigest) return { action: 'up-to-date', outputs: previous.outputs, durationMs: previous.durationMs };
+    if (!record || record.outputDigest === previous.outputDigest)
+      return { action: 'up-to-date', outputs: previous.outputs, durationMs: previous.durationMs };
   }
   const record = store.readRun(digest);
   if (record) {
     const drifted = await driftedArtifacts(record.outputs, artifactDir, statCache);
-    return drifted.length ? { action: 'restore', record, drifted } : { action: 'up-to-date', outputs: record.outputs, durationMs: record.durationMs, record };
+    return drifted.length
+      ? { action: 'restore', record, drifted }
+      : { action: 'up-to-date', outputs: record.outputs, durationMs: record.durationMs, record };
   }
   const reasons = diffFingerprints(previous?.fingerprint, fingerprint);
   return { action: 'run', reasons: reasons.length ? reasons : [{ type: 'not-cached' }] };

@@ -55,8 +55,6 @@ export function codeFrame(source: string, position: SourcePosition): string {
 export function sortDiagnostics(list: readonly Diagnostic[]): Diagnostic[] {
   return [...list].sort(
     (a, b) =>
-      a.file.localeCompare(b.file) ||
-      (a.position?.line ?? 0) - (b.position?.line ?? 0) ||
-      (a.position?.col ?? 0) - (b.position?.col ?? 0),
+      a.file.localeCompare(b.file) || (a.position?.line ?? 0) - (b.position?.line ?? 0) || (a.position?.col ?? 0) - (b.position?.col ?? 0),
   );
 }

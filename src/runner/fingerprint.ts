@@ -199,7 +199,10 @@ export function diffFingerprints(before: Fingerprint | undefined, after: Fingerp
   return reasons;
 }
 
-function recordChanges(before: Readonly<Record<string, unknown>>, after: Readonly<Record<string, unknown>>): [string, 'modified' | 'added' | 'removed'][] {
+function recordChanges(
+  before: Readonly<Record<string, unknown>>,
+  after: Readonly<Record<string, unknown>>,
+): [string, 'modified' | 'added' | 'removed'][] {
   const changes: [string, 'modified' | 'added' | 'removed'][] = [];
   for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
     if (!Object.hasOwn(before, key)) changes.push([key, 'added']);

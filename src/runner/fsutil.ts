@@ -24,4 +24,3 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     throw error;
   }
 }
-

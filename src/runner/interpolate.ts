@@ -23,7 +23,12 @@ const NAMESPACES = ['params', 'matrix'] as const;
  * variables such as `${HOME}`) are left alone, but a dotted reference to an unknown
  * namespace is reported, since only a typo produces one.
  */
-export function interpolate(value: unknown, scope: InterpolationScope, errors: InterpolationError[], path: (string | number)[] = []): unknown {
+export function interpolate(
+  value: unknown,
+  scope: InterpolationScope,
+  errors: InterpolationError[],
+  path: (string | number)[] = [],
+): unknown {
   if (typeof value === 'string') return interpolateString(value, scope, errors, path);
   if (Array.isArray(value)) return value.map((item, i) => interpolate(item, scope, errors, [...path, i]));
   if (value !== null && typeof value === 'object') {
@@ -63,7 +68,12 @@ export function shellVariableName(namespace: 'params' | 'matrix', name: string):
  * becomes a reference to an environment variable, which the shell expands as data only, and
  * the values travel beside the text (they are part of the stage's params, so fingerprinted).
  */
-export function interpolateShellCommand(text: string, scope: InterpolationScope, errors: InterpolationError[], path: (string | number)[]): ShellCommand {
+export function interpolateShellCommand(
+  text: string,
+  scope: InterpolationScope,
+  errors: InterpolationError[],
+  path: (string | number)[],
+): ShellCommand {
   const vars: Record<string, string> = {};
   const rewritten = text.replace(REFERENCE, (match, expr: string) => {
     const resolved = lookup(expr, scope, errors, path);
@@ -87,7 +97,11 @@ function lookup(
   const [, namespace, name] = m as unknown as [string, string, string];
   if (!(NAMESPACES as readonly string[]).includes(namespace)) {
     const suggestion = nearestName(namespace, NAMESPACES);
-    errors.push({ path, message: `unknown reference '\${${expr.trim()}}': only \${params.NAME} and \${matrix.KEY} are interpolated`, ...(suggestion ? { suggestion: `\${${suggestion}.${name}}` } : {}) });
+    errors.push({
+      path,
+      message: `unknown reference '\${${expr.trim()}}': only \${params.NAME} and \${matrix.KEY} are interpolated`,
+      ...(suggestion ? { suggestion: `\${${suggestion}.${name}}` } : {}),
+    });
     return { found: false };
   }
   const table = scope[namespace as (typeof NAMESPACES)[number]];

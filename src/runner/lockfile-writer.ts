@@ -31,7 +31,13 @@ export class LockfileWriter {
    */
   record(instance: StageInstance, record: RunRecord): void {
     const previous = this.previous?.stages[instance.id];
-    if (previous?.digest === record.digest && manifestDigest(previous.outputs) === record.outputDigest && previous.outputDigest === record.outputDigest && previous.artifactDir === instance.artifactDir) return;
+    if (
+      previous?.digest === record.digest &&
+      manifestDigest(previous.outputs) === record.outputDigest &&
+      previous.outputDigest === record.outputDigest &&
+      previous.artifactDir === instance.artifactDir
+    )
+      return;
     const { createdAt: _createdAt, ...rest } = record;
     this.updates.set(instance.id, { ...rest, artifactDir: instance.artifactDir });
     this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);

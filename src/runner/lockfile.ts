@@ -37,7 +37,9 @@ export function readLockfile(path: string): Lockfile | undefined {
   try {
     parsed = JSON.parse(readFileSync(path, 'utf8')) as Lockfile;
   } catch (error) {
-    throw new LockfileError(`${path} is not valid JSON (${(error as Error).message}); restore it (git checkout -- ${path}) or delete it, and the next run rebuilds it from the cache`);
+    throw new LockfileError(
+      `${path} is not valid JSON (${(error as Error).message}); restore it (git checkout -- ${path}) or delete it, and the next run rebuilds it from the cache`,
+    );
   }
   if (parsed?.version !== 1 || typeof parsed.stages !== 'object' || parsed.stages === null) {
     throw new LockfileError(`${path}: not an ablate lockfile of version 1; restore it (git checkout -- ${path}) or delete it`);

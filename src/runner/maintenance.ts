@@ -122,7 +122,8 @@ export interface GcResult {
 export function collectGarbage(workspace: Workspace, lockfiles: readonly string[], options: { dryRun?: boolean } = {}): GcResult {
   // A dry run deletes nothing, so it may look while a run is going on.
   const active = [...new Set(liveHolders(workspace.locksDir).map((h) => h.pid))];
-  if (active.length && !options.dryRun) throw new WorkspaceBusyError(`another ablate run or worker is active (pid ${active.join(', ')}); run gc when it has finished`);
+  if (active.length && !options.dryRun)
+    throw new WorkspaceBusyError(`another ablate run or worker is active (pid ${active.join(', ')}); run gc when it has finished`);
   const store = new CacheStore(workspace.cacheDir);
   const referenced = new Set<string>();
   for (const file of lockfiles) for (const entry of Object.values(readLockfile(file)?.stages ?? {})) referenced.add(entry.digest);

@@ -32,7 +32,8 @@ export function pathParamValues(schema: object, params: Readonly<Record<string, 
   for (const [name, node] of Object.entries(properties)) {
     const value = params[name];
     if (node.format === PATH_FORMAT && typeof value === 'string') paths.push(value);
-    else if (node.items?.format === PATH_FORMAT && Array.isArray(value)) paths.push(...value.filter((v): v is string => typeof v === 'string'));
+    else if (node.items?.format === PATH_FORMAT && Array.isArray(value))
+      paths.push(...value.filter((v): v is string => typeof v === 'string'));
   }
   return paths;
 }

@@ -17,7 +17,8 @@ const Scalar = Type.Union([Type.String(), Type.Number(), Type.Boolean()]);
  * `stage`, `stage.output`, `stage[*]` (gather all variants), `stage[key=value,…]` (only the
  * matching variants), each optionally followed by `.output`.
  */
-export const INPUT_REF_PATTERN = '^[A-Za-z_][A-Za-z0-9_-]*(\\[(\\*|[A-Za-z_][A-Za-z0-9_]*=[^,\\]=]+(,[A-Za-z_][A-Za-z0-9_]*=[^,\\]=]+)*)\\])?(\\.[A-Za-z0-9_.-]+)?$';
+export const INPUT_REF_PATTERN =
+  '^[A-Za-z_][A-Za-z0-9_-]*(\\[(\\*|[A-Za-z_][A-Za-z0-9_]*=[^,\\]=]+(,[A-Za-z_][A-Za-z0-9_]*=[^,\\]=]+)*)\\])?(\\.[A-Za-z0-9_.-]+)?$';
 
 const StageSpec = Type.Object(
   {
@@ -37,7 +38,7 @@ const StageSpec = Type.Object(
     with: Type.Optional(
       Type.Record(Type.String(), Type.Unknown(), {
         description:
-          'Params of the stage kind. Strings may interpolate ${params.NAME} and ${matrix.KEY}; a string that is exactly one ${...} keeps the value\'s type.',
+          "Params of the stage kind. Strings may interpolate ${params.NAME} and ${matrix.KEY}; a string that is exactly one ${...} keeps the value's type.",
       }),
     ),
     matrix: Type.Optional(
@@ -60,7 +61,12 @@ const StageSpec = Type.Object(
 export const PipelineSchema = Type.Object(
   {
     $schema: Type.Optional(Type.String()),
-    pipeline: Type.String({ pattern: PIPELINE_NAME_PATTERN, maxLength: 100, description: 'Pipeline name, one folder name (artifacts go to artifacts/<name>/): letters, digits, _, . and -, not starting with a dot.' }),
+    pipeline: Type.String({
+      pattern: PIPELINE_NAME_PATTERN,
+      maxLength: 100,
+      description:
+        'Pipeline name, one folder name (artifacts go to artifacts/<name>/): letters, digits, _, . and -, not starting with a dot.',
+    }),
     description: Type.Optional(Type.String()),
     params: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), Type.Unknown(), {
@@ -68,7 +74,10 @@ export const PipelineSchema = Type.Object(
         description: 'Pipeline-wide defaults, referenced as ${params.NAME}; `--set NAME=VALUE` overrides them.',
       }),
     ),
-    stages: Type.Record(Type.String({ pattern: STAGE_NAME_PATTERN, maxLength: 100 }), StageSpec, { minProperties: 1, additionalProperties: false }),
+    stages: Type.Record(Type.String({ pattern: STAGE_NAME_PATTERN, maxLength: 100 }), StageSpec, {
+      minProperties: 1,
+      additionalProperties: false,
+    }),
   },
   {
     additionalProperties: false,

@@ -72,13 +72,18 @@ export function parseInputRef(text: string): InputRef {
   const m = /^([A-Za-z_][A-Za-z0-9_-]*)(?:\[([^\]]*)\])?(?:\.(.+))?$/.exec(text);
   if (!m) throw new Error(`invalid input reference '${text}'`);
   const bracket = m[2];
-  const select = bracket && bracket !== '*' ? Object.fromEntries(bracket.split(',').map((pair) => pair.split('=', 2) as [string, string])) : undefined;
+  const select =
+    bracket && bracket !== '*' ? Object.fromEntries(bracket.split(',').map((pair) => pair.split('=', 2) as [string, string])) : undefined;
   return { stage: m[1]!, gather: bracket === '*', ...(select ? { select } : {}), ...(m[3] ? { output: m[3] } : {}) };
 }
 
 /** Identifies one fan-out reference: the same stage may be bound twice with different selections. */
 function refKey(ref: InputRef): string {
-  return ref.select ? `${ref.stage}[${Object.entries(ref.select).map(([k, v]) => `${k}=${v}`).join(',')}]` : ref.stage;
+  return ref.select
+    ? `${ref.stage}[${Object.entries(ref.select)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',')}]`
+    : ref.stage;
 }
 
 function matchesSelection(variant: Variant, select: Readonly<Record<string, string>> | undefined): boolean {
@@ -195,7 +200,9 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
         diagnostics.push(
           source.diagnostic(
             ['stages', name, 'uses'],
-            isPath ? `stage module '${uses}' not found (resolved to ${resolve(dir, uses)})` : `unknown stage kind '${uses}'; built-in kinds: ${builtinKindNames.join(', ')}`,
+            isPath
+              ? `stage module '${uses}' not found (resolved to ${resolve(dir, uses)})`
+              : `unknown stage kind '${uses}'; built-in kinds: ${builtinKindNames.join(', ')}`,
             { at: 'value', ...(suggestion ? { suggestion } : {}) },
           ),
         );
@@ -214,7 +221,9 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
       try {
         kinds.set(name, { ref, kind: await loadStageKind(ref) });
       } catch (error) {
-        diagnostics.push(source.diagnostic(['stages', name, 'uses'], `cannot load stage module '${uses}': ${(error as Error).message}`, { at: 'value' }));
+        diagnostics.push(
+          source.diagnostic(['stages', name, 'uses'], `cannot load stage module '${uses}': ${(error as Error).message}`, { at: 'value' }),
+        );
       }
     }),
   );
@@ -227,8 +236,16 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
     for (const [input, text] of Object.entries(spec.stages[name]!.in ?? {})) {
       const ref = parseInputRef(text);
       if (!Object.hasOwn(spec.stages, ref.stage)) {
-        const suggestion = nearestName(ref.stage, stageNames.filter((n) => n !== name));
-        diagnostics.push(source.diagnostic(['stages', name, 'in', input], `input '${input}' refers to unknown stage '${ref.stage}'`, { at: 'value', ...(suggestion ? { suggestion } : {}) }));
+        const suggestion = nearestName(
+          ref.stage,
+          stageNames.filter((n) => n !== name),
+        );
+        diagnostics.push(
+          source.diagnostic(['stages', name, 'in', input], `input '${input}' refers to unknown stage '${ref.stage}'`, {
+            at: 'value',
+            ...(suggestion ? { suggestion } : {}),
+          }),
+        );
         continue;
       }
       stageRefs.set(input, ref);
@@ -292,17 +309,31 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
     const matrix = stage.matrix ?? {};
     for (const [key, values] of Object.entries(matrix)) {
       if (inherited.has(key)) {
-        report(source.diagnostic(['stages', name, 'matrix', key], `matrix key '${key}' collides with the same key inherited from an upstream matrix stage; rename one of them`));
+        report(
+          source.diagnostic(
+            ['stages', name, 'matrix', key],
+            `matrix key '${key}' collides with the same key inherited from an upstream matrix stage; rename one of them`,
+          ),
+        );
       }
       const labels = values.map((v) => String(v));
       const dup = labels.findIndex((l, i) => labels.indexOf(l) !== i);
       if (dup >= 0) {
-        report(source.diagnostic(['stages', name, 'matrix', key, dup], `matrix value ${JSON.stringify(values[dup])} of '${key}' collides with an earlier value (variants would share the name '${key}=${labels[dup]}')`, { at: 'value' }));
+        report(
+          source.diagnostic(
+            ['stages', name, 'matrix', key, dup],
+            `matrix value ${JSON.stringify(values[dup])} of '${key}' collides with an earlier value (variants would share the name '${key}=${labels[dup]}')`,
+            { at: 'value' },
+          ),
+        );
       }
     }
     const count = Object.values(matrix).reduce((n, values) => n * values.length, combos.length);
     if (count > maxInstances) {
-      const axes = [...(combos.length > 1 ? [`${combos.length} upstream variants`] : []), ...Object.entries(matrix).map(([key, values]) => `${key} ${values.length}`)];
+      const axes = [
+        ...(combos.length > 1 ? [`${combos.length} upstream variants`] : []),
+        ...Object.entries(matrix).map(([key, values]) => `${key} ${values.length}`),
+      ];
       report(
         source.diagnostic(
           ['stages', name, 'matrix'],
@@ -320,13 +351,19 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
       const interpolationErrors: InterpolationError[] = [];
       const resolvedWith = resolveParams(kind, stage.with ?? {}, { params, matrix: combo.variant }, interpolationErrors);
       for (const e of interpolationErrors) {
-        report(source.diagnostic(['stages', name, 'with', ...e.path], e.message, { at: 'value', ...(e.suggestion ? { suggestion: e.suggestion } : {}) }));
+        report(
+          source.diagnostic(['stages', name, 'with', ...e.path], e.message, {
+            at: 'value',
+            ...(e.suggestion ? { suggestion: e.suggestion } : {}),
+          }),
+        );
       }
       // A param whose reference did not resolve still holds the text `${…}`: its type error would only repeat the first.
       const unresolved = interpolationErrors.map((e) => ['stages', name, 'with', ...e.path].join('.'));
-      const paramErrors = schemaDiagnostics(source, kind.params, resolvedWith, ['stages', name, 'with'], { what: 'param', owner: `of stage kind '${stage.uses}'` }).filter(
-        (d) => !unresolved.some((path) => d.keyPath === path || d.keyPath.startsWith(`${path}.`)),
-      );
+      const paramErrors = schemaDiagnostics(source, kind.params, resolvedWith, ['stages', name, 'with'], {
+        what: 'param',
+        owner: `of stage kind '${stage.uses}'`,
+      }).filter((d) => !unresolved.some((path) => d.keyPath === path || d.keyPath.startsWith(`${path}.`)));
       paramErrors.forEach(report);
       if (interpolationErrors.length || paramErrors.length) continue;
 
@@ -339,7 +376,13 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
           const declared = upstreamInstances[0]?.outputs ?? {};
           if (!Object.hasOwn(declared, r.output)) {
             const suggestion = nearestName(r.output, Object.keys(declared));
-            report(source.diagnostic(['stages', name, 'in', input], `stage '${r.stage}' has no output '${r.output}'; its outputs: ${Object.keys(declared).join(', ') || '(none named)'}`, { at: 'value', ...(suggestion ? { suggestion } : {}) }));
+            report(
+              source.diagnostic(
+                ['stages', name, 'in', input],
+                `stage '${r.stage}' has no output '${r.output}'; its outputs: ${Object.keys(declared).join(', ') || '(none named)'}`,
+                { at: 'value', ...(suggestion ? { suggestion } : {}) },
+              ),
+            );
             continue;
           }
         }
@@ -351,7 +394,12 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
       const variant: Variant = combo.variant;
       const folderName = variantFolder(variant);
       if (Buffer.byteLength(folderName) > MAX_FOLDER_BYTES) {
-        report(source.diagnostic(['stages', name, 'matrix'], `the variant folder '${folderName.slice(0, 60)}…' is ${Buffer.byteLength(folderName)} bytes, over the ${MAX_FOLDER_BYTES} a file system allows in one name; use shorter matrix values`));
+        report(
+          source.diagnostic(
+            ['stages', name, 'matrix'],
+            `the variant folder '${folderName.slice(0, 60)}…' is ${Buffer.byteLength(folderName)} bytes, over the ${MAX_FOLDER_BYTES} a file system allows in one name; use shorter matrix values`,
+          ),
+        );
         continue;
       }
       const folder = Object.keys(variant).length ? `/${folderName}` : '';
@@ -394,7 +442,12 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
  * `with:` after interpolation. Params the kind marks as shell code get their references
  * turned into variables (interpolateShellCommand), whose values go to the `vars` param.
  */
-function resolveParams(kind: StageKind, spec: Readonly<Record<string, unknown>>, scope: InterpolationScope, errors: InterpolationError[]): Record<string, unknown> {
+function resolveParams(
+  kind: StageKind,
+  spec: Readonly<Record<string, unknown>>,
+  scope: InterpolationScope,
+  errors: InterpolationError[],
+): Record<string, unknown> {
   const commands = propertiesWithFormat(kind.params, SHELL_COMMAND_FORMAT).filter((key) => typeof spec[key] === 'string');
   const rest = Object.fromEntries(Object.entries(spec).filter(([key]) => !commands.includes(key)));
   const resolved = interpolate(rest, scope, errors) as Record<string, unknown>;
@@ -433,17 +486,38 @@ function checkDeclaredInputs(
       const suggestion = nearestName(input, Object.keys(declared));
       if (suggestion) suggested.add(suggestion);
       const names = Object.keys(declared);
-      diagnostics.push(source.diagnostic(['stages', name, 'in', input], `stage kind '${stage.uses}' has no input '${input}'; its inputs: ${names.join(', ') || '(none)'}`, suggestion ? { suggestion } : {}));
+      diagnostics.push(
+        source.diagnostic(
+          ['stages', name, 'in', input],
+          `stage kind '${stage.uses}' has no input '${input}'; its inputs: ${names.join(', ') || '(none)'}`,
+          suggestion ? { suggestion } : {},
+        ),
+      );
     } else if (decl.gather && !ref.gather) {
-      diagnostics.push(source.diagnostic(['stages', name, 'in', input], `input '${input}' gathers every variant: write '${ref.stage}[*]'`, { at: 'value' }));
+      diagnostics.push(
+        source.diagnostic(['stages', name, 'in', input], `input '${input}' gathers every variant: write '${ref.stage}[*]'`, {
+          at: 'value',
+        }),
+      );
     } else if (!decl.gather && ref.gather) {
-      diagnostics.push(source.diagnostic(['stages', name, 'in', input], `input '${input}' takes one variant, not a gather: write '${ref.stage}' (the stage then fans out over '${ref.stage}''s variants)`, { at: 'value' }));
+      diagnostics.push(
+        source.diagnostic(
+          ['stages', name, 'in', input],
+          `input '${input}' takes one variant, not a gather: write '${ref.stage}' (the stage then fans out over '${ref.stage}''s variants)`,
+          { at: 'value' },
+        ),
+      );
     }
   }
   for (const [input, decl] of Object.entries(declared)) {
     // A misspelt input already got a 'did you mean' pointing here; saying it is missing too would be noise.
     if (!decl.optional && !stageRefs.has(input) && !Object.hasOwn(stage.in ?? {}, input) && !suggested.has(input)) {
-      diagnostics.push(source.diagnostic(['stages', name, stage.in ? 'in' : 'uses'], `stage kind '${stage.uses}' needs input '${input}' (${decl.description})`));
+      diagnostics.push(
+        source.diagnostic(
+          ['stages', name, stage.in ? 'in' : 'uses'],
+          `stage kind '${stage.uses}' needs input '${input}' (${decl.description})`,
+        ),
+      );
     }
   }
 }
@@ -467,7 +541,10 @@ function applyOverrides(
       if (ignoreUnknown) continue;
       const suggestion = nearestName(name, Object.keys(defaults));
       diagnostics.push({
-        ...source.diagnostic(['params'], `--set ${assignment}: the pipeline has no param '${name}' (params: ${Object.keys(defaults).join(', ') || 'none'})`),
+        ...source.diagnostic(
+          ['params'],
+          `--set ${assignment}: the pipeline has no param '${name}' (params: ${Object.keys(defaults).join(', ') || 'none'})`,
+        ),
         ...(suggestion ? { suggestion } : {}),
       });
       continue;
@@ -476,7 +553,11 @@ function applyOverrides(
       params[name] = parseYamlValue(assignment.slice(eq + 1)) as unknown;
     } catch (error) {
       const why = (error as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
-      diagnostics.push({ file: source.file, keyPath: 'params', message: `--set ${assignment}: the value is not valid YAML (${why}); quote it to pass a string: --set '${name}="${assignment.slice(eq + 1).replace(/"/g, '\\"')}"'` });
+      diagnostics.push({
+        file: source.file,
+        keyPath: 'params',
+        message: `--set ${assignment}: the value is not valid YAML (${why}); quote it to pass a string: --set '${name}="${assignment.slice(eq + 1).replace(/"/g, '\\"')}"'`,
+      });
     }
   }
   return params;

@@ -60,7 +60,14 @@ export interface RecomputeOptions {
  * outputs are copied into the scratch space from artifacts/ or the cache (each file checked
  * against its digest). Reads the workspace; writes nothing in it.
  */
-export async function recompute(plan: Plan, workspace: Workspace, store: CacheStore, executor: Executor, reporter: Reporter, options: RecomputeOptions): Promise<RecomputeResult[]> {
+export async function recompute(
+  plan: Plan,
+  workspace: Workspace,
+  store: CacheStore,
+  executor: Executor,
+  reporter: Reporter,
+  options: RecomputeOptions,
+): Promise<RecomputeResult[]> {
   const lock = readLockfile(lockfilePathFor(plan.file));
   if (!lock) throw new Error(`${lockfilePathFor(plan.file)} does not exist: run the pipeline first, then verify what it recorded`);
   const targets = options.targets?.length ? resolveTargets(plan, options.targets) : plan.instances.map((i) => i.id);
@@ -69,7 +76,12 @@ export async function recompute(plan: Plan, workspace: Workspace, store: CacheSt
     const scratch = scratchWorkspace(scratchRoot);
     const scratchLock = join(scratchRoot, 'recompute.lock.json');
     seedUpstream(plan, lock, targets, workspace, store, scratchRoot, scratchLock);
-    await runPlan(plan, scratch, executor, reporter, { targets, force: targets, lockfile: scratchLock, ...(options.signal ? { signal: options.signal } : {}) });
+    await runPlan(plan, scratch, executor, reporter, {
+      targets,
+      force: targets,
+      lockfile: scratchLock,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     const after = readLockfile(scratchLock);
     return targets.map((id) => compareEntry(id, lock.stages[id], after?.stages[id], options.rtol, plan.byId.get(id)!.ref.name));
   } finally {
@@ -79,7 +91,15 @@ export async function recompute(plan: Plan, workspace: Workspace, store: CacheSt
 
 function scratchWorkspace(root: string): Workspace {
   const state = join(root, '.ablate');
-  return { root, cacheDir: join(state, 'cache'), logsDir: join(state, 'logs'), locksDir: join(state, 'locks'), tmpDir: join(state, 'tmp'), statCacheFile: join(state, 'stat-cache.json'), parsedDir: join(state, 'parsed') };
+  return {
+    root,
+    cacheDir: join(state, 'cache'),
+    logsDir: join(state, 'logs'),
+    locksDir: join(state, 'locks'),
+    tmpDir: join(state, 'tmp'),
+    statCacheFile: join(state, 'stat-cache.json'),
+    parsedDir: join(state, 'parsed'),
+  };
 }
 
 /**
@@ -87,15 +107,26 @@ function scratchWorkspace(root: string): Workspace {
  * the scratch space, so the scheduler finds them up to date there. One whose recorded bytes
  * are neither in artifacts/ nor in the cache is left out: it then runs in the scratch space too.
  */
-function seedUpstream(plan: Plan, lock: Lockfile, targets: readonly string[], workspace: Workspace, store: CacheStore, scratchRoot: string, scratchLock: string): void {
+function seedUpstream(
+  plan: Plan,
+  lock: Lockfile,
+  targets: readonly string[],
+  workspace: Workspace,
+  store: CacheStore,
+  scratchRoot: string,
+  scratchLock: string,
+): void {
   const wanted = new Set(targets);
   const stages: Record<string, LockEntry> = {};
   for (const id of withAncestors(plan.graph, targets)) {
     const entry = lock.stages[id];
-    if (wanted.has(id) || !entry || entry.artifactDir !== plan.byId.get(id)?.artifactDir || !isSafeRelativePath(entry.artifactDir)) continue;
+    if (wanted.has(id) || !entry || entry.artifactDir !== plan.byId.get(id)?.artifactDir || !isSafeRelativePath(entry.artifactDir))
+      continue;
     const copied = Object.entries(entry.outputs).every(([path, output]) => {
       if (!isSafeRelativePath(path)) return false;
-      const source = [join(workspace.root, entry.artifactDir, path), store.objectPath(output.digest)].find((file) => existsSync(file) && hashBytes(readFileSync(file)) === output.digest);
+      const source = [join(workspace.root, entry.artifactDir, path), store.objectPath(output.digest)].find(
+        (file) => existsSync(file) && hashBytes(readFileSync(file)) === output.digest,
+      );
       if (!source) return false;
       const target = join(scratchRoot, entry.artifactDir, path);
       mkdirSync(dirname(target), { recursive: true });
@@ -111,7 +142,13 @@ function seedUpstream(plan: Plan, lock: Lockfile, targets: readonly string[], wo
 const COMPARABLE: ReadonlySet<StaleReason['type']> = new Set(['environment', 'input']);
 
 /** Compares what the lockfile recorded with what was recomputed. */
-function compareEntry(id: string, recorded: LockEntry | undefined, recomputed: LockEntry | undefined, rtol: number, kind: string): RecomputeResult {
+function compareEntry(
+  id: string,
+  recorded: LockEntry | undefined,
+  recomputed: LockEntry | undefined,
+  rtol: number,
+  kind: string,
+): RecomputeResult {
   const none = { reasons: [], metrics: [], differingFiles: [] };
   if (!recorded) return { id, verdict: 'not-in-lockfile', ...none };
   if (!recomputed) return { id, verdict: 'failed', ...none };
@@ -120,7 +157,9 @@ function compareEntry(id: string, recorded: LockEntry | undefined, recomputed: L
   const names = [...new Set([...Object.keys(recorded.metrics ?? {}), ...Object.keys(recomputed.metrics ?? {})])].sort();
   const metrics = names.map((name) => compareMetric(name, recorded.metrics?.[name], recomputed.metrics?.[name]));
   const paths = [...new Set([...Object.keys(recorded.outputs), ...Object.keys(recomputed.outputs)])].sort();
-  const differingFiles = paths.filter((p) => recorded.outputs[p]?.digest !== recomputed.outputs[p]?.digest).map((p) => join(recorded.artifactDir, p));
+  const differingFiles = paths
+    .filter((p) => recorded.outputs[p]?.digest !== recomputed.outputs[p]?.digest)
+    .map((p) => join(recorded.artifactDir, p));
   if (reasons.some((r) => !COMPARABLE.has(r.type))) return { id, verdict: 'stale', reasons: words, metrics: [], differingFiles: [] };
   if (!reasons.length) return { id, verdict: differingFiles.length ? 'differs' : 'identical', reasons: words, metrics, differingFiles };
   if (!differingFiles.length) return { id, verdict: 'identical', reasons: words, metrics, differingFiles };

@@ -69,10 +69,16 @@ export async function executeInstance(
   };
   const context: JobContext = {
     workspaceRoot: workspace.root,
-    upstream: (plan.graph.get(instance.id) ?? []).map((id) => ({ artifactDir: plan.byId.get(id)!.artifactDir, manifest: scope.outputs.get(id)! })),
+    upstream: (plan.graph.get(instance.id) ?? []).map((id) => ({
+      artifactDir: plan.byId.get(id)!.artifactDir,
+      manifest: scope.outputs.get(id)!,
+    })),
     fingerprint,
   };
-  const observer = { progress: (message: string, fraction?: number) => reporter.event({ type: 'progress', id: instance.id, message, ...(fraction === undefined ? {} : { fraction }) }) };
+  const observer = {
+    progress: (message: string, fraction?: number) =>
+      reporter.event({ type: 'progress', id: instance.id, message, ...(fraction === undefined ? {} : { fraction }) }),
+  };
   const started = performance.now();
   try {
     for (let attempt = 0; ; attempt++) {

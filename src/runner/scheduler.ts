@@ -7,7 +7,14 @@ import { CacheStore, CorruptObjectError, type RunRecord } from './caching/store.
 import { withAncestors } from './dag.js';
 import { decide, type Decision } from './decide.js';
 import type { Executor } from './executor/types.js';
-import { computeFingerprint, describeReasons, fingerprintDigest, type Fingerprint, type FingerprintCaches, type FingerprintDigest } from './fingerprint.js';
+import {
+  computeFingerprint,
+  describeReasons,
+  fingerprintDigest,
+  type Fingerprint,
+  type FingerprintCaches,
+  type FingerprintDigest,
+} from './fingerprint.js';
 import { FileLock } from './locks.js';
 import { LockfileWriter } from './lockfile-writer.js';
 import { sweepLeftovers } from './maintenance.js';
@@ -58,7 +65,9 @@ export class UnknownTargetError extends Error {
     plan: Plan,
   ) {
     const suggestion = nearestName(target.replace(/\[.*$/, ''), plan.stageNames);
-    super(`unknown stage '${target}' in ${plan.file}; stages: ${plan.stageNames.join(', ')}${suggestion ? `; did you mean '${suggestion}'?` : ''}`);
+    super(
+      `unknown stage '${target}' in ${plan.file}; stages: ${plan.stageNames.join(', ')}${suggestion ? `; did you mean '${suggestion}'?` : ''}`,
+    );
   }
 }
 
@@ -76,7 +85,13 @@ export function selection(plan: Plan, options: Pick<RunOptions, 'targets' | 'for
  * artifacts/, then to the lockfile — in that order, so an interruption at any point
  * leaves nothing that points at missing data.
  */
-export async function runPlan(plan: Plan, workspace: Workspace, executor: Executor, reporter: Reporter, options: RunOptions = {}): Promise<RunSummary> {
+export async function runPlan(
+  plan: Plan,
+  workspace: Workspace,
+  executor: Executor,
+  reporter: Reporter,
+  options: RunOptions = {},
+): Promise<RunSummary> {
   for (const dir of [workspace.cacheDir, workspace.logsDir, workspace.locksDir, workspace.tmpDir]) mkdirSync(dir, { recursive: true });
   sweepLeftovers(workspace);
   return new PlanRun(plan, workspace, executor, reporter, options).execute();
@@ -129,7 +144,13 @@ class PlanRun {
         this.settle(instance, deps).catch((error: unknown) => {
           this.summary.failed.push(instance.id);
           this.stopScheduling = true;
-          reporter.event({ type: 'failed', id: instance.id, message: error instanceof Error ? error.message : String(error), logFile: '', logTail: '' });
+          reporter.event({
+            type: 'failed',
+            id: instance.id,
+            message: error instanceof Error ? error.message : String(error),
+            logFile: '',
+            logTail: '',
+          });
           return false;
         }),
       );
@@ -185,7 +206,13 @@ class PlanRun {
       const failure = error instanceof StageFailure ? error : new StageFailure(error instanceof Error ? error.message : String(error), '');
       this.summary.failed.push(instance.id);
       if (!this.options.keepGoing) this.stopScheduling = true;
-      this.reporter.event({ type: 'failed', id: instance.id, message: failure.message, logFile: failure.logFile, logTail: tail(failure.logFile) });
+      this.reporter.event({
+        type: 'failed',
+        id: instance.id,
+        message: failure.message,
+        logFile: failure.logFile,
+        logTail: tail(failure.logFile),
+      });
       return false;
     } finally {
       lock.release();
@@ -196,11 +223,20 @@ class PlanRun {
    * Acts on an up-to-date or restore decision. False when the cache let it down (an object
    * missing or corrupt: the record is dropped and the stage runs instead).
    */
-  private async useCached(instance: StageInstance, digest: FingerprintDigest, decision: Exclude<Decision, { action: 'run' }>): Promise<boolean> {
+  private async useCached(
+    instance: StageInstance,
+    digest: FingerprintDigest,
+    decision: Exclude<Decision, { action: 'run' }>,
+  ): Promise<boolean> {
     let outputs: Manifest;
     if (decision.action === 'restore') {
       try {
-        this.store.materialize(decision.record.outputs, join(this.workspace.root, instance.artifactDir), this.statCache, `the cache record of ${instance.id}`);
+        this.store.materialize(
+          decision.record.outputs,
+          join(this.workspace.root, instance.artifactDir),
+          this.statCache,
+          `the cache record of ${instance.id}`,
+        );
       } catch (error) {
         if (!(error instanceof CorruptObjectError) && (error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         this.store.dropRun(digest);
@@ -217,22 +253,45 @@ class PlanRun {
   }
 
   /** Executes the instance on its slots, then materializes and records its outputs. */
-  private async runFresh(instance: StageInstance, fingerprint: Fingerprint, digest: FingerprintDigest, reasons: string[]): Promise<boolean> {
+  private async runFresh(
+    instance: StageInstance,
+    fingerprint: Fingerprint,
+    digest: FingerprintDigest,
+    reasons: string[],
+  ): Promise<boolean> {
     const held = await this.slots.take(instance.threads);
     let record: RunRecord;
     try {
       const halted = this.haltReason();
       if (halted) return this.skip(instance, halted);
-      const scope = { plan: this.plan, workspace: this.workspace, executor: this.executor, store: this.store, reporter: this.reporter, signal: this.signal, outputs: this.outputs };
+      const scope = {
+        plan: this.plan,
+        workspace: this.workspace,
+        executor: this.executor,
+        store: this.store,
+        reporter: this.reporter,
+        signal: this.signal,
+        outputs: this.outputs,
+      };
       record = await executeInstance(scope, instance, fingerprint, digest, reasons, this.provenanceOf(instance));
     } finally {
       this.slots.give(held);
     }
-    this.store.materialize(record.outputs, join(this.workspace.root, instance.artifactDir), this.statCache, `the outputs of ${instance.id}`);
+    this.store.materialize(
+      record.outputs,
+      join(this.workspace.root, instance.artifactDir),
+      this.statCache,
+      `the outputs of ${instance.id}`,
+    );
     this.outputs.set(instance.id, record.outputs);
     this.lockfile.record(instance, record);
     this.summary.ran.push(instance.id);
-    this.reporter.event({ type: 'done', id: instance.id, durationMs: record.durationMs, ...(record.metrics ? { metrics: record.metrics } : {}) });
+    this.reporter.event({
+      type: 'done',
+      id: instance.id,
+      durationMs: record.durationMs,
+      ...(record.metrics ? { metrics: record.metrics } : {}),
+    });
     return true;
   }
 

@@ -58,8 +58,16 @@ export function schemaDiagnostics(
   const diagnostics = kept.map((e) => toDiagnostic(source, e, base, describe.what ?? 'key', describe.owner ? ` ${describe.owner}` : ''));
   // `latent_dm: 2` for a required `latent_dim` is one typo: the "did you mean" says it all, and
   // "missing required 'latent_dim'" beside it would read as a second problem.
-  const misspelt = new Set(kept.flatMap((e, i) => (e.keyword === 'additionalProperties' && diagnostics[i]!.suggestion ? [`${e.instancePath}/${diagnostics[i]!.suggestion}`] : [])));
-  return diagnostics.filter((_, i) => kept[i]!.keyword !== 'required' || !misspelt.has(`${kept[i]!.instancePath}/${String((kept[i]!.params as { missingProperty?: unknown }).missingProperty)}`));
+  const misspelt = new Set(
+    kept.flatMap((e, i) =>
+      e.keyword === 'additionalProperties' && diagnostics[i]!.suggestion ? [`${e.instancePath}/${diagnostics[i]!.suggestion}`] : [],
+    ),
+  );
+  return diagnostics.filter(
+    (_, i) =>
+      kept[i]!.keyword !== 'required' ||
+      !misspelt.has(`${kept[i]!.instancePath}/${String((kept[i]!.params as { missingProperty?: unknown }).missingProperty)}`),
+  );
 }
 
 function toDiagnostic(source: YamlSource, e: ErrorObject, base: KeyPath, what: string, owner: string): Diagnostic {
@@ -86,11 +94,7 @@ function toDiagnostic(source: YamlSource, e: ErrorObject, base: KeyPath, what: s
         at: 'value',
       });
     case 'anyOf':
-      return source.diagnostic(
-        path,
-        `expected ${anyOfWords(e.schema)}, got ${describeValue(e.data)}`,
-        { at: 'value' },
-      );
+      return source.diagnostic(path, `expected ${anyOfWords(e.schema)}, got ${describeValue(e.data)}`, { at: 'value' });
     case 'pattern': {
       const pattern = String(params.pattern);
       const got = JSON.stringify(e.data);
@@ -101,7 +105,13 @@ function toDiagnostic(source: YamlSource, e: ErrorObject, base: KeyPath, what: s
     case 'enum': {
       const allowed = (params.allowedValues as unknown[]).map((v) => JSON.stringify(v));
       const got = e.data;
-      const suggestion = typeof got === 'string' ? nearestName(got, allowed.map((a) => JSON.parse(a) as string).filter((a) => typeof a === 'string')) : undefined;
+      const suggestion =
+        typeof got === 'string'
+          ? nearestName(
+              got,
+              allowed.map((a) => JSON.parse(a) as string).filter((a) => typeof a === 'string'),
+            )
+          : undefined;
       return source.diagnostic(path, `invalid value ${JSON.stringify(got)}: expected one of ${allowed.join(', ')}`, {
         at: 'value',
         ...(suggestion ? { suggestion } : {}),
@@ -123,8 +133,8 @@ function toDiagnostic(source: YamlSource, e: ErrorObject, base: KeyPath, what: s
 
 function anyOfWords(schema: unknown): string {
   const branches = Array.isArray(schema) ? (schema as { type?: string; const?: unknown }[]) : [];
-  const words = branches.map((b) => (b.const !== undefined ? JSON.stringify(b.const) : b.type ?? 'a valid value'));
-  return words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : words[0] ?? 'a valid value';
+  const words = branches.map((b) => (b.const !== undefined ? JSON.stringify(b.const) : (b.type ?? 'a valid value')));
+  return words.length > 1 ? `${words.slice(0, -1).join(', ')} or ${words.at(-1)}` : (words[0] ?? 'a valid value');
 }
 
 export function pointerToPath(pointer: string): (string | number)[] {

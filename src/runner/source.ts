@@ -38,7 +38,12 @@ export class YamlSource {
       const opener = /\bflow (map|sequence|collection)\b/i.test(e.message) ? unclosedFlowOpener(this.text, e.pos[0]) : undefined;
       if (opener !== undefined) {
         const [open, close] = this.text[opener] === '{' ? ['{', '}'] : ['[', ']'];
-        return { file: this.file, position: this.positionAt(opener), keyPath: '', message: `YAML syntax error: this '${open}' is never closed with '${close}'` };
+        return {
+          file: this.file,
+          position: this.positionAt(opener),
+          keyPath: '',
+          message: `YAML syntax error: this '${open}' is never closed with '${close}'`,
+        };
       }
       return { file: this.file, position: this.positionAt(e.pos[0]), keyPath: '', message: yamlMessage(e.code, e.message) };
     });

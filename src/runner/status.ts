@@ -2,7 +2,14 @@ import type { Manifest } from './caching/manifest.js';
 import { StatCache } from './caching/stat-cache.js';
 import { CacheStore } from './caching/store.js';
 import { decide } from './decide.js';
-import { computeFingerprint, describeReasons, diffFingerprints, fingerprintDigest, type Fingerprint, type StaleReason } from './fingerprint.js';
+import {
+  computeFingerprint,
+  describeReasons,
+  diffFingerprints,
+  fingerprintDigest,
+  type Fingerprint,
+  type StaleReason,
+} from './fingerprint.js';
 import { lockfilePathFor, readLockfile } from './lockfile.js';
 import type { Plan } from './plan.js';
 import { selection } from './scheduler.js';
@@ -49,7 +56,10 @@ export async function pipelineStatus(
       id: instance.id,
       state,
       reasons,
-      explanation: [...describeReasons(reasons, instance.ref.name), ...(drifted?.length ? [`artifacts differ from cache: ${drifted.join(', ')}`] : [])],
+      explanation: [
+        ...describeReasons(reasons, instance.ref.name),
+        ...(drifted?.length ? [`artifacts differ from cache: ${drifted.join(', ')}`] : []),
+      ],
       ...(drifted ? { drifted } : {}),
     });
     let fingerprint = await computeFingerprint(instance, plan, (id) => known.get(id), caches);
@@ -57,7 +67,8 @@ export async function pipelineStatus(
       // An upstream that will run has unknown outputs; assume, for this stage's own diff, the inputs it last ran with.
       const pending = fingerprint.missing;
       fingerprint = await computeFingerprint(instance, plan, (id) => known.get(id) ?? lock?.stages[id]?.outputs, caches);
-      const own = 'missing' in fingerprint ? [] : diffFingerprints(previous?.fingerprint, withoutInputs(fingerprint, previous?.fingerprint));
+      const own =
+        'missing' in fingerprint ? [] : diffFingerprints(previous?.fingerprint, withoutInputs(fingerprint, previous?.fingerprint));
       result.push(status('stale', [...own, { type: 'upstream', id: pending }]));
       continue;
     }

@@ -12,7 +12,9 @@ export default defineStage({
   description: "Gather every variant's metrics.json into one table (CSV and JSON), sorted by a metric if asked.",
   params: Type.Object(
     {
-      columns: Type.Optional(Type.Array(Type.String(), { minItems: 1, description: 'Metrics to keep, in this order (default: every numeric one).' })),
+      columns: Type.Optional(
+        Type.Array(Type.String(), { minItems: 1, description: 'Metrics to keep, in this order (default: every numeric one).' }),
+      ),
       sort_by: Type.Optional(Type.String({ description: 'Metric to sort rows by, ascending.' })),
       file: Type.String({ default: 'metrics.json', description: "Metrics file in each gathered variant's output." }),
     },
@@ -39,9 +41,23 @@ export default defineStage({
       rows.sort((a, b) => (a.metrics[sortBy] ?? Infinity) - (b.metrics[sortBy] ?? Infinity));
     }
     const header = ['id', ...variantKeys, ...metricKeys];
-    const lines = rows.map((r) => [r.id, ...variantKeys.map((k) => String(r.variant[k] ?? '')), ...metricKeys.map((k) => (r.metrics[k] === undefined ? '' : String(r.metrics[k])))]);
+    const lines = rows.map((r) => [
+      r.id,
+      ...variantKeys.map((k) => String(r.variant[k] ?? '')),
+      ...metricKeys.map((k) => (r.metrics[k] === undefined ? '' : String(r.metrics[k]))),
+    ]);
     const quote = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
     writeFileSync(join(ctx.outDir, 'comparison.csv'), [header, ...lines].map((l) => l.map(quote).join(',')).join('\n') + '\n');
-    writeFileSync(join(ctx.outDir, 'comparison.json'), JSON.stringify({ columns: header, rows: rows.map((r) => ({ id: r.id, ...r.variant, ...Object.fromEntries(metricKeys.map((k) => [k, r.metrics[k] ?? null])) })) }, null, 2) + '\n');
+    writeFileSync(
+      join(ctx.outDir, 'comparison.json'),
+      JSON.stringify(
+        {
+          columns: header,
+          rows: rows.map((r) => ({ id: r.id, ...r.variant, ...Object.fromEntries(metricKeys.map((k) => [k, r.metrics[k] ?? null])) })),
+        },
+        null,
+        2,
+      ) + '\n',
+    );
   },
 });

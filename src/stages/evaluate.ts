@@ -23,7 +23,13 @@ export default defineStage({
     model: { description: "a train-vae stage's model output (`train.model`)" },
     data: { description: 'the output of a preprocess stage' },
   },
-  outputs: () => ({ metrics: 'metrics.json', per_class: 'per_class.csv', mu: 'latent_mu.npy', log_var: 'latent_log_var.npy', labels: 'labels.npy' }),
+  outputs: () => ({
+    metrics: 'metrics.json',
+    per_class: 'per_class.csv',
+    mu: 'latent_mu.npy',
+    log_var: 'latent_log_var.npy',
+    labels: 'labels.npy',
+  }),
   metrics: () => 'metrics.json',
   environment: backendEnvironment,
   async run(ctx) {
@@ -62,14 +68,22 @@ export default defineStage({
         const lMean = decodeLogits(mu!);
         const kl = kind === 'ae' ? core.zeros([n]) : klDivergence(core, mu!, logVar!);
         return [
-          bceFromLogits(core, lSample, x), meanSquaredError(core, core.sigmoid(lSample), x),
-          bceFromLogits(core, lMean, x), meanSquaredError(core, core.sigmoid(lMean), x),
-          kl, mu!, logVar ?? core.zeros(mu!.shape),
+          bceFromLogits(core, lSample, x),
+          meanSquaredError(core, core.sigmoid(lSample), x),
+          bceFromLogits(core, lMean, x),
+          meanSquaredError(core, core.sigmoid(lMean), x),
+          kl,
+          mu!,
+          logVar ?? core.zeros(mu!.shape),
         ];
       });
       const [bS, mS, bM, mM, kl, mu, lv] = results.map((t) => t.dataSync() as Float32Array);
-      sampled.bce.set(bS!, start); sampled.mse.set(mS!, start); sampled.kl.set(kl!, start);
-      atMean.bce.set(bM!, start); atMean.mse.set(mM!, start); atMean.kl.set(kl!, start);
+      sampled.bce.set(bS!, start);
+      sampled.mse.set(mS!, start);
+      sampled.kl.set(kl!, start);
+      atMean.bce.set(bM!, start);
+      atMean.mse.set(mM!, start);
+      atMean.kl.set(kl!, start);
       mus.set(mu!, start * d);
       logVars.set(lv!, start * d);
       core.dispose(results);
@@ -95,7 +109,11 @@ export default defineStage({
       const indices = Array.from(labels.data.keys()).filter((i) => labels.data[i] === c);
       const s = summarize(sampled, indices);
       const m = summarize(atMean, indices);
-      rows.push([c, s.n, s.bce, s.kl, s.neg_elbo, s.mse, s.psnr, m.bce, m.mse, m.psnr].map((v) => (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(6) : String(v))).join(','));
+      rows.push(
+        [c, s.n, s.bce, s.kl, s.neg_elbo, s.mse, s.psnr, m.bce, m.mse, m.psnr]
+          .map((v) => (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(6) : String(v)))
+          .join(','),
+      );
       metrics[`psnr_class_${c}`] = s.psnr;
       metrics[`mse_class_${c}`] = s.mse;
     }

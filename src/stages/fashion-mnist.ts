@@ -6,7 +6,18 @@ import { DATASET_OUTPUTS, SubsetParams, writeDataset, type LabeledImages } from 
 import { defineStage, StageError } from '../core/contract.js';
 
 /** Fashion-MNIST's class names, by label. */
-export const FASHION_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'] as const;
+export const FASHION_CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+] as const;
 
 /** Images per class that go to the test split: 10,000 in all, as in the official release. */
 const TEST_PER_CLASS = 1000;
@@ -43,7 +54,10 @@ function readFashionMnist(progress: (message: string) => void): { train: Labeled
     });
     return { images, labels, count, rows: 28, cols: 28 };
   };
-  return { train: build((rows) => rows.slice(0, rows.length - TEST_PER_CLASS)), test: build((rows) => rows.slice(rows.length - TEST_PER_CLASS)) };
+  return {
+    train: build((rows) => rows.slice(0, rows.length - TEST_PER_CLASS)),
+    test: build((rows) => rows.slice(rows.length - TEST_PER_CLASS)),
+  };
 }
 
 export default defineStage({

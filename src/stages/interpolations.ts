@@ -29,7 +29,8 @@ export default defineStage({
   async run(ctx) {
     const { gridPng } = await import('../ml/figures/grid.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
-    if (model.kind === 'cvae') throw new StageError('interpolating a conditional model needs a label per step; use prior-samples for a cvae');
+    if (model.kind === 'cvae')
+      throw new StageError('interpolating a conditional model needs a label per step; use prior-samples for a cvae');
     const set = loadSplit(ctx.input('data'), 'test', model);
     const { pairs, steps } = ctx.params;
     const chosen: [number, number][] = [];
@@ -40,7 +41,13 @@ export default defineStage({
     }
     if (chosen.length < pairs) throw new StageError('the test split has too few distinct digits to pair');
     const ends = chosen.flat();
-    const mu = encodeMeans(tf, model, gatherImages(set, ends), ends.map((i) => set.labels[i]!), ends.length);
+    const mu = encodeMeans(
+      tf,
+      model,
+      gatherImages(set, ends),
+      ends.map((i) => set.labels[i]!),
+      ends.length,
+    );
     const d = model.latentDim;
     const z = new Float32Array(pairs * steps * d);
     for (let p = 0; p < pairs; p++) {
@@ -59,6 +66,9 @@ export default defineStage({
       tiles.set(decoded.subarray(p * steps * pixels, (p + 1) * steps * pixels), (p * cols + 1) * pixels);
       tiles.set(originals.subarray((2 * p + 1) * pixels, (2 * p + 2) * pixels), (p * cols + cols - 1) * pixels);
     }
-    writeFileSync(join(ctx.outDir, 'interpolations.png'), gridPng({ tiles, tileSize: set.size, rows: pairs, cols, scale: ctx.params.scale }));
+    writeFileSync(
+      join(ctx.outDir, 'interpolations.png'),
+      gridPng({ tiles, tileSize: set.size, rows: pairs, cols, scale: ctx.params.scale }),
+    );
   },
 });

@@ -13,7 +13,11 @@ export default defineStage({
   params: Type.Object(
     {
       title: Type.Optional(Type.String()),
-      max_points: Type.Integer({ minimum: 10, default: 5000, description: 'Plot at most this many points (the first ones; projections are already subsampled).' }),
+      max_points: Type.Integer({
+        minimum: 10,
+        default: 5000,
+        description: 'Plot at most this many points (the first ones; projections are already subsampled).',
+      }),
       point_size: Type.Number({ exclusiveMinimum: 0, default: 8 }),
     },
     { additionalProperties: false },
@@ -28,11 +32,16 @@ export default defineStage({
     const coords = readNpyAs(join(dir, projected ? 'coords.npy' : 'latent_mu.npy'), 'float32');
     const labels = readNpyAs(join(dir, 'labels.npy'), 'uint8');
     const [count, dims] = coords.shape as [number, number];
-    if (dims !== 2) throw new StageError(`latent_mu.npy has ${dims} dimensions; project it to 2 first (a pca, tsne or umap stage) and scatter that`);
+    if (dims !== 2)
+      throw new StageError(`latent_mu.npy has ${dims} dimensions; project it to 2 first (a pca, tsne or umap stage) and scatter that`);
     const method = projected ? (JSON.parse(readFileSync(join(dir, 'projection.json'), 'utf8')) as { method: string }).method : 'latent';
     const axis = method === 'latent' ? ['z₁ (μ)', 'z₂ (μ)'] : [`${method} 1`, `${method} 2`];
     const n = Math.min(count, ctx.params.max_points);
-    const values = Array.from({ length: n }, (_, i) => ({ x: coords.data[2 * i], y: coords.data[2 * i + 1], digit: String(labels.data[i]) }));
+    const values = Array.from({ length: n }, (_, i) => ({
+      x: coords.data[2 * i],
+      y: coords.data[2 * i + 1],
+      digit: String(labels.data[i]),
+    }));
     await renderChart(
       {
         title: ctx.params.title ?? (method === 'latent' ? 'Test-set latent means, by digit' : `Test-set latents (${method}), by digit`),

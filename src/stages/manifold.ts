@@ -26,7 +26,8 @@ export default defineStage({
   async run(ctx) {
     const { gridPng } = await import('../ml/figures/grid.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
-    if (model.latentDim !== 2) throw new StageError(`the manifold figure needs latent_dim 2; this model has ${model.latentDim} (use traversals instead)`);
+    if (model.latentDim !== 2)
+      throw new StageError(`the manifold figure needs latent_dim 2; this model has ${model.latentDim} (use traversals instead)`);
     const { n, range } = ctx.params;
     const z = new Float32Array(n * n * 2);
     for (let row = 0; row < n; row++) {
@@ -37,6 +38,9 @@ export default defineStage({
     }
     const labels = model.kind === 'cvae' ? new Array<number>(n * n).fill(ctx.params.label) : undefined;
     const images = decode(tf, model, z, labels);
-    writeFileSync(join(ctx.outDir, 'manifold.png'), gridPng({ tiles: images, tileSize: model.imageSize, rows: n, cols: n, scale: ctx.params.scale, gap: 0 }));
+    writeFileSync(
+      join(ctx.outDir, 'manifold.png'),
+      gridPng({ tiles: images, tileSize: model.imageSize, rows: n, cols: n, scale: ctx.params.scale, gap: 0 }),
+    );
   },
 });

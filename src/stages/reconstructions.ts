@@ -44,9 +44,13 @@ export default defineStage({
     const tiles = new Float32Array(10 * 3 * k * pixels);
     for (let r = 0; r < 10; r++) {
       [originals, fromSample, fromMean].forEach((band, b) => {
-        for (let c = 0; c < k; c++) tiles.set(band.subarray((r * k + c) * pixels, (r * k + c + 1) * pixels), ((r * 3 + b) * k + c) * pixels);
+        for (let c = 0; c < k; c++)
+          tiles.set(band.subarray((r * k + c) * pixels, (r * k + c + 1) * pixels), ((r * 3 + b) * k + c) * pixels);
       });
     }
-    writeFileSync(join(ctx.outDir, 'reconstructions.png'), gridPng({ tiles, tileSize: set.size, rows: 10, cols: 3 * k, scale: ctx.params.scale, groupEvery: k }));
+    writeFileSync(
+      join(ctx.outDir, 'reconstructions.png'),
+      gridPng({ tiles, tileSize: set.size, rows: 10, cols: 3 * k, scale: ctx.params.scale, groupEvery: k }),
+    );
   },
 });

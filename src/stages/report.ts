@@ -27,19 +27,44 @@ export default defineStage({
         const metricsFile = join(item.path, 'metrics.json');
         if (existsSync(metricsFile)) {
           const m = JSON.parse(readFileSync(metricsFile, 'utf8')) as Record<string, unknown>;
-          metrics.push({ section, id: item.id, variant: item.variant, metrics: Object.fromEntries(Object.entries(m).filter((e): e is [string, number] => typeof e[1] === 'number')) });
+          metrics.push({
+            section,
+            id: item.id,
+            variant: item.variant,
+            metrics: Object.fromEntries(Object.entries(m).filter((e): e is [string, number] => typeof e[1] === 'number')),
+          });
         }
         const runFile = join(item.path, 'run.json');
         if (existsSync(runFile)) {
-          const r = JSON.parse(readFileSync(runFile, 'utf8')) as { backend: string; versions: Record<string, string>; train_images: number; best_epoch: number; params: Record<string, unknown> };
-          training.push({ id: item.id, params: r.params, backend: r.backend, versions: r.versions, images: r.train_images, bestEpoch: r.best_epoch });
+          const r = JSON.parse(readFileSync(runFile, 'utf8')) as {
+            backend: string;
+            versions: Record<string, string>;
+            train_images: number;
+            best_epoch: number;
+            params: Record<string, unknown>;
+          };
+          training.push({
+            id: item.id,
+            params: r.params,
+            backend: r.backend,
+            versions: r.versions,
+            images: r.train_images,
+            bestEpoch: r.best_epoch,
+          });
         }
         for (const file of ctx.listFiles(item.path).filter((f) => f.endsWith('.png'))) {
           figures.push({ section, id: item.id, file, png: readFileSync(join(item.path, file)) });
         }
       }
     }
-    const html = renderReport({ title: ctx.params.title, metrics, figures, training, provenance: ctx.provenance, provenanceTree: ctx.provenanceTree });
+    const html = renderReport({
+      title: ctx.params.title,
+      metrics,
+      figures,
+      training,
+      provenance: ctx.provenance,
+      provenanceTree: ctx.provenanceTree,
+    });
     writeFileSync(join(ctx.outDir, 'report.html'), html);
     ctx.progress(`${metrics.length} metrics rows, ${figures.length} figures`);
   },

@@ -20,9 +20,15 @@ export default defineStage({
       cmd: Type.String({
         minLength: 1,
         format: SHELL_COMMAND_FORMAT,
-        description: 'Command run by /bin/sh -c in the pipeline directory. ${params.NAME} and ${matrix.KEY} become the variables ${ABLATE_PARAM_NAME} and ${ABLATE_MATRIX_KEY}: quote them ("${params.NAME}") as any shell variable.',
+        description:
+          'Command run by /bin/sh -c in the pipeline directory. ${params.NAME} and ${matrix.KEY} become the variables ${ABLATE_PARAM_NAME} and ${ABLATE_MATRIX_KEY}: quote them ("${params.NAME}") as any shell variable.',
       }),
-      deps: Type.Optional(Type.Array(Type.String({ minLength: 1, format: PATH_FORMAT }), { description: 'Workspace files or directories the command reads (relative to the pipeline file); their contents are fingerprinted.' })),
+      deps: Type.Optional(
+        Type.Array(Type.String({ minLength: 1, format: PATH_FORMAT }), {
+          description:
+            'Workspace files or directories the command reads (relative to the pipeline file); their contents are fingerprinted.',
+        }),
+      ),
       outs: Type.Optional(
         Type.Array(Type.String({ minLength: 1, pattern: '^[^/]' }), {
           description: "Outputs the command writes under $ABLATE_OUT; each must exist afterwards. A trailing '/' marks a directory.",
@@ -42,7 +48,13 @@ export default defineStage({
   outputs: (params) => Object.fromEntries((params.outs ?? []).map((out) => [out.replace(/\/$/, ''), out])),
   metrics: (params) => params.metrics,
   async run(ctx) {
-    const env: NodeJS.ProcessEnv = { ...process.env, ...ctx.params.env, ...ctx.params.vars, ABLATE_OUT: ctx.outDir, ABLATE_STAGE: ctx.stageId };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      ...ctx.params.env,
+      ...ctx.params.vars,
+      ABLATE_OUT: ctx.outDir,
+      ABLATE_STAGE: ctx.stageId,
+    };
     for (const [name, value] of Object.entries(ctx.inputs)) {
       env[`ABLATE_IN_${name.toUpperCase()}`] = typeof value === 'string' ? value : value.map((v) => v.path).join('\n');
     }

@@ -11,20 +11,35 @@ const Params = Type.Object(
       description: "conv: the seeds' conv VAE; dense: MLP VAE; ae: deterministic autoencoder baseline; cvae: label-conditioned VAE.",
     }),
     latent_dim: Type.Integer({ minimum: 1, maximum: 4096, default: 2 }),
-    hidden: Type.Integer({ minimum: 1, maximum: 65_536, default: 128, description: 'Units of the dense layer before the latent heads (seed 004 uses 16).' }),
+    hidden: Type.Integer({
+      minimum: 1,
+      maximum: 65_536,
+      default: 128,
+      description: 'Units of the dense layer before the latent heads (seed 004 uses 16).',
+    }),
     beta: Type.Number({ minimum: 0, default: 1, description: 'Weight of the KL term (β-VAE); 1 is the plain ELBO.' }),
     epochs: Type.Integer({ minimum: 1, maximum: 100_000, default: 10 }),
-    batch_size: Type.Integer({ minimum: 1, maximum: 65_536, default: 128, description: 'Images per step; at most 65,536 (a batch that size of 28×28 floats is 200 MB, and one larger than the data set is the data set).' }),
+    batch_size: Type.Integer({
+      minimum: 1,
+      maximum: 65_536,
+      default: 128,
+      description:
+        'Images per step; at most 65,536 (a batch that size of 28×28 floats is 200 MB, and one larger than the data set is the data set).',
+    }),
     lr: Type.Number({ exclusiveMinimum: 0, default: 1e-3, description: 'Adam learning rate.' }),
     kl_warmup: Type.Number({ minimum: 0, default: 0, description: 'Epochs over which β ramps up from 0.' }),
-    early_stopping: Type.Integer({ minimum: 0, maximum: 100_000, default: 0, description: 'Patience in epochs on validation loss (0: off); the best epoch is kept.' }),
+    early_stopping: Type.Integer({
+      minimum: 0,
+      maximum: 100_000,
+      default: 0,
+      description: 'Patience in epochs on validation loss (0: off); the best epoch is kept.',
+    }),
     seed: Type.Integer({ default: 42 }),
     backend: BackendParam,
     threads: ThreadsParam,
   },
   { additionalProperties: false },
 );
-
 
 function csv(rows: readonly Record<string, number | undefined>[]): string {
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
@@ -63,14 +78,27 @@ export default defineStage({
       const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'float32');
       const labels = readNpyAs(join(ctx.input('data'), `${split}_labels.npy`), 'uint8');
       const [count, size] = images.shape as [number, number];
-      if (images.shape.length !== 4 || images.shape[3] !== 1) throw new StageError(`${split}_images.npy: expected [N,S,S,1] float32 images (run a preprocess stage first), got [${images.shape.join(',')}]`);
+      if (images.shape.length !== 4 || images.shape[3] !== 1)
+        throw new StageError(
+          `${split}_images.npy: expected [N,S,S,1] float32 images (run a preprocess stage first), got [${images.shape.join(',')}]`,
+        );
       return { images: images.data, labels: labels.data, count, size };
     };
     const train = load('train');
     const validation = load('val');
-    if (p.early_stopping > 0 && validation.count === 0) throw new StageError('early_stopping needs a validation split: set `validation:` on the data stage');
-    const models = buildModels(tf, { kind: p.model, imageSize: train.size, latentDim: p.latent_dim, hidden: p.hidden, classes: 10, seed: p.seed });
-    ctx.log(`training ${p.model} d=${p.latent_dim} β=${p.beta} on ${train.count} images (${validation.count} validation), ${p.epochs} epochs`);
+    if (p.early_stopping > 0 && validation.count === 0)
+      throw new StageError('early_stopping needs a validation split: set `validation:` on the data stage');
+    const models = buildModels(tf, {
+      kind: p.model,
+      imageSize: train.size,
+      latentDim: p.latent_dim,
+      hidden: p.hidden,
+      classes: 10,
+      seed: p.seed,
+    });
+    ctx.log(
+      `training ${p.model} d=${p.latent_dim} β=${p.beta} on ${train.count} images (${validation.count} validation), ${p.epochs} epochs`,
+    );
     const result = trainVae(tf, models, train, validation.count ? validation : undefined, {
       kind: p.model,
       epochs: p.epochs,
@@ -87,18 +115,47 @@ export default defineStage({
     });
     await saveLayersModel(tf, models.encoder, join(ctx.outDir, 'model', 'encoder'));
     await saveLayersModel(tf, models.decoder, join(ctx.outDir, 'model', 'decoder'));
-    writeFileSync(join(ctx.outDir, 'model', 'config.json'), JSON.stringify({ model: p.model, latent_dim: p.latent_dim, hidden: p.hidden, image_size: train.size, classes: 10 }, null, 2) + '\n');
+    writeFileSync(
+      join(ctx.outDir, 'model', 'config.json'),
+      JSON.stringify({ model: p.model, latent_dim: p.latent_dim, hidden: p.hidden, image_size: train.size, classes: 10 }, null, 2) + '\n',
+    );
     writeFileSync(join(ctx.outDir, 'history.json'), JSON.stringify(result.history, null, 2) + '\n');
     writeFileSync(join(ctx.outDir, 'history.csv'), csv(result.history as unknown as Record<string, number>[]));
     const last = result.history[result.history.length - 1]!;
     const best = result.history[result.bestEpoch - 1]!;
     writeFileSync(
       join(ctx.outDir, 'run.json'),
-      JSON.stringify({ backend: tf.backend, threads: ctx.threads, versions: { ...tf.versions, node: process.version }, seed: p.seed, params: p, image_size: train.size, train_images: train.count, validation_images: validation.count, best_epoch: result.bestEpoch, stopped_early: result.stoppedEarly }, null, 2) + '\n',
+      JSON.stringify(
+        {
+          backend: tf.backend,
+          threads: ctx.threads,
+          versions: { ...tf.versions, node: process.version },
+          seed: p.seed,
+          params: p,
+          image_size: train.size,
+          train_images: train.count,
+          validation_images: validation.count,
+          best_epoch: result.bestEpoch,
+          stopped_early: result.stoppedEarly,
+        },
+        null,
+        2,
+      ) + '\n',
     );
     writeFileSync(
       join(ctx.outDir, 'metrics.json'),
-      JSON.stringify({ train_loss: last.loss, train_bce: last.bce, train_kl: last.kl, ...(best.val_loss === undefined ? {} : { val_loss: best.val_loss }), best_epoch: result.bestEpoch, epochs_run: result.history.length }, null, 2) + '\n',
+      JSON.stringify(
+        {
+          train_loss: last.loss,
+          train_bce: last.bce,
+          train_kl: last.kl,
+          ...(best.val_loss === undefined ? {} : { val_loss: best.val_loss }),
+          best_epoch: result.bestEpoch,
+          epochs_run: result.history.length,
+        },
+        null,
+        2,
+      ) + '\n',
     );
   },
 });

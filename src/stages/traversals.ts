@@ -45,6 +45,9 @@ export default defineStage({
       }
     }
     const images = decode(tf, model, z, model.kind === 'cvae' ? new Array<number>(d * steps).fill(label) : undefined);
-    writeFileSync(join(ctx.outDir, 'traversals.png'), gridPng({ tiles: images, tileSize: model.imageSize, rows: d, cols: steps, scale: ctx.params.scale }));
+    writeFileSync(
+      join(ctx.outDir, 'traversals.png'),
+      gridPng({ tiles: images, tileSize: model.imageSize, rows: d, cols: steps, scale: ctx.params.scale }),
+    );
   },
 });

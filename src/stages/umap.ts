@@ -21,8 +21,16 @@ export default defineStage({
   async run(ctx) {
     const { UMAP } = await import('umap-js');
     await projectLatents(ctx, 'umap', async (latents) => {
-      const umap = new UMAP({ nComponents: 2, nNeighbors: Math.min(ctx.params.n_neighbors, latents.count - 1), minDist: ctx.params.min_dist, random: ctx.random });
-      return { coords: Float32Array.from(umap.fit(latentRows(latents)).flat()), extra: { n_neighbors: ctx.params.n_neighbors, min_dist: ctx.params.min_dist } };
+      const umap = new UMAP({
+        nComponents: 2,
+        nNeighbors: Math.min(ctx.params.n_neighbors, latents.count - 1),
+        minDist: ctx.params.min_dist,
+        random: ctx.random,
+      });
+      return {
+        coords: Float32Array.from(umap.fit(latentRows(latents)).flat()),
+        extra: { n_neighbors: ctx.params.n_neighbors, min_dist: ctx.params.min_dist },
+      };
     });
   },
 });

@@ -35,10 +35,18 @@ export default defineStage({
       const file = join(run.path, ctx.params.file);
       if (!existsSync(file)) throw new StageError(`${run.id} has no ${ctx.params.file}`);
       const m = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-      if (color !== undefined && !(color in run.variant)) throw new StageError(`color: '${color}' is not a matrix key of ${run.id} (keys: ${Object.keys(run.variant).join(', ')})`);
+      if (color !== undefined && !(color in run.variant))
+        throw new StageError(`color: '${color}' is not a matrix key of ${run.id} (keys: ${Object.keys(run.variant).join(', ')})`);
       for (const metric of metrics) {
         // Without `color`: per digit each run is a series; a line joins all its points; bars are coloured by x.
-        const series = color !== undefined ? String(run.variant[color]) : x === 'digit' ? run.id : mark === 'line' ? metric : String(run.variant[x] ?? run.id);
+        const series =
+          color !== undefined
+            ? String(run.variant[color])
+            : x === 'digit'
+              ? run.id
+              : mark === 'line'
+                ? metric
+                : String(run.variant[x] ?? run.id);
         if (x === 'digit') {
           for (let c = 0; c < 10; c++) {
             const v = m[`${metric}_class_${c}`];
@@ -46,9 +54,17 @@ export default defineStage({
             values.push({ x: String(c), metric, series, value: v });
           }
         } else {
-          if (!(x in run.variant)) throw new StageError(`x: '${x}' is not a matrix key of ${run.id} (keys: ${Object.keys(run.variant).join(', ') || 'none'}); or use x: digit`);
+          if (!(x in run.variant))
+            throw new StageError(
+              `x: '${x}' is not a matrix key of ${run.id} (keys: ${Object.keys(run.variant).join(', ') || 'none'}); or use x: digit`,
+            );
           const v = m[metric];
-          if (typeof v !== 'number') throw new StageError(`${run.id}: no metric '${metric}' in ${ctx.params.file} (has: ${Object.keys(m).filter((k) => !k.includes('_class_')).join(', ')})`);
+          if (typeof v !== 'number')
+            throw new StageError(
+              `${run.id}: no metric '${metric}' in ${ctx.params.file} (has: ${Object.keys(m)
+                .filter((k) => !k.includes('_class_'))
+                .join(', ')})`,
+            );
           values.push({ x: run.variant[x], metric, series, value: v });
         }
       }
@@ -62,8 +78,15 @@ export default defineStage({
       encoding: {
         x: { field: 'x', type: mark === 'line' && numericX ? 'quantitative' : 'ordinal', title: xTitle, sort: 'ascending' },
         y: { field: 'value', type: 'quantitative', title: null, scale: { zero: mark === 'bar' } },
-        color: { field: 'series', type: 'nominal', title: color ?? (x === 'digit' ? 'run' : mark === 'line' ? 'metric' : x), sort: 'ascending' },
-        ...(mark === 'bar' && (color !== undefined || x === 'digit') ? { xOffset: { field: 'series', type: 'nominal', sort: 'ascending' } } : {}),
+        color: {
+          field: 'series',
+          type: 'nominal',
+          title: color ?? (x === 'digit' ? 'run' : mark === 'line' ? 'metric' : x),
+          sort: 'ascending',
+        },
+        ...(mark === 'bar' && (color !== undefined || x === 'digit')
+          ? { xOffset: { field: 'series', type: 'nominal', sort: 'ascending' } }
+          : {}),
       },
     };
     await renderChart(

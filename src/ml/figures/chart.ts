@@ -26,7 +26,10 @@ const CONFIG = {
 /** Writes `<name>.vl.json`, `<name>.svg` and `<name>.png` into `dir`. */
 export async function renderChart(spec: VegaLiteSpec, dir: string, name: string): Promise<void> {
   const missing = FONTS.filter((f) => !existsSync(f));
-  if (missing.length) throw new StageError(`chart fonts missing (${missing.join(', ')}): install Debian's fonts-dejavu-core (apt-get install -y fonts-dejavu-core)`);
+  if (missing.length)
+    throw new StageError(
+      `chart fonts missing (${missing.join(', ')}): install Debian's fonts-dejavu-core (apt-get install -y fonts-dejavu-core)`,
+    );
   const full = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', config: CONFIG, ...spec };
   const vegaLite = await import('vega-lite');
   const vega = await import('vega');

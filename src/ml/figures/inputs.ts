@@ -30,7 +30,10 @@ export function loadSplit(dir: string, split: string, model?: TrainedModel): Spl
   const images = readNpyAs(join(dir, `${split}_images.npy`), 'float32');
   const labels = readNpyAs(join(dir, `${split}_labels.npy`), 'uint8');
   const [count, size] = images.shape as [number, number];
-  if (model && size !== model.imageSize) throw new StageError(`the model was trained on ${model.imageSize}×${model.imageSize} images but ${split}_images.npy is ${size}×${size}`);
+  if (model && size !== model.imageSize)
+    throw new StageError(
+      `the model was trained on ${model.imageSize}×${model.imageSize} images but ${split}_images.npy is ${size}×${size}`,
+    );
   return { images: images.data, labels: labels.data, count, size };
 }
 
@@ -38,7 +41,9 @@ export function loadSplit(dir: string, split: string, model?: TrainedModel): Spl
 export function firstOfEachClass(labels: Uint8Array, perClass: number): number[] {
   const picked: number[] = [];
   for (let c = 0; c < 10; c++) {
-    const ofClass = Array.from(labels.keys()).filter((i) => labels[i] === c).slice(0, perClass);
+    const ofClass = Array.from(labels.keys())
+      .filter((i) => labels[i] === c)
+      .slice(0, perClass);
     if (ofClass.length < perClass) throw new StageError(`only ${ofClass.length} images of digit ${c} in the split; need ${perClass}`);
     picked.push(...ofClass);
   }

@@ -11,7 +11,13 @@ export type TrainedModel = Awaited<ReturnType<typeof loadTrainedModel>>;
 const BATCH = 500;
 
 function oneHot(tf: Tf, labels: ArrayLike<number>, from: number, n: number): TfCore.Tensor2D {
-  return tf.core.oneHot(tf.core.tensor1d(Array.from({ length: n }, (_, i) => labels[from + i]!), 'int32'), 10) as TfCore.Tensor2D;
+  return tf.core.oneHot(
+    tf.core.tensor1d(
+      Array.from({ length: n }, (_, i) => labels[from + i]!),
+      'int32',
+    ),
+    10,
+  ) as TfCore.Tensor2D;
 }
 
 /** μ of each image (the AE's code). */
@@ -32,7 +38,13 @@ export function encodeMeans(tf: Tf, model: TrainedModel, images: Float32Array, l
 }
 
 /** μ and log σ² of each image (log σ² is zeros for the AE). */
-export function encodeDistributions(tf: Tf, model: TrainedModel, images: Float32Array, labels: ArrayLike<number>, count: number): { mu: Float32Array; logVar: Float32Array } {
+export function encodeDistributions(
+  tf: Tf,
+  model: TrainedModel,
+  images: Float32Array,
+  labels: ArrayLike<number>,
+  count: number,
+): { mu: Float32Array; logVar: Float32Array } {
   const s = model.imageSize;
   const d = model.latentDim;
   const mu = new Float32Array(count * d);

@@ -36,5 +36,7 @@ export function summarize(m: ImageMetrics, indices?: readonly number[]): Summary
     mse += m.mse[i]!;
     p += psnr(m.mse[i]!);
   }
-  return n === 0 ? { n, bce: NaN, kl: NaN, neg_elbo: NaN, mse: NaN, psnr: NaN } : { n, bce: bce / n, kl: kl / n, neg_elbo: (bce + kl) / n, mse: mse / n, psnr: p / n };
+  return n === 0
+    ? { n, bce: NaN, kl: NaN, neg_elbo: NaN, mse: NaN, psnr: NaN }
+    : { n, bce: bce / n, kl: kl / n, neg_elbo: (bce + kl) / n, mse: mse / n, psnr: p / n };
 }

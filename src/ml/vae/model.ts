@@ -57,8 +57,12 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
   if (kind === 'dense') {
     h = L.flatten().apply(x) as TfLayers.SymbolicTensor;
   } else {
-    h = L.conv2d({ filters: 32, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(x) as TfLayers.SymbolicTensor;
-    h = L.conv2d({ filters: 64, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(h) as TfLayers.SymbolicTensor;
+    h = L.conv2d({ filters: 32, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(
+      x,
+    ) as TfLayers.SymbolicTensor;
+    h = L.conv2d({ filters: 64, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(
+      h,
+    ) as TfLayers.SymbolicTensor;
     h = L.flatten().apply(h) as TfLayers.SymbolicTensor;
   }
   h = L.dense({ units: hidden, activation: 'relu', kernelInitializer: init() }).apply(withLabel(h)) as TfLayers.SymbolicTensor;
@@ -84,9 +88,15 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
     const base = s / 4;
     g = L.dense({ units: base * base * 64, activation: 'relu', kernelInitializer: init() }).apply(zIn) as TfLayers.SymbolicTensor;
     g = L.reshape({ targetShape: [base, base, 64] }).apply(g) as TfLayers.SymbolicTensor;
-    g = L.conv2dTranspose({ filters: 64, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(g) as TfLayers.SymbolicTensor;
-    g = L.conv2dTranspose({ filters: 32, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(g) as TfLayers.SymbolicTensor;
-    g = L.conv2dTranspose({ filters: 1, kernelSize: 3, strides: 1, padding: 'same', name: 'logits', kernelInitializer: init() }).apply(g) as TfLayers.SymbolicTensor;
+    g = L.conv2dTranspose({ filters: 64, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(
+      g,
+    ) as TfLayers.SymbolicTensor;
+    g = L.conv2dTranspose({ filters: 32, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(
+      g,
+    ) as TfLayers.SymbolicTensor;
+    g = L.conv2dTranspose({ filters: 1, kernelSize: 3, strides: 1, padding: 'same', name: 'logits', kernelInitializer: init() }).apply(
+      g,
+    ) as TfLayers.SymbolicTensor;
   }
   const decoderInputs = zLabel ? [z, zLabel] : z;
   const decoderLogits = tf.layers.model({ inputs: decoderInputs, outputs: g, name: 'decoder_logits' });

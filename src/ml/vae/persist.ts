@@ -44,9 +44,15 @@ export async function loadLayersModel(tf: Tf, dir: string): Promise<TfLayers.Lay
 }
 
 /** A train-vae `model/` directory: its config and both halves. */
-export async function loadTrainedModel(tf: Tf, dir: string): Promise<{ kind: ModelKind; latentDim: number; imageSize: number; encoder: TfLayers.LayersModel; decoder: TfLayers.LayersModel }> {
+export async function loadTrainedModel(
+  tf: Tf,
+  dir: string,
+): Promise<{ kind: ModelKind; latentDim: number; imageSize: number; encoder: TfLayers.LayersModel; decoder: TfLayers.LayersModel }> {
   const configFile = join(dir, 'config.json');
-  if (!existsSync(configFile)) throw new StageError(`${dir} is not a trained model (no config.json): bind the input to a train-vae stage's model output, e.g. \`model: train.model\``);
+  if (!existsSync(configFile))
+    throw new StageError(
+      `${dir} is not a trained model (no config.json): bind the input to a train-vae stage's model output, e.g. \`model: train.model\``,
+    );
   const config = JSON.parse(readFileSync(configFile, 'utf8')) as { model: ModelKind; latent_dim: number; image_size: number };
   return {
     kind: config.model,

@@ -24,10 +24,14 @@ export function trainingStep(tf: Tf): (noiseSeed: number) => void {
   const x = core.randomUniform([TRAIN_BATCH, 28, 28, 1], 0, 1, 'float32', 1);
   const y = core.zeros([TRAIN_BATCH, 10]);
   return (noiseSeed) => {
-    const loss = optimizer.minimize(() => {
-      const out = forward(tf, models, 'conv', x, y, noiseSeed, true);
-      return core.mean(core.add(out.bce, out.kl)) as TfCore.Scalar;
-    }, true, variables)!;
+    const loss = optimizer.minimize(
+      () => {
+        const out = forward(tf, models, 'conv', x, y, noiseSeed, true);
+        return core.mean(core.add(out.bce, out.kl)) as TfCore.Scalar;
+      },
+      true,
+      variables,
+    )!;
     loss.dataSync();
     loss.dispose();
   };

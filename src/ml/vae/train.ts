@@ -67,7 +67,15 @@ function batchOf(tf: Tf, set: ImageSet, indices: readonly number[], classes: num
 }
 
 /** Per-image reconstruction and KL for a batch: [N] each (KL is zeros for the plain autoencoder). */
-export function forward(tf: Tf, models: VaeModels, kind: ModelKind, x: TfCore.Tensor, y: TfCore.Tensor, noiseSeed: number | 'mean', training: boolean): { bce: TfCore.Tensor1D; kl: TfCore.Tensor1D } {
+export function forward(
+  tf: Tf,
+  models: VaeModels,
+  kind: ModelKind,
+  x: TfCore.Tensor,
+  y: TfCore.Tensor,
+  noiseSeed: number | 'mean',
+  training: boolean,
+): { bce: TfCore.Tensor1D; kl: TfCore.Tensor1D } {
   const core = tf.core;
   const inputs = kind === 'cvae' ? [x, y] : x;
   const heads = models.encoder.apply(inputs, { training }) as TfCore.Tensor | TfCore.Tensor[];
@@ -83,7 +91,13 @@ export function forward(tf: Tf, models: VaeModels, kind: ModelKind, x: TfCore.Te
 }
 
 /** Mean loss, BCE and KL over a whole set, with fixed noise so epochs compare fairly. */
-function evaluateSet(tf: Tf, models: VaeModels, set: ImageSet, options: TrainOptions, beta: number): { loss: number; bce: number; kl: number } {
+function evaluateSet(
+  tf: Tf,
+  models: VaeModels,
+  set: ImageSet,
+  options: TrainOptions,
+  beta: number,
+): { loss: number; bce: number; kl: number } {
   let bce = 0;
   let kl = 0;
   for (let start = 0; start < set.count; start += options.batchSize) {
@@ -112,14 +126,18 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
   let lastReport = 0;
   for (let epoch = 1; epoch <= options.epochs; epoch++) {
     const started = performance.now();
-    const order = shuffle(Array.from({ length: train.count }, (_, i) => i), seededRandom(options.seed * 1000 + epoch));
+    const order = shuffle(
+      Array.from({ length: train.count }, (_, i) => i),
+      seededRandom(options.seed * 1000 + epoch),
+    );
     let sumLoss = 0;
     let sumBce = 0;
     let sumKl = 0;
     let beta = options.beta;
     for (let b = 0; b < batchesPerEpoch; b++) {
       if (options.signal.aborted) throw new StageError('training interrupted');
-      beta = options.klWarmupEpochs > 0 ? options.beta * Math.min(1, (epoch - 1 + b / batchesPerEpoch) / options.klWarmupEpochs) : options.beta;
+      beta =
+        options.klWarmupEpochs > 0 ? options.beta * Math.min(1, (epoch - 1 + b / batchesPerEpoch) / options.klWarmupEpochs) : options.beta;
       const indices = order.slice(b * options.batchSize, (b + 1) * options.batchSize);
       const { x, y } = batchOf(tf, train, indices, options.classes);
       // The terms are kept out of the tape's cleanup so their values can be logged.
@@ -137,7 +155,8 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
       )!;
       const [l, bc, kl] = [loss.dataSync()[0]!, terms[0]!.dataSync()[0]!, terms[1]!.dataSync()[0]!];
       core.dispose([x, y, loss, ...terms]);
-      if (!Number.isFinite(l)) throw new StageError(`loss became ${l} at epoch ${epoch}, batch ${b + 1} of ${batchesPerEpoch} (try a lower lr or a KL warm-up)`);
+      if (!Number.isFinite(l))
+        throw new StageError(`loss became ${l} at epoch ${epoch}, batch ${b + 1} of ${batchesPerEpoch} (try a lower lr or a KL warm-up)`);
       sumLoss += l * indices.length;
       sumBce += bc * indices.length;
       sumKl += kl * indices.length;
@@ -164,7 +183,9 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
     });
     // Speed goes to the log and the progress line, not into the outputs: those must be the same
     // bytes on every execution with the same fingerprint.
-    options.log?.(`epoch ${epoch}: loss ${(sumLoss / train.count).toFixed(2)}${val ? `, val ${val.loss.toFixed(2)}` : ''} · ${seconds.toFixed(1)} s, ${(train.count / seconds).toFixed(0)} img/s`);
+    options.log?.(
+      `epoch ${epoch}: loss ${(sumLoss / train.count).toFixed(2)}${val ? `, val ${val.loss.toFixed(2)}` : ''} · ${seconds.toFixed(1)} s, ${(train.count / seconds).toFixed(0)} img/s`,
+    );
     // Without a validation set there is nothing to select on: the last epoch is kept.
     const score = val ? val.loss : -epoch;
     if (score < best.loss) {

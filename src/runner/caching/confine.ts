@@ -23,7 +23,8 @@ const DIGEST = /^[0-9a-f]{64}$/;
 export function checkManifest(manifest: Manifest, source: string): void {
   for (const [path, entry] of Object.entries(manifest)) {
     if (!isSafeRelativePath(path)) throw new UnsafePathError(`${source} names an output '${path}' outside its directory; it was not used`);
-    if (typeof entry?.digest !== 'string' || !DIGEST.test(entry.digest)) throw new UnsafePathError(`${source} has an invalid digest for '${path}'; it was not used`);
+    if (typeof entry?.digest !== 'string' || !DIGEST.test(entry.digest))
+      throw new UnsafePathError(`${source} has an invalid digest for '${path}'; it was not used`);
   }
 }
 

@@ -1,5 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import {
+  chmodSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Fingerprint, FingerprintDigest } from '../fingerprint.js';
 import { uniqueSuffix, writeFileAtomic } from '../fsutil.js';
@@ -105,7 +117,8 @@ export class CacheStore {
       const target = this.objectPath(entry.digest);
       if (existsSync(target)) continue;
       const content = readFileSync(join(sourceDir, path));
-      if (hashBytes(content) !== entry.digest) throw new Error(`${join(sourceDir, path)} changed since its stage ran; run the pipeline again to recompute it`);
+      if (hashBytes(content) !== entry.digest)
+        throw new Error(`${join(sourceDir, path)} changed since its stage ran; run the pipeline again to recompute it`);
       writeFileAtomic(target, content, 0o444);
     }
   }
@@ -173,7 +186,11 @@ export class CorruptObjectError extends Error {
 
 function listSharded(dir: string): string[] {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir).flatMap((shard) => readdirSync(join(dir, shard)).filter((n) => !n.includes('.tmp-')).map((name) => shard + name));
+  return readdirSync(dir).flatMap((shard) =>
+    readdirSync(join(dir, shard))
+      .filter((n) => !n.includes('.tmp-'))
+      .map((name) => shard + name),
+  );
 }
 
 /**

@@ -59,10 +59,13 @@ const REDIS_LOST_MS = Number(process.env.ABLATE_REDIS_TIMEOUT_MS) || 15_000;
 /** A wait that gives up: what to do with Redis calls while Redis may be gone. */
 function atMost<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([promise.finally(() => clearTimeout(timer)), new Promise<undefined>((resolve) => {
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), ms);
       timer.unref();
-    })]);
+    }),
+  ]);
 }
 
 /** The URL as it may be printed: a password in it becomes ***. */
@@ -75,7 +78,13 @@ export function redactRedisUrl(url: string): string {
  * retry forever and a run would hang instead of saying what is wrong.
  */
 export async function connectRedis(url: string): Promise<Redis> {
-  const probe = new Redis(url, { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 3000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   // connect() rejects with a generic "Connection is closed."; the socket's error says why.
   let cause = '';
   probe.on('error', (error: Error) => (cause ||= error.message));
@@ -83,7 +92,9 @@ export async function connectRedis(url: string): Promise<Redis> {
     await probe.connect();
     await probe.ping();
   } catch (error) {
-    throw new RedisUnreachableError(`cannot reach Redis at ${redactRedisUrl(url)}: ${cause || (error as Error).message || 'connection failed'}`);
+    throw new RedisUnreachableError(
+      `cannot reach Redis at ${redactRedisUrl(url)}: ${cause || (error as Error).message || 'connection failed'}`,
+    );
   } finally {
     probe.disconnect();
   }
@@ -147,7 +158,14 @@ export class BullmqExecutor implements Executor {
     const eventsConnection = connection.duplicate();
     const events = new QueueEvents(name, { connection: eventsConnection });
     await events.waitUntilReady();
-    return new BullmqExecutor(options.slots, [connection, eventsConnection], queue, events, options.cacheDir, `ablate worker --redis ${redactRedisUrl(url)}${options.queue ? ` --queue ${name}` : ''}`);
+    return new BullmqExecutor(
+      options.slots,
+      [connection, eventsConnection],
+      queue,
+      events,
+      options.cacheDir,
+      `ablate worker --redis ${redactRedisUrl(url)}${options.queue ? ` --queue ${name}` : ''}`,
+    );
   }
 
   async run(job: StageJob, observer: JobObserver, signal: AbortSignal, context: JobContext): Promise<void> {
@@ -170,7 +188,11 @@ export class BullmqExecutor implements Executor {
     // deletes one it finds corrupt) from this workspace's verified artifacts.
     for (const u of context.upstream) this.store.putMissing(u.manifest, join(context.workspaceRoot, u.artifactDir));
     // Jobs are removed once settled; the ages only bound what a coordinator that died leaves behind.
-    const queued: Job<RemoteJobData, RemoteJobResult> = await this.queue.add(job.id, { job, context, cacheDir: this.cacheDir }, { attempts: 1, removeOnComplete: { age: 3600 }, removeOnFail: { age: 86_400 } });
+    const queued: Job<RemoteJobData, RemoteJobResult> = await this.queue.add(
+      job.id,
+      { job, context, cacheDir: this.cacheDir },
+      { attempts: 1, removeOnComplete: { age: 3600 }, removeOnFail: { age: 86_400 } },
+    );
     const id = queued.id!;
     // Asked only of a job still waiting after a while: CLIENT LIST per stage would cost every run.
     const noWorkerHint = setTimeout(() => {
@@ -210,7 +232,11 @@ export class BullmqExecutor implements Executor {
       this.events.off('stalled', onStalled);
       // Fails for a job a worker still holds (interrupted mid-stage): it finishes there and
       // its result is dropped and the next run recomputes it.
-      if (!this.lost) await atMost(this.queue.remove(id).catch(() => undefined), 2000);
+      if (!this.lost)
+        await atMost(
+          this.queue.remove(id).catch(() => undefined),
+          2000,
+        );
     }
   }
 

@@ -72,7 +72,9 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
     lastError = '';
   });
   await worker.waitUntilReady();
-  options.say(`${me} waiting for jobs on queue '${queue}' at ${redactRedisUrl(options.redis)} (concurrency ${options.concurrency}; a stage's threads come from its params)`);
+  options.say(
+    `${me} waiting for jobs on queue '${queue}' at ${redactRedisUrl(options.redis)} (concurrency ${options.concurrency}; a stage's threads come from its params)`,
+  );
   await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await worker.close();
   await pool.close();
@@ -80,7 +82,12 @@ export async function runWorker(options: WorkerOptions, signal: AbortSignal): Pr
   if (presence instanceof FileLock) presence.release();
 }
 
-async function runRemoteJob(bullJob: Job<RemoteJobData, RemoteJobResult>, options: WorkerOptions, pool: LocalProcessPool, me: string): Promise<RemoteJobResult> {
+async function runRemoteJob(
+  bullJob: Job<RemoteJobData, RemoteJobResult>,
+  options: WorkerOptions,
+  pool: LocalProcessPool,
+  me: string,
+): Promise<RemoteJobResult> {
   const { job, context, cacheDir } = bullJob.data;
   const store = new CacheStore(options.cacheDir ?? cacheDir);
   const local = join(options.workspace.tmpDir, `remote-${uniqueSuffix()}`);
@@ -89,7 +96,9 @@ async function runRemoteJob(bullJob: Job<RemoteJobData, RemoteJobResult>, option
     const now = Date.now();
     if (now - lastProgress < PROGRESS_INTERVAL_MS && fraction !== 1) return;
     lastProgress = now;
-    void bullJob.updateProgress({ message, ...(fraction === undefined ? {} : { fraction }) } satisfies RemoteProgress).catch(() => undefined);
+    void bullJob
+      .updateProgress({ message, ...(fraction === undefined ? {} : { fraction }) } satisfies RemoteProgress)
+      .catch(() => undefined);
   };
   let localJob: StageJob | undefined;
   try {
@@ -106,7 +115,8 @@ async function runRemoteJob(bullJob: Job<RemoteJobData, RemoteJobResult>, option
 /** The job as this machine runs it: code and machine facts checked, inputs fetched by digest, paths rewritten. */
 async function localize(job: StageJob, context: JobContext, local: string, store: CacheStore, workspace: Workspace): Promise<StageJob> {
   const { workspaceRoot } = context;
-  const fromRoot = (path: string) => (path === workspaceRoot || path.startsWith(`${workspaceRoot}/`) ? join(workspace.root, path.slice(workspaceRoot.length)) : path);
+  const fromRoot = (path: string) =>
+    path === workspaceRoot || path.startsWith(`${workspaceRoot}/`) ? join(workspace.root, path.slice(workspaceRoot.length)) : path;
   const pipelineDir = fromRoot(job.pipelineDir);
   const ref = resolveStageRef(job.ref.name, pipelineDir);
   if (!ref) throw new Error(`stage kind '${job.ref.name}' is not available in this worker's checkout (${workspace.root})`);
@@ -117,19 +127,34 @@ async function localize(job: StageJob, context: JobContext, local: string, store
   const here = { ...expected, code: codeDigest(ref.sourceFile, ref.codeRoot), environment: await machineFacts(kind, job.params) };
   const reasons = diffFingerprints(expected, here);
   const code = reasons.flatMap((r) => (r.type === 'code' ? [r.file] : r.type === 'package' ? [`package ${r.name}`] : []));
-  if (code.length) throw new Error(`this worker's code differs from the coordinator's (${code.join(', ')}); update its checkout (${workspace.root})`);
-  const machine = reasons.flatMap((r) => (r.type === 'environment' ? [`${r.name}: ${r.to ?? '(none)'} here, ${r.from ?? '(none)'} on the coordinator`] : []));
-  if (machine.length) throw new Error(`this worker's machine differs from what the stage was fingerprinted with (${machine.join('; ')}); run it on a matching worker or run this pipeline locally`);
+  if (code.length)
+    throw new Error(`this worker's code differs from the coordinator's (${code.join(', ')}); update its checkout (${workspace.root})`);
+  const machine = reasons.flatMap((r) =>
+    r.type === 'environment' ? [`${r.name}: ${r.to ?? '(none)'} here, ${r.from ?? '(none)'} on the coordinator`] : [],
+  );
+  if (machine.length)
+    throw new Error(
+      `this worker's machine differs from what the stage was fingerprinted with (${machine.join('; ')}); run it on a matching worker or run this pipeline locally`,
+    );
 
-  for (const u of context.upstream) if (!isSafeRelativePath(u.artifactDir)) throw new UnsafePathError(`the job names an upstream directory '${u.artifactDir}' outside the workspace; refused`);
-  const upstreamDirs = context.upstream.map((u) => ({ remote: join(workspaceRoot, u.artifactDir), local: join(local, 'in', u.artifactDir) }));
-  for (const [i, u] of context.upstream.entries()) store.materialize(u.manifest, upstreamDirs[i]!.local, StatCache.inMemory(), `the job's manifest of ${u.artifactDir}`);
+  for (const u of context.upstream)
+    if (!isSafeRelativePath(u.artifactDir))
+      throw new UnsafePathError(`the job names an upstream directory '${u.artifactDir}' outside the workspace; refused`);
+  const upstreamDirs = context.upstream.map((u) => ({
+    remote: join(workspaceRoot, u.artifactDir),
+    local: join(local, 'in', u.artifactDir),
+  }));
+  for (const [i, u] of context.upstream.entries())
+    store.materialize(u.manifest, upstreamDirs[i]!.local, StatCache.inMemory(), `the job's manifest of ${u.artifactDir}`);
   const remap = (path: string) => {
     const hit = upstreamDirs.find((u) => path === u.remote || path.startsWith(`${u.remote}/`));
     return hit ? join(hit.local, path.slice(hit.remote.length)) : fromRoot(path);
   };
   const inputs = Object.fromEntries(
-    Object.entries(job.inputs).map(([name, value]) => [name, typeof value === 'string' ? remap(value) : value.map((g: GatheredInput) => ({ ...g, path: remap(g.path) }))]),
+    Object.entries(job.inputs).map(([name, value]) => [
+      name,
+      typeof value === 'string' ? remap(value) : value.map((g: GatheredInput) => ({ ...g, path: remap(g.path) })),
+    ]),
   );
   const outDir = join(local, 'out');
   mkdirSync(outDir, { recursive: true });

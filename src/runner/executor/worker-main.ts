@@ -18,7 +18,11 @@ process.on('message', (message: ToWorker) => {
   current = new AbortController();
   const { signal } = current;
   const { job } = message;
-  runStageJob(job, { progress: (text, fraction) => send({ type: 'progress', message: text, ...(fraction === undefined ? {} : { fraction }) }) }, signal).then(
+  runStageJob(
+    job,
+    { progress: (text, fraction) => send({ type: 'progress', message: text, ...(fraction === undefined ? {} : { fraction }) }) },
+    signal,
+  ).then(
     () => send({ type: 'done' }),
     (error: unknown) => {
       // The stack is for the log (unless the stage said all there is to say); the message is what the user sees.

@@ -15,4 +15,3 @@ export interface Reporter {
   /** Called once at the end; flushes and restores the terminal. */
   close(): Promise<void>;
 }
-

@@ -100,7 +100,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (error instanceof UsageError || error instanceof UnknownTargetError || (error instanceof Error && error.name === 'LockfileError')) {
       const known = COMMANDS.some((c) => c.name === command);
-      console.error(`ablate${known ? ` ${command}` : ''}: ${error.message}${known ? ` (ablate ${command} --help)` : ''}`);
+      // The --help hint only where the command line itself is wrong.
+      const hint = known && error instanceof UsageError ? ` (ablate ${command} --help)` : '';
+      console.error(`ablate${known ? ` ${command}` : ''}: ${error.message}${hint}`);
       return EXIT.invalid;
     }
     if (

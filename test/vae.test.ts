@@ -221,9 +221,15 @@ describe('train-vae and evaluate on tiny data', () => {
       const n = metrics(native);
       for (const key of ['neg_elbo', 'bce', 'kl', 'mse'])
         assert.ok(Math.abs(n[key]! - w[key]!) <= 1e-3 * Math.abs(w[key]!), `${key}: native ${n[key]} vs wasm ${w[key]}`);
-      assert.match(JSON.parse(native.read('artifacts/n/train/run.json')).reason as string, /oneDNN/);
+      assert.equal((JSON.parse(native.read('artifacts/n/train/run.json')) as { backend: string }).backend, 'native');
+      assert.match(readLockfile(native.path('pipelines/n.lock.json'))!.stages.train!.fingerprint.environment.kernels!, /oneDNN/);
       const weights = (p: TempProject) => readFileSync(p.path('artifacts/n/train/model/encoder/weights.bin'));
       assert.ok(weights(native).equals(weights(again)), 'two native runs on one thread gave different weights');
+      // Two threads, twice, at -j1 and -j2: the same fingerprint, so the same bytes.
+      const two = [new TempProject({ 'pipelines/n.yaml': yaml('native, threads: 2') }), new TempProject({ 'pipelines/n.yaml': yaml('native, threads: 2') })];
+      assert.deepEqual((await two[0]!.run('pipelines/n.yaml', { jobs: 1 })).failed, []);
+      assert.deepEqual((await two[1]!.run('pipelines/n.yaml', { jobs: 2 })).failed, []);
+      assert.ok(weights(two[0]!).equals(weights(two[1]!)), 'two native runs on two threads gave different weights');
     },
   );
 

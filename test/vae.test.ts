@@ -226,7 +226,10 @@ describe('train-vae and evaluate on tiny data', () => {
       const weights = (p: TempProject) => readFileSync(p.path('artifacts/n/train/model/encoder/weights.bin'));
       assert.ok(weights(native).equals(weights(again)), 'two native runs on one thread gave different weights');
       // Two threads, twice, at -j1 and -j2: the same fingerprint, so the same bytes.
-      const two = [new TempProject({ 'pipelines/n.yaml': yaml('native, threads: 2') }), new TempProject({ 'pipelines/n.yaml': yaml('native, threads: 2') })];
+      const two = [
+        new TempProject({ 'pipelines/n.yaml': yaml('native, threads: 2') }),
+        new TempProject({ 'pipelines/n.yaml': yaml('native, threads: 2') }),
+      ];
       assert.deepEqual((await two[0]!.run('pipelines/n.yaml', { jobs: 1 })).failed, []);
       assert.deepEqual((await two[1]!.run('pipelines/n.yaml', { jobs: 2 })).failed, []);
       assert.ok(weights(two[0]!).equals(weights(two[1]!)), 'two native runs on two threads gave different weights');

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import { FileLock } from '../src/runner/locks.js';
 import { readLockfile } from '../src/runner/lockfile.js';
 import { cliPath, TempProject } from './helpers.js';
-import { exited, waitFor } from './processes.js';
+import { exited, isRunning, waitFor } from './processes.js';
 
 const PIPELINE = `pipeline: c
 stages:
@@ -29,14 +29,7 @@ describe('crash safety', () => {
     await exited(child);
     // The killed coordinator's worker notices its parent is gone and exits too.
     const workerPid = Number(readFileSync(project.path('pipelines/trace/started'), 'utf8').trim().split(' ')[1]);
-    await waitFor(() => {
-      try {
-        process.kill(workerPid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await waitFor(() => !isRunning(workerPid));
     assert.ok(!existsSync(project.path('artifacts/c/slow')), 'no artifact for the interrupted stage');
     assert.ok(!existsSync(project.path('artifacts/c/after')));
     const lock = existsSync(project.path('pipelines/c.lock.json')) ? readLockfile(project.path('pipelines/c.lock.json'))! : { stages: {} };
@@ -123,14 +116,7 @@ describe('nothing left behind', () => {
     await exited(child);
     writeFileSync(project.path('pipelines/release'), '');
     // Alive, the loop would see `release`, touch `after`, then exit: either way its pid ends.
-    await waitFor(() => {
-      try {
-        process.kill(shellPid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    });
+    await waitFor(() => !isRunning(shellPid));
     assert.ok(!existsSync(project.path('pipelines/after')), 'the command was stopped with its coordinator');
     assert.equal(readdirSync(project.path('.ablate/tmp')).length, 1, 'the killed run left its temp dir');
     rmSync(project.path('pipelines/release'));

@@ -74,3 +74,13 @@ export async function waitFor(condition: () => boolean, timeoutMs = 20_000): Pro
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** Whether a process with this pid is running here. */
+export function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

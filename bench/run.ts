@@ -5,6 +5,7 @@ import { benchHashing } from './hashing.js';
 import { benchRunner } from './runner.js';
 import { benchTraining, benchTrainingCpu } from './training.js';
 import { benchTsne } from './tsne.js';
+import { machineSummary } from '../src/ml/machine.js';
 import { printTable, type BenchRow } from './util.js';
 
 const sections: Record<string, () => Promise<BenchRow[]> | BenchRow[]> = {
@@ -30,4 +31,6 @@ for (const [name, run] of Object.entries(sections)) {
   process.stderr.write(`bench: ${name}…\n`);
   rows.push(...(await run()));
 }
+// Figures from different machines must never be confused: each table says where it ran.
+console.log(`machine: ${machineSummary()}`);
 printTable(rows);

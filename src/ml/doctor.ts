@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { loadTf, type BackendChoice } from './backend.js';
+import { machineSummary } from './machine.js';
 import { loadNativeAddon } from './native-addon.js';
 import { TRAIN_BATCH, trainingStep } from './vae/probe.js';
 
@@ -31,6 +32,7 @@ const SEED_CONVOLUTIONS: readonly [string, Shape4, Shape4, number][] = [
 
 export async function doctor(options: DoctorOptions, print: (line: string) => void): Promise<void> {
   const tf = await loadTf(options.backend, options.threads);
+  print(`machine   ${machineSummary()}`);
   print(`backend   ${tf.backend}: ${tf.reason}`);
   const native = loadNativeAddon();
   if (tf.backend === 'native' && 'addon' in native) {

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Manifest } from './caching/manifest.js';
+import { manifestDigest, type Manifest } from './caching/manifest.js';
 import type { StatCache } from './caching/stat-cache.js';
 import type { CacheStore, RunRecord } from './caching/store.js';
 import { diffFingerprints, type Fingerprint, type FingerprintDigest, type StaleReason } from './fingerprint.js';
@@ -57,7 +57,7 @@ export async function decide({
     const record = store.readRun(digest);
     // The lockfile is trusted only where the cache agrees with it (or has no record to say
     // otherwise); a record with other outputs wins, and the lockfile entry is rewritten.
-    if (!record || record.outputDigest === previous.outputDigest)
+    if (!record || record.outputDigest === manifestDigest(previous.outputs))
       return { action: 'up-to-date', outputs: previous.outputs, durationMs: previous.durationMs };
   }
   const record = store.readRun(digest);

@@ -218,6 +218,10 @@ stages:
       process.version,
       "every stage records Node's version: its zlib writes PNG bytes",
     );
+    // verify --recompute under another class compares numbers, not bytes, and names the fact.
+    const recomputed = p.cli(['verify', '--recompute', 'pipelines/q.yaml', 'train', '--rtol', '1'], { DNNL_MAX_CPU_ISA: 'SSE41' });
+    assert.equal(recomputed.status, 0, recomputed.stdout + recomputed.stderr);
+    assert.match(recomputed.stdout, new RegExp(`(identical bytes|within rtol 1)\\s+train: cpu ${isa} → sse41`));
     const other = p.cli(['status', 'pipelines/q.yaml'], { DNNL_MAX_CPU_ISA: 'SSE41' });
     assert.match(other.stdout, new RegExp(`stale\\s+train\\s+cpu ${isa} → sse41`));
     assert.match(other.stdout, /up to date\s+prep/);

@@ -74,6 +74,14 @@ export const PipelineSchema = Type.Object(
         description: 'Pipeline-wide defaults, referenced as ${params.NAME}; `--set NAME=VALUE` overrides them.',
       }),
     ),
+    replicates: Type.Optional(
+      Type.Array(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }), {
+        minItems: 1,
+        uniqueItems: true,
+        description:
+          'Matrix keys whose values repeat one configuration (seeds): `ablate show`, `ablate diff` and the report aggregate over them (mean ± 95 % CI, n).',
+      }),
+    ),
     stages: Type.Record(Type.String({ pattern: STAGE_NAME_PATTERN, maxLength: 100 }), StageSpec, {
       minProperties: 1,
       additionalProperties: false,

@@ -50,6 +50,8 @@ export interface Plan {
   readonly dir: string;
   readonly source: YamlSource;
   readonly params: Readonly<Record<string, unknown>>;
+  /** Matrix keys declared as replicates (`replicates: [seed]`): views aggregate over them. */
+  readonly replicates: readonly string[];
   /** Stage names, dependencies first. */
   readonly stageNames: readonly string[];
   /** Instances, dependencies first. */
@@ -421,6 +423,22 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
     }
     instancesOf.set(name, instances);
   }
+  const matrixKeys = new Set(stageNames.flatMap((name) => Object.keys(spec.stages[name]!.matrix ?? {})));
+  (spec.replicates ?? []).forEach((key, i) => {
+    if (!matrixKeys.has(key)) {
+      const suggestion = nearestName(key, [...matrixKeys]);
+      diagnostics.push(
+        source.diagnostic(
+          ['replicates', i],
+          `replicate key '${key}' is no stage's matrix key (matrix keys: ${[...matrixKeys].join(', ') || 'none'})`,
+          {
+            at: 'value',
+            ...(suggestion ? { suggestion } : {}),
+          },
+        ),
+      );
+    }
+  });
   if (diagnostics.length) throw new PipelineError(diagnostics);
 
   const instances = order.flatMap((name) => instancesOf.get(name)!);
@@ -431,6 +449,7 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
     dir,
     source,
     params,
+    replicates: spec.replicates ?? [],
     stageNames: order,
     instances,
     byId: new Map(instances.map((i) => [i.id, i])),

@@ -10,10 +10,13 @@ import { join } from 'node:path';
 import { Command as Program, CommanderError, Option } from 'commander';
 import { completionScript } from './commands/completion.js';
 import { dagCommand } from './commands/dag.js';
+import { diffCommand } from './commands/diff.js';
 import { doctorCommand } from './commands/doctor.js';
 import { gcCommand } from './commands/gc.js';
+import { logCommand } from './commands/log.js';
 import { normalizeForce, runCommand } from './commands/run.js';
 import { EXIT, printDiagnostics, UsageError, type Command } from './commands/shared.js';
+import { showCommand } from './commands/show.js';
 import { statusCommand } from './commands/status.js';
 import { validateCommand } from './commands/validate.js';
 import { verifyCommand } from './commands/verify.js';
@@ -28,6 +31,9 @@ export { EXIT } from './commands/shared.js';
 const COMMANDS: readonly Command[] = [
   runCommand,
   statusCommand,
+  showCommand,
+  diffCommand,
+  logCommand,
   dagCommand,
   validateCommand,
   verifyCommand,

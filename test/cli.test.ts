@@ -129,16 +129,17 @@ describe('the ablate CLI', () => {
     );
   });
 
-  it('gc drops cache entries no lockfile references', () => {
+  it('gc drops cache entries neither the lockfile nor the last N runs reference', () => {
     const p = new TempProject({ 'pipelines/demo.yaml': PIPELINE });
     p.cli(['run', 'pipelines/demo.yaml']);
     p.cli(['run', 'pipelines/demo.yaml', '--set', 'n=5']);
     const runsBefore = countRuns(p);
     assert.equal(runsBefore, 8);
-    const dry = p.cli(['gc', '--dry-run']);
-    assert.match(dry.stdout, /kept 4 cache entries referenced by 1 lockfiles; would remove 4 entries/);
+    assert.match(p.cli(['gc', '--dry-run']).stdout, /kept 8 cache entries .* the last 10 runs of each pipeline; would remove 0 entries/);
+    const dry = p.cli(['gc', '--dry-run', '--keep-runs', '1']);
+    assert.match(dry.stdout, /kept 4 cache entries referenced by 1 lockfiles and the last 1 runs of each pipeline; would remove 4 entries/);
     assert.equal(countRuns(p), 8);
-    const gc = p.cli(['gc']);
+    const gc = p.cli(['gc', '--keep-runs', '0']);
     assert.match(gc.stdout, /removed 4 entries, \d+ objects \([\d.]+ MB\), 0 temp dirs, [12] parsed pipeline texts/);
     assert.deepEqual(readdirSync(p.path('.ablate/parsed')), []);
     assert.equal(countRuns(p), 4);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it, before } from 'node:test';
 import { aggregateReplicates, summarize, welch, type MetricRow } from '../src/core/stats.js';
@@ -137,5 +138,123 @@ describe('compare-metrics over seeds, and a chart with CI error bars', () => {
     );
     assert.match(spec.title, /mean ± 95 % CI/);
     assert.match(art('chart/chart.svg'), /103\.1 ± /, 'the bar carries its value and interval');
+  });
+});
+
+const VIEW_PIPELINE = `pipeline: d
+params: { offset: 0 }
+replicates: [seed]
+stages:
+  fit:
+    uses: shell
+    matrix: { beta: [1, 4], seed: [1, 2, 3] }
+    with:
+      cmd: >-
+        awk "BEGIN { printf \\"{\\\\\\"kl\\\\\\": %.4f, \\\\\\"bce\\\\\\": %d}\\", \${matrix.beta} * 10 + \${matrix.seed} / 7 + \${params.offset}, \${matrix.seed} }" > "$ABLATE_OUT/metrics.json"
+      outs: [metrics.json]
+      metrics: metrics.json
+  sum: { uses: shell, in: { parts: "fit[*]" }, with: { cmd: 'for d in $ABLATE_IN_PARTS; do cat $d/metrics.json; done > $ABLATE_OUT/all.txt', outs: [all.txt] } }
+`;
+
+function git(p: TempProject, ...args: string[]): string {
+  return execFileSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@t', ...args], { cwd: p.root, encoding: 'utf8' });
+}
+
+describe('show, diff and log: the results of a pipeline, across runs and git revisions', () => {
+  const p = new TempProject({ 'pipelines/d.yaml': VIEW_PIPELINE });
+  before(() => {
+    git(p, 'init', '-q');
+    const first = p.cli(['run', 'pipelines/d.yaml']);
+    assert.equal(first.status, 0, first.stdout + first.stderr);
+    git(p, 'add', '-A');
+    git(p, 'commit', '-qm', 'first results');
+    p.write('pipelines/d.yaml', VIEW_PIPELINE.replace('offset: 0', 'offset: 0.5'));
+    assert.equal(p.cli(['run', 'pipelines/d.yaml']).status, 0);
+  });
+
+  it('show: a table per stage with metrics, the replicate summary, the rest named', () => {
+    const r = p.cli(['show', 'pipelines/d.yaml']);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.equal(lines[0], 'd · pipelines/d.lock.json · 7 instances');
+    assert.ok(lines.includes('beta  seed     kl  bce'), r.stdout);
+    assert.ok(lines.includes('   4     3  40.93    3'), 'four significant digits, right-aligned');
+    assert.ok(lines.includes('fit: mean ± 95 % CI over seed'));
+    // kl for β = 1: 10.5 + s/7 for s = 1, 2, 3 → mean 10.786, sd 1/7, ci95 = t(0.975, 2)·(1/7)/√3.
+    const ci = (4.302652729749464 * (1 / 7)) / Math.sqrt(3);
+    assert.ok(lines.includes(`   1  3  10.79 ± ${ci.toPrecision(4)}  2 ± 2.484`), r.stdout);
+    assert.match(r.stdout, /without metrics: sum\n/);
+    const sorted = p.cli(['show', 'pipelines/d.yaml', '--sort', '-kl']).stdout.split('\n');
+    assert.match(sorted[4]!, /^ {3}4 {5}3 {2}40\.93/, 'descending by kl');
+  });
+
+  it('show --json and --csv carry every instance with full precision', () => {
+    const json = JSON.parse(p.cli(['show', 'pipelines/d.lock.json', '--json']).stdout) as {
+      replicates: string[];
+      instances: { id: string; variant: Record<string, unknown>; params: Record<string, unknown>; metrics: Record<string, number> }[];
+      aggregates: {
+        stage: string;
+        groups: { variant: Record<string, unknown>; summaries: Record<string, { mean: number; ci95: number }> }[];
+      }[];
+    };
+    assert.deepEqual(json.replicates, ['seed']);
+    const first = json.instances.find((i) => i.id === 'fit[beta=1,seed=1]')!;
+    assert.deepEqual(first.variant, { beta: 1, seed: 1 });
+    assert.deepEqual(first.params, {}, 'params that vary only with the matrix are the variant');
+    assert.equal(first.metrics.kl, 10.6429);
+    close(json.aggregates[0]!.groups[1]!.summaries.kl!.mean, 40.5 + 2 / 7, 1e-4);
+    const csv = p.cli(['show', 'pipelines/d.yaml', '--csv']).stdout.split('\n');
+    assert.equal(csv[0], 'id,stage,beta,seed,kl,bce');
+    assert.equal(csv[1], '"fit[beta=1,seed=1]",fit,1,1,10.6429,1', 'an id with a comma is quoted (RFC 4180)');
+  });
+
+  it('diff: HEAD against the working tree, with old, new, change and relative change', () => {
+    const r = p.cli(['diff']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^ablate diff: HEAD \([0-9a-f]{7}\) → working tree\n/);
+    assert.match(r.stdout, /\n {2}fit\[beta=1,seed=1\] +param params\.offset +0 +0\.5\n +kl +10\.14 +10\.64 +0\.5000 +\+4\.930 %\n/);
+    assert.match(r.stdout, /\n {2}sum +outputs changed \(no metric did\)\n/);
+    const json = JSON.parse(p.cli(['diff', '--json']).stdout) as {
+      lockfiles: {
+        lockfile: string;
+        instances: {
+          id: string;
+          status: string;
+          metrics: { metric: string; old: number; new: number; change: number; relative: number }[];
+        }[];
+      }[];
+    };
+    const kl = json.lockfiles[0]!.instances.find((i) => i.id === 'fit[beta=4,seed=2]')!.metrics.find((m) => m.metric === 'kl')!;
+    close(kl.change, 0.5, 1e-9);
+    close(kl.relative, 0.5 / kl.old, 1e-12);
+  });
+
+  it('diff between two revisions reads the lockfiles with git, without a checkout', () => {
+    git(p, 'commit', '-qam', 'offset 0.5');
+    const r = p.cli(['diff', 'HEAD~1', 'HEAD', 'pipelines/d.yaml']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /HEAD~1 \([0-9a-f]{7}\) → HEAD \([0-9a-f]{7}\)/);
+    assert.match(r.stdout, /\n +kl +40\.43 +40\.93 +0\.5000 +\+1\.237 %\n/);
+    assert.match(p.cli(['diff', 'HEAD']).stdout, /no change \(7 instances\)/);
+    const bad = p.cli(['diff', 'no-such-rev']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /'no-such-rev' is neither a file nor a git revision/);
+  });
+
+  it('log: a line per run with its commit and a dirty mark; --metric follows a metric', () => {
+    const r = p.cli(['log', 'pipelines/d.yaml', '--metric', 'kl']);
+    assert.equal(r.status, 0, r.stderr);
+    const rows = r.stdout.split('\n').filter((l) => /^\d{4}-\d\d-\d\d /.test(l));
+    assert.equal(rows.length, 2);
+    assert.match(rows[0]!, /\(no git\) +7 +0 +0 +0 /, 'the first run came before the first commit');
+    assert.match(rows[1]!, /[0-9a-f]{7}\* +7 +0 +0 +0 /, 'all reran (sum reads the changed metrics); the tree was dirty');
+    assert.match(r.stdout, /fit\[beta=1,seed=1\] kl/);
+    assert.match(rows[1]!, /10\.64/);
+    const json = JSON.parse(p.cli(['log', 'pipelines/d.yaml', '--json', '-n', '1']).stdout) as {
+      ran: string[];
+      instances: Record<string, string>;
+    }[];
+    assert.equal(json.length, 1);
+    assert.equal(Object.keys(json[0]!.instances).length, 7);
   });
 });

@@ -1,20 +1,33 @@
+import { recentDigests } from '../runner/history.js';
 import { collectGarbage, findLockfiles } from '../runner/maintenance.js';
 import { findWorkspaceRoot, workspaceAt } from '../runner/workspace.js';
-import { EXIT, flag, type Command } from './shared.js';
+import { EXIT, flag, integerOption, type Command } from './shared.js';
+
+/** Runs per pipeline whose results stay restorable by default: last week's work, not last year's. */
+const DEFAULT_KEEP_RUNS = 10;
 
 export const gcCommand: Command = {
   name: 'gc',
   args: '',
-  describe: 'drop cache entries no lockfile references, and temp dirs of killed runs',
-  options: [{ flags: '--dry-run', description: 'say what would go; remove nothing' }],
+  describe: 'drop cache entries that neither a lockfile nor the last runs of each pipeline reference, and temp dirs of killed runs',
+  options: [
+    { flags: '--dry-run', description: 'say what would go; remove nothing' },
+    {
+      flags: '--keep-runs <N>',
+      description: `also keep what the last N runs of each pipeline produced (default ${DEFAULT_KEEP_RUNS}; 0: lockfiles only)`,
+    },
+  ],
   async run(args) {
     const root = findWorkspaceRoot(process.cwd());
+    const workspace = workspaceAt(root);
     const lockfiles = findLockfiles(root);
     const dryRun = flag(args, 'dryRun');
-    const result = collectGarbage(workspaceAt(root), lockfiles, { dryRun });
+    const keepRuns = integerOption(args.options.keepRuns, '--keep-runs', DEFAULT_KEEP_RUNS, 0);
+    const alsoKeep = recentDigests(workspace.historyDir, keepRuns);
+    const result = collectGarbage(workspace, lockfiles, { dryRun, alsoKeep });
     const verb = dryRun ? 'would remove' : 'removed';
     console.log(
-      `gc: kept ${result.keptRuns} cache entries referenced by ${lockfiles.length} lockfiles; ${verb} ${result.removedRuns} entries, ${result.removedObjects} objects (${(result.freedBytes / 1e6).toFixed(1)} MB), ${result.removedTemp} temp dirs, ${result.removedParsed} parsed pipeline texts`,
+      `gc: kept ${result.keptRuns} cache entries referenced by ${lockfiles.length} lockfiles and the last ${keepRuns} runs of each pipeline; ${verb} ${result.removedRuns} entries, ${result.removedObjects} objects (${(result.freedBytes / 1e6).toFixed(1)} MB), ${result.removedTemp} temp dirs, ${result.removedParsed} parsed pipeline texts`,
     );
     return EXIT.ok;
   },

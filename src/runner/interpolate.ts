@@ -61,6 +61,12 @@ export function shellVariableName(namespace: 'params' | 'matrix', name: string):
   return `ABLATE_${namespace === 'params' ? 'PARAM' : 'MATRIX'}_${name}`;
 }
 
+/** The inverse of shellVariableName; undefined for any other name. */
+export function parseShellVariableName(variable: string): { namespace: 'params' | 'matrix'; name: string } | undefined {
+  const m = /^ABLATE_(PARAM|MATRIX)_(.+)$/.exec(variable);
+  return m ? { namespace: m[1] === 'PARAM' ? 'params' : 'matrix', name: m[2]! } : undefined;
+}
+
 /**
  * Interpolation for text that /bin/sh will parse. A value pasted into a command is code to
  * the shell (`$(…)`, `;`, quotes), whatever quoting is tried around it, since the reference

@@ -33,16 +33,21 @@ export class LockfileError extends Error {
 
 export function readLockfile(path: string): Lockfile | undefined {
   if (!existsSync(path)) return undefined;
+  return parseLockfile(readFileSync(path, 'utf8'), path);
+}
+
+/** A lockfile's text, from disk or from `git show REV:path`; `where` names it in errors. */
+export function parseLockfile(text: string, where: string): Lockfile {
   let parsed: Lockfile;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8')) as Lockfile;
+    parsed = JSON.parse(text) as Lockfile;
   } catch (error) {
     throw new LockfileError(
-      `${path} is not valid JSON (${(error as Error).message}); restore it (git checkout -- ${path}) or delete it, and the next run rebuilds it from the cache`,
+      `${where} is not valid JSON (${(error as Error).message}); restore it (git checkout -- ${where}) or delete it, and the next run rebuilds it from the cache`,
     );
   }
   if (parsed?.version !== 1 || typeof parsed.stages !== 'object' || parsed.stages === null) {
-    throw new LockfileError(`${path}: not an ablate lockfile of version 1; restore it (git checkout -- ${path}) or delete it`);
+    throw new LockfileError(`${where}: not an ablate lockfile of version 1; restore it (git checkout -- ${where}) or delete it`);
   }
   return parsed;
 }

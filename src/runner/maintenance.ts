@@ -115,17 +115,22 @@ export interface GcResult {
 }
 
 /**
- * Drops cache entries that no lockfile references, then objects no remaining entry uses,
+ * Drops cache entries that no lockfile (and no entry of `alsoKeep`: recent runs' history)
+ * references, then objects no remaining entry uses,
  * temp dirs left by killed runs, and the parse cache. Refuses while another run holds a stage lock (its
  * freshly stored objects are not referenced by any lockfile yet) or a worker runs in this checkout.
  */
-export function collectGarbage(workspace: Workspace, lockfiles: readonly string[], options: { dryRun?: boolean } = {}): GcResult {
+export function collectGarbage(
+  workspace: Workspace,
+  lockfiles: readonly string[],
+  options: { dryRun?: boolean; alsoKeep?: ReadonlySet<string> } = {},
+): GcResult {
   // A dry run deletes nothing, so it may look while a run is going on.
   const active = [...new Set(liveHolders(workspace.locksDir).map((h) => h.pid))];
   if (active.length && !options.dryRun)
     throw new WorkspaceBusyError(`another ablate run or worker is active (pid ${active.join(', ')}); run gc when it has finished`);
   const store = new CacheStore(workspace.cacheDir);
-  const referenced = new Set<string>();
+  const referenced = new Set<string>(options.alsoKeep ?? []);
   for (const file of lockfiles) for (const entry of Object.values(readLockfile(file)?.stages ?? {})) referenced.add(entry.digest);
   const keep = new Set<string>();
   let removedRuns = 0;

@@ -108,6 +108,30 @@ export function instanceId(stage: string, variant: Variant): string {
   return Object.keys(variant).length ? `${stage}[${variantLabel(variant)}]` : stage;
 }
 
+/**
+ * The inverse of instanceId, for readers that have only ids (a lockfile from another git
+ * revision, whose pipeline may have changed). Matrix keys are identifiers, so a value ends
+ * where `,key=` begins; values read back as the scalars they print as (`4` → 4, `true` → true).
+ */
+export function parseInstanceId(id: string): { stage: string; variant: Variant } {
+  const open = id.indexOf('[');
+  if (open < 0 || !id.endsWith(']')) return { stage: id, variant: {} };
+  const pairs = id.slice(open + 1, -1).split(/,(?=[A-Za-z_][A-Za-z0-9_]*=)/);
+  const variant: Record<string, Scalar> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq < 0) return { stage: id, variant: {} };
+    variant[pair.slice(0, eq)] = scalarFromText(pair.slice(eq + 1));
+  }
+  return { stage: id.slice(0, open), variant };
+}
+
+function scalarFromText(text: string): Scalar {
+  if (text === 'true' || text === 'false') return text === 'true';
+  const n = Number(text);
+  return text.trim() !== '' && Number.isFinite(n) && String(n) === text ? n : text;
+}
+
 /** Longest file name (in bytes) ext4, XFS and APFS take. */
 const MAX_FOLDER_BYTES = 255;
 

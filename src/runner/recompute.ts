@@ -99,6 +99,7 @@ function scratchWorkspace(root: string): Workspace {
     tmpDir: join(state, 'tmp'),
     statCacheFile: join(state, 'stat-cache.json'),
     parsedDir: join(state, 'parsed'),
+    historyDir: join(state, 'history'),
   };
 }
 

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type { ProvenanceEntry } from '../core/contract.js';
 import type { Manifest } from './caching/manifest.js';
 import { StatCache } from './caching/stat-cache.js';
@@ -15,6 +15,7 @@ import {
   type FingerprintCaches,
   type FingerprintDigest,
 } from './fingerprint.js';
+import { appendHistory, historyEntry } from './history.js';
 import { FileLock } from './locks.js';
 import { LockfileWriter } from './lockfile-writer.js';
 import { sweepLeftovers } from './maintenance.js';
@@ -110,6 +111,8 @@ class PlanRun {
   private readonly signal: AbortSignal;
   private readonly summary: RunSummary = { ran: [], upToDate: [], restored: [], failed: [], skipped: [], interrupted: false };
   private readonly outputs = new Map<string, Manifest>();
+  private readonly lockPath: string;
+  private readonly started = performance.now();
   private stopScheduling = false;
 
   constructor(
@@ -122,9 +125,9 @@ class PlanRun {
     this.store = new CacheStore(workspace.cacheDir);
     this.statCache = StatCache.load(workspace.statCacheFile);
     this.caches = { statCache: this.statCache, codeDigests: new Map() };
-    const lockPath = options.lockfile ?? lockfilePathFor(plan.file);
-    this.previousLock = readLockfile(lockPath);
-    this.lockfile = new LockfileWriter(lockPath, plan.name, [...plan.graph.keys()], workspace.locksDir, this.previousLock);
+    this.lockPath = options.lockfile ?? lockfilePathFor(plan.file);
+    this.previousLock = readLockfile(this.lockPath);
+    this.lockfile = new LockfileWriter(this.lockPath, plan.name, [...plan.graph.keys()], workspace.locksDir, this.previousLock);
     this.slots = new SlotPool(executor.slots);
     const { selected, forced } = selection(plan, options);
     this.selected = selected;
@@ -158,7 +161,27 @@ class PlanRun {
     await Promise.all(done.values());
     await this.lockfile.flush();
     this.statCache.save();
-    return { ...this.summary, interrupted: this.signal.aborted };
+    const summary = { ...this.summary, interrupted: this.signal.aborted };
+    this.recordHistory(summary);
+    return summary;
+  }
+
+  /** A line in .ablate/history/: the run's results are complete without it, so a failure to write it only warns. */
+  private recordHistory(summary: RunSummary): void {
+    const { plan, workspace } = this;
+    try {
+      const entry = historyEntry(summary, {
+        pipeline: plan.name,
+        file: relative(workspace.root, plan.file),
+        root: workspace.root,
+        seconds: (performance.now() - this.started) / 1000,
+        selected: plan.instances.filter((i) => this.selected.has(i.id)).map((i) => i.id),
+        lockfile: readLockfile(this.lockPath),
+      });
+      appendHistory(workspace.historyDir, entry);
+    } catch (error) {
+      process.stderr.write(`ablate: warning: run history not written: ${(error as Error).message}\n`);
+    }
   }
 
   /** Waits for the instance's inputs, then restores it or runs it; false when it did not complete. */

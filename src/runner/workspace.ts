@@ -13,6 +13,8 @@ export interface Workspace {
   readonly statCacheFile: string;
   /** Validated pipeline texts (see ParseCache). */
   readonly parsedDir: string;
+  /** One JSON line per run and pipeline (see history.ts). */
+  readonly historyDir: string;
 }
 
 /**
@@ -40,5 +42,6 @@ export function workspaceAt(root: string): Workspace {
     tmpDir: join(state, 'tmp'),
     statCacheFile: join(state, 'stat-cache.json'),
     parsedDir: join(state, 'parsed'),
+    historyDir: join(state, 'history'),
   };
 }

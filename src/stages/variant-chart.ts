@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { defineStage, StageError, type GatheredInput } from '../core/contract.js';
+import { significant } from '../core/format.js';
 
 /**
  * One chart across the variants of an ablation, from their metrics.json files:
@@ -240,9 +241,4 @@ const UNITS: Readonly<Record<string, string>> = {
 function metricLabel(metric: string): string {
   const unit = UNITS[metric];
   return unit ? `${metric} (${unit})` : metric;
-}
-
-/** Four significant digits, as a reader compares them; never exponent notation for ordinary magnitudes. */
-function significant(value: number): string {
-  return Number(value.toPrecision(4)).toString();
 }

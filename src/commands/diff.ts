@@ -1,0 +1,127 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { filesAtRevision, gitRoot, isRevision, resolveRevision, showAtRevision } from '../runner/git.js';
+import { lockfilePathFor, parseLockfile } from '../runner/lockfile.js';
+import { findLockfiles } from '../runner/maintenance.js';
+import { lockfileResults, type InstanceResult } from '../runner/results.js';
+import { diffResults, type InstanceDiff } from '../runner/results-diff.js';
+import { EXIT, flag, UsageError, type Command } from './shared.js';
+import { cellText, keyText, textTable } from './table.js';
+
+/** One side of a diff: a commit, or the files as they are now. */
+export interface Side {
+  /** `HEAD (5ecfe17)`, `working tree`. */
+  readonly label: string;
+  /** Undefined for the working tree. */
+  readonly commit?: string;
+}
+
+export interface LockfileDiff {
+  /** From the repository's top. */
+  readonly lockfile: string;
+  readonly instances: readonly InstanceDiff[];
+  /** Results of each side, for views that draw them (diff --html). */
+  readonly before: readonly InstanceResult[];
+  readonly after: readonly InstanceResult[];
+}
+
+export const diffCommand: Command = {
+  name: 'diff',
+  args: '[revisions-and-files...]',
+  describe: 'params and metrics of every instance between two git revisions (default: HEAD vs the working tree), from the lockfiles',
+  options: [
+    { flags: '--json', description: 'every instance: status, changed params, every metric with old, new, change and relative change' },
+  ],
+  async run(args) {
+    const root = gitRoot(process.cwd());
+    if (!root) throw new UsageError('ablate diff compares git revisions: run it inside a git repository');
+    const { revisions, files } = splitArguments(root, args.positionals);
+    const [a, b] = [side(root, revisions[0] ?? 'HEAD'), revisions[1] === undefined ? { label: 'working tree' } : side(root, revisions[1])];
+    const lockfiles = files.length
+      ? files.map((f) => relative(root, resolve(f.endsWith('.lock.json') ? f : lockfilePathFor(f))))
+      : allLockfiles(root, a, b);
+    const diffs = lockfiles.map((lockfile) => diffLockfile(root, lockfile, a, b));
+    if (flag(args, 'json')) {
+      const json = { a, b, lockfiles: diffs.map((d) => ({ lockfile: d.lockfile, instances: d.instances })) };
+      process.stdout.write(JSON.stringify(json, null, 2) + '\n');
+    } else {
+      process.stdout.write(diffText(a, b, diffs));
+    }
+    return EXIT.ok;
+  },
+};
+
+/** Revisions are what git resolves to a commit; files are what exists or looks like a pipeline. */
+function splitArguments(root: string, positionals: readonly string[]): { revisions: string[]; files: string[] } {
+  const revisions: string[] = [];
+  const files: string[] = [];
+  for (const arg of positionals) {
+    if (existsSync(arg) || /\.(ya?ml|lock\.json)$/.test(arg)) files.push(arg);
+    else if (isRevision(root, arg)) revisions.push(arg);
+    else throw new UsageError(`'${arg}' is neither a file nor a git revision`);
+  }
+  if (revisions.length > 2) throw new UsageError(`at most two revisions, got ${revisions.join(', ')}`);
+  return { revisions, files };
+}
+
+function side(root: string, rev: string): Side {
+  const commit = resolveRevision(root, rev);
+  return { label: `${rev} (${commit.slice(0, 7)})`, commit };
+}
+
+function allLockfiles(root: string, a: Side, b: Side): string[] {
+  const at = (s: Side) => (s.commit ? filesAtRevision(root, s.commit, '.lock.json') : findLockfiles(root).map((f) => relative(root, f)));
+  return [...new Set([...at(a), ...at(b)])].sort();
+}
+
+function readSide(root: string, s: Side, lockfile: string): InstanceResult[] {
+  const text = s.commit
+    ? showAtRevision(root, s.commit, lockfile)
+    : existsSync(join(root, lockfile))
+      ? readFileSync(join(root, lockfile), 'utf8')
+      : undefined;
+  return text === undefined ? [] : lockfileResults(parseLockfile(text, s.commit ? `${s.label}:${lockfile}` : lockfile));
+}
+
+export function diffLockfile(root: string, lockfile: string, a: Side, b: Side): LockfileDiff {
+  const before = readSide(root, a, lockfile);
+  const after = readSide(root, b, lockfile);
+  return { lockfile, instances: diffResults(before, after), before, after };
+}
+
+/** Per lockfile: a row per changed param and metric of each changed instance; the rest counted. */
+export function diffText(a: Side, b: Side, diffs: readonly LockfileDiff[]): string {
+  const out = [`ablate diff: ${a.label} → ${b.label}`];
+  for (const d of diffs) {
+    const changed = d.instances.filter((i) => i.status !== 'unchanged');
+    out.push('', `${d.lockfile}`);
+    if (changed.length === 0) {
+      out.push(`  no change (${d.instances.length} instances)`);
+      continue;
+    }
+    const rows: string[][] = [];
+    for (const i of changed) {
+      const first = rows.length;
+      if (i.status === 'added' || i.status === 'removed') rows.push([i.id, i.status, '', '', '', '']);
+      for (const p of i.params) rows.push(['', `param ${p.name}`, keyText(p.old), keyText(p.new), '', '']);
+      for (const m of i.metrics) {
+        if (i.status === 'changed' && m.change === 0) continue;
+        const relativeText = m.relative === null ? '' : `${m.relative >= 0 ? '+' : ''}${cellText(m.relative * 100)} %`;
+        rows.push(['', m.metric, cellText(m.old), cellText(m.new), m.change === null ? '' : cellText(m.change), relativeText]);
+      }
+      if (rows.length === first)
+        rows.push(['', i.outputsChanged ? 'outputs changed (no metric did)' : 'fingerprint changed, same outputs', '', '', '', '']);
+      rows[first]![0] = i.id;
+    }
+    const table = textTable(['instance', 'what', 'old', 'new', 'change', 'relative'], rows);
+    out.push(
+      ...table.text
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${l}`),
+    );
+    const same = d.instances.length - changed.length;
+    if (same) out.push(`  ${same} instance${same > 1 ? 's' : ''} unchanged`);
+  }
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,107 @@
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { headState } from './git.js';
+import type { Lockfile } from './lockfile.js';
+
+/**
+ * What each `ablate run` did, one JSON line per run in .ablate/history/<pipeline>.jsonl. The
+ * lockfile keeps only the latest results; this keeps the sequence, so "what was −ELBO before
+ * Tuesday's edit" has an answer without git, and `gc` can keep the cache entries of recent
+ * runs rather than only of the lockfile. It is the one place wall-clock facts live: artifacts
+ * must not hold them (they would differ between equal fingerprints).
+ */
+export interface HistoryEntry {
+  /** When the run finished, ISO 8601 UTC. */
+  readonly time: string;
+  readonly pipeline: string;
+  /** The pipeline file, relative to the workspace. */
+  readonly file: string;
+  /** HEAD when the run finished, and whether tracked files had edits; null outside git. */
+  readonly commit: string | null;
+  readonly dirty: boolean | null;
+  readonly ran: readonly string[];
+  readonly restored: readonly string[];
+  readonly upToDate: number;
+  readonly failed: readonly string[];
+  readonly skipped: number;
+  readonly interrupted: boolean;
+  readonly seconds: number;
+  /** Every instance that completed, by its fingerprint digest: what `gc` keeps. */
+  readonly instances: Readonly<Record<string, string>>;
+  /** Their metrics, as the lockfile recorded them. */
+  readonly metrics: Readonly<Record<string, Readonly<Record<string, number>>>>;
+}
+
+export interface RunOutcome {
+  readonly ran: readonly string[];
+  readonly restored: readonly string[];
+  readonly upToDate: readonly string[];
+  readonly failed: readonly string[];
+  readonly skipped: readonly string[];
+  readonly interrupted: boolean;
+}
+
+export function historyFile(historyDir: string, pipeline: string): string {
+  return join(historyDir, `${pipeline}.jsonl`);
+}
+
+/** The entry for a finished run: the lockfile after it, restricted to the instances the run selected. */
+export function historyEntry(
+  outcome: RunOutcome,
+  context: { pipeline: string; file: string; root: string; seconds: number; selected: readonly string[]; lockfile: Lockfile | undefined },
+): HistoryEntry {
+  const git = headState(context.root);
+  const completed = context.selected.filter((id) => context.lockfile?.stages[id]);
+  return {
+    time: new Date().toISOString(),
+    pipeline: context.pipeline,
+    file: context.file,
+    commit: git?.commit ?? null,
+    dirty: git?.dirty ?? null,
+    ran: outcome.ran,
+    restored: outcome.restored,
+    upToDate: outcome.upToDate.length,
+    failed: outcome.failed,
+    skipped: outcome.skipped.length,
+    interrupted: outcome.interrupted,
+    seconds: Math.round(context.seconds * 1000) / 1000,
+    instances: Object.fromEntries(completed.map((id) => [id, context.lockfile!.stages[id]!.digest])),
+    metrics: Object.fromEntries(
+      completed.filter((id) => context.lockfile!.stages[id]!.metrics).map((id) => [id, context.lockfile!.stages[id]!.metrics!]),
+    ),
+  };
+}
+
+/** One line, appended: O_APPEND keeps concurrent runs' lines whole. */
+export function appendHistory(historyDir: string, entry: HistoryEntry): void {
+  mkdirSync(historyDir, { recursive: true });
+  appendFileSync(historyFile(historyDir, entry.pipeline), JSON.stringify(entry) + '\n', { mode: 0o644 });
+}
+
+/** A pipeline's entries, oldest first; a line cut short by a crash is skipped. */
+export function readHistory(historyDir: string, pipeline: string): HistoryEntry[] {
+  const file = historyFile(historyDir, pipeline);
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .flatMap((line) => {
+      if (!line.trim()) return [];
+      try {
+        return [JSON.parse(line) as HistoryEntry];
+      } catch {
+        return [];
+      }
+    });
+}
+
+/** Fingerprint digests the last `keep` runs of every pipeline completed. */
+export function recentDigests(historyDir: string, keep: number): Set<string> {
+  const digests = new Set<string>();
+  if (keep <= 0 || !existsSync(historyDir)) return digests;
+  for (const name of readdirSync(historyDir)) {
+    if (!name.endsWith('.jsonl')) continue;
+    for (const entry of readHistory(historyDir, name.slice(0, -'.jsonl'.length)).slice(-keep))
+      for (const digest of Object.values(entry.instances)) digests.add(digest);
+  }
+  return digests;
+}

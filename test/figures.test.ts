@@ -147,19 +147,43 @@ describe('figure stages, report and browser check', () => {
       page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(`file://${art('report/report.html')}`);
+      // Charts with a Vega-Lite spec become live views; the grids stay PNGs.
+      await page.waitForFunction(() => document.querySelectorAll('.chart.live').length === 5, null, { timeout: 30_000 });
       const images = await page.$$eval('img', (imgs) => imgs.map((i) => ({ ok: i.complete && i.naturalWidth > 0, alt: i.alt })));
-      assert.equal(images.length, 2 + 2 + 2 + 2 + 1, 'recon, samples, curves, scatter per variant, and the per-digit chart');
+      assert.equal(images.length, 2 + 2, 'recon and samples per variant');
       assert.deepEqual(
         images.filter((i) => !i.ok),
         [],
       );
-      const rows = await page.$$eval('#metrics-evaluation tbody tr', (trs) => trs.map((tr) => tr.querySelector('td')!.textContent));
+      const captions = await page.$$eval('figcaption', (fs) => fs.map((f) => f.textContent));
+      assert.ok(
+        captions.includes('Images decoded from z drawn from the prior N(0, I) — latent_dim = 3 (samples[latent_dim=3])'),
+        captions.join('\n'),
+      );
+      // Every table-of-contents link lands on an element.
+      const targets = await page.$$eval('nav a', (as) =>
+        as.map((a) => [a.getAttribute('href'), !!document.getElementById(a.getAttribute('href')!.slice(1))]),
+      );
+      assert.ok(targets.length >= 8, JSON.stringify(targets));
+      assert.deepEqual(
+        targets.filter(([, ok]) => !ok),
+        [],
+      );
+      // Hovering a mark of a live chart shows its values.
+      const bar = page.locator('.chart.live[data-spec*=per_digit] svg .role-mark.mark-rect path').first();
+      await bar.scrollIntoViewIfNeeded();
+      const box = (await bar.boundingBox())!;
+      await page.mouse.move(box.x + box.width / 2, box.y + box.height - 2);
+      await page.waitForSelector('#vg-tooltip-element.visible', { timeout: 10_000 });
+      assert.match((await page.textContent('#vg-tooltip-element')) ?? '', /digit\s*0.*value/s);
+      assert.match((await page.textContent('#run-info')) ?? '', /Last run .* UTC .* on .*cores/);
+      const rows = await page.$$eval('#metrics-evaluation-table tbody tr', (trs) => trs.map((tr) => tr.querySelector('td')!.textContent));
       assert.deepEqual(rows, ['eval[latent_dim=2]', 'eval[latent_dim=3]']);
       // Sorting by a column reorders the rows.
-      const header = page.locator('#metrics-evaluation th', { hasText: /^latent_dim$/ });
+      const header = page.locator('#metrics-evaluation-table th', { hasText: /^latent_dim$/ });
       await header.click();
       await header.click();
-      const sorted = await page.$$eval('#metrics-evaluation tbody tr', (trs) => trs.map((tr) => tr.querySelector('td')!.textContent));
+      const sorted = await page.$$eval('#metrics-evaluation-table tbody tr', (trs) => trs.map((tr) => tr.querySelector('td')!.textContent));
       assert.deepEqual(sorted, ['eval[latent_dim=3]', 'eval[latent_dim=2]']);
       assert.match((await page.textContent('body')) ?? '', /rerunning it gives this page byte for byte/);
       mkdirSync(join(repoRoot, 'test-results'), { recursive: true });

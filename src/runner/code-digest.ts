@@ -17,6 +17,8 @@ const SPECIFIER_PATTERNS = [
   /\bexport\s+(?:type\s+)?[\w*{}\s,$]*?\s+from\s+['"]([^'"\n]+)['"]/g,
   /\bimport\s*\(\s*['"]([^'"\n]+)['"]\s*\)/g,
   /\brequire\s*\(\s*['"]([^'"\n]+)['"]\s*\)/g,
+  // A package file a stage reads (the report inlines vega's builds) is a package it depends on.
+  /\brequire\.resolve\s*\(\s*['"]([^'"\n]+)['"]\s*\)/g,
 ];
 
 /** Import specifiers in a JS/TS source, static and dynamic (heavy libraries are imported lazily). */

@@ -1,5 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
 import { join } from 'node:path';
+import { writeFileAtomic } from './fsutil.js';
 import { headState } from './git.js';
 import type { Lockfile } from './lockfile.js';
 
@@ -30,6 +32,10 @@ export interface HistoryEntry {
   readonly instances: Readonly<Record<string, string>>;
   /** Their metrics, as the lockfile recorded them. */
   readonly metrics: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** The machine the coordinator ran on (stages may have run on workers, or come from a shared cache). */
+  readonly machine: { readonly cpu: string; readonly cores: number };
+  /** Each environment fact of those instances' fingerprints, with every value seen (backend: native, cpu: avx2). */
+  readonly environment: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface RunOutcome {
@@ -52,6 +58,9 @@ export function historyEntry(
 ): HistoryEntry {
   const git = headState(context.root);
   const completed = context.selected.filter((id) => context.lockfile?.stages[id]);
+  const environment: Record<string, Set<string>> = {};
+  for (const id of completed)
+    for (const [k, v] of Object.entries(context.lockfile!.stages[id]!.fingerprint.environment)) (environment[k] ??= new Set()).add(v);
   return {
     time: new Date().toISOString(),
     pipeline: context.pipeline,
@@ -69,7 +78,21 @@ export function historyEntry(
     metrics: Object.fromEntries(
       completed.filter((id) => context.lockfile!.stages[id]!.metrics).map((id) => [id, context.lockfile!.stages[id]!.metrics!]),
     ),
+    machine: { cpu: cpus()[0]?.model.trim() ?? 'unknown CPU', cores: availableParallelism() },
+    environment: Object.fromEntries(Object.entries(environment).map(([k, v]) => [k, [...v].sort()])),
   };
+}
+
+/**
+ * artifacts/<pipeline>/run-info.js: the last run's entry as a script (`window.ablateRunInfo`),
+ * which a report page loads to show its commit, date and machine. A script, not JSON, because
+ * a page opened from file:// may load scripts but not fetch files. It lives outside every
+ * stage's outputs, so the report's bytes stay a function of its fingerprint.
+ */
+export function writeRunInfo(artifactsDir: string, entry: HistoryEntry): void {
+  if (!existsSync(artifactsDir)) return;
+  const { metrics: _metrics, instances: _instances, ...facts } = entry;
+  writeFileAtomic(join(artifactsDir, 'run-info.js'), `window.ablateRunInfo = ${JSON.stringify(facts, null, 1)};\n`);
 }
 
 /** One line, appended: O_APPEND keeps concurrent runs' lines whole. */

@@ -15,7 +15,7 @@ import {
   type FingerprintCaches,
   type FingerprintDigest,
 } from './fingerprint.js';
-import { appendHistory, historyEntry } from './history.js';
+import { appendHistory, historyEntry, writeRunInfo } from './history.js';
 import { FileLock } from './locks.js';
 import { LockfileWriter } from './lockfile-writer.js';
 import { sweepLeftovers } from './maintenance.js';
@@ -179,6 +179,7 @@ class PlanRun {
         lockfile: readLockfile(this.lockPath),
       });
       appendHistory(workspace.historyDir, entry);
+      writeRunInfo(join(workspace.root, 'artifacts', plan.name), entry);
     } catch (error) {
       process.stderr.write(`ablate: warning: run history not written: ${(error as Error).message}\n`);
     }

@@ -1,23 +1,56 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Figure, MetricsRow, TrainingRun } from '../report/page.js';
 import { defineStage, type GatheredInput } from '../core/contract.js';
 
+/** What each figure-drawing kind's PNG shows, for its caption. */
+const CAPTIONS: Readonly<Record<string, string>> = {
+  reconstructions: 'Test images per digit: the original, decoded from a sampled z, and decoded from z = μ',
+  'prior-samples': 'Images decoded from z drawn from the prior N(0, I)',
+  interpolations: 'Decodings along straight lines in latent space between pairs of test images',
+  traversals: 'One latent dimension swept at a time (rows), the others held at a test image’s μ',
+  manifold: 'The 2-D latent space decoded on a grid of Gaussian quantiles',
+  'training-curves': 'Loss, BCE and KL per epoch (training, and validation where there is one)',
+  'latent-scatter': 'Test-set latent means projected to 2-D, coloured by digit',
+  'variant-chart': 'Metrics across the variants of the ablation',
+};
+
 /**
- * report.html for a pipeline: a metrics table across every variant (sortable), every PNG of
- * its inputs, training run info (backend, versions, time), which stages ran or came from the
- * cache, and the stage graph. Bind whatever should appear: `in: { metrics: "eval[*]",
- * recon: "recon[*]", … }` — each input name becomes a section.
+ * report.html for a pipeline: a metrics table per input (sortable; with replicates, mean ±
+ * 95 % CI per configuration), every PNG of its inputs with a caption (charts live, from their
+ * Vega-Lite specs), training run info, and the stage graph. Bind whatever should appear:
+ * `in: { metrics: "eval[*]", recon: "recon[*]", … }` — each input name becomes a section.
  */
 export default defineStage({
   name: 'report',
-  description: 'One self-contained, offline report.html of metrics, figures, runs and the DAG.',
-  params: Type.Object({ title: Type.String({ default: 'ablate report' }) }, { additionalProperties: false }),
+  description: 'One self-contained, offline report.html of metrics, figures, runs and the DAG, with interactive charts.',
+  params: Type.Object(
+    {
+      title: Type.String({ default: 'ablate report' }),
+      over: Type.Optional(
+        Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1 })], {
+          description: 'Replicate matrix key(s), e.g. seed: every metrics table gets a mean ± 95 % CI table per configuration.',
+        }),
+      ),
+      collapse_kl: Type.Number({
+        minimum: 0,
+        default: 0.5,
+        description: 'Warn when a model’s mean KL per test image (nats) is below this: its posterior collapsed, z carries nothing.',
+      }),
+    },
+    { additionalProperties: false },
+  ),
   inputs: 'any',
   outputs: () => ({ report: 'report.html' }),
   async run(ctx) {
     const { renderReport } = await import('../report/page.js');
+    // A gathered input's items are instance ids; a single input is named by its input name, usually its stage's.
+    const kinds = new Map([
+      ...ctx.provenance.map((p) => [p.stage, p.kind] as const),
+      ...ctx.provenance.map((p) => [p.id, p.kind] as const),
+    ]);
     const metrics: MetricsRow[] = [];
     const figures: Figure[] = [];
     const training: TrainingRun[] = [];
@@ -35,28 +68,24 @@ export default defineStage({
           });
         }
         const runFile = join(item.path, 'run.json');
-        if (existsSync(runFile)) {
-          const r = JSON.parse(readFileSync(runFile, 'utf8')) as {
-            backend: string;
-            versions: Record<string, string>;
-            train_images: number;
-            best_epoch: number;
-            params: Record<string, unknown>;
-          };
-          training.push({
-            id: item.id,
-            params: r.params,
-            backend: r.backend,
-            versions: r.versions,
-            images: r.train_images,
-            bestEpoch: r.best_epoch,
-          });
-        }
+        if (existsSync(runFile)) training.push(trainingRun(item.id, runFile));
         for (const file of ctx.listFiles(item.path).filter((f) => f.endsWith('.png'))) {
-          figures.push({ section, id: item.id, file, png: readFileSync(join(item.path, file)) });
+          const specFile = join(item.path, file.replace(/\.png$/, '.vl.json'));
+          // A single input's folder is artifacts/<pipeline>/<stage>[/<variant>].
+          const kind = kinds.get(item.id) ?? kinds.get(basename(item.path)) ?? kinds.get(basename(dirname(item.path))) ?? '';
+          figures.push({
+            section,
+            id: item.id,
+            variant: item.variant,
+            file,
+            caption: CAPTIONS[kind] ?? file,
+            png: readFileSync(join(item.path, file)),
+            ...(existsSync(specFile) ? { spec: JSON.parse(readFileSync(specFile, 'utf8')) as unknown } : {}),
+          });
         }
       }
     }
+    const over = ctx.params.over === undefined ? [] : typeof ctx.params.over === 'string' ? [ctx.params.over] : ctx.params.over;
     const html = renderReport({
       title: ctx.params.title,
       metrics,
@@ -64,8 +93,59 @@ export default defineStage({
       training,
       provenance: ctx.provenance,
       provenanceTree: ctx.provenanceTree,
+      replicates: over,
+      // artifacts/<pipeline>/<stage>/[<variant>/]report.html; the runner writes artifacts/<pipeline>/run-info.js.
+      runInfoSrc: Object.keys(ctx.variant).length ? '../../run-info.js' : '../run-info.js',
+      chartScripts: chartLibraries(),
+      warnings: collapseWarnings(metrics, ctx.params.collapse_kl),
     });
     writeFileSync(join(ctx.outDir, 'report.html'), html);
     ctx.progress(`${metrics.length} metrics rows, ${figures.length} figures`);
   },
 });
+
+function trainingRun(id: string, runFile: string): TrainingRun {
+  const r = JSON.parse(readFileSync(runFile, 'utf8')) as {
+    backend: string;
+    versions: Record<string, string>;
+    train_images: number;
+    best_epoch: number;
+    params: Record<string, unknown>;
+  };
+  return { id, params: r.params, backend: r.backend, versions: r.versions, images: r.train_images, bestEpoch: r.best_epoch };
+}
+
+/**
+ * vega, vega-lite and vega-embed (with vega-tooltip) from their own minified builds, inlined so
+ * the page needs no network. Their versions are in this stage's fingerprint (the code digest
+ * records every package a stage resolves).
+ */
+function chartLibraries(): string {
+  const require = createRequire(import.meta.url);
+  return [
+    packageFile(require.resolve('vega'), 'vega', 'build/vega.min.js'),
+    packageFile(require.resolve('vega-lite'), 'vega-lite', 'build/vega-lite.min.js'),
+    packageFile(require.resolve('vega-embed'), 'vega-embed', 'build/vega-embed.min.js'),
+  ]
+    .map((file) => readFileSync(file, 'utf8'))
+    .join('\n;\n');
+}
+
+/** A file of an installed package that its `exports` do not list: found from the package's entry point. */
+function packageFile(entry: string, name: string, file: string): string {
+  for (let dir = dirname(entry); dir !== dirname(dir); dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === name) return join(dir, file);
+  }
+  throw new Error(`cannot find the folder of package ${name} above ${entry}`);
+}
+
+/** A model whose mean KL per image is ~0 decodes the same image for every z: say so first. */
+function collapseWarnings(metrics: readonly MetricsRow[], threshold: number): string[] {
+  return metrics
+    .filter((r) => typeof r.metrics.kl === 'number' && r.metrics.kl < threshold)
+    .map(
+      (r) =>
+        `${r.id}: mean KL per test image is ${r.metrics.kl!.toPrecision(2)} nats (below ${threshold}): the posterior collapsed, so z carries almost nothing — samples, traversals and the manifold show one average image. Train longer or on more images, or lower beta / add a KL warm-up.`,
+    );
+}

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, before } from 'node:test';
 import { PNG } from 'pngjs';
+import { annotateGrid, sweepTicks } from '../src/ml/figures/annotate.js';
 import { gridPng } from '../src/ml/figures/grid.js';
 import { readNpyAs } from '../src/ml/npy.js';
 import { knnLabelAgreement, tsne } from '../src/ml/tsne.js';
@@ -21,6 +22,22 @@ function inkShare(png: PNG): number {
   return 1 - most / (png.data.length / 4);
 }
 
+/**
+ * An annotated grid: the grid (its size fixed by rows, columns and gaps; annotateGrid's own
+ * test checks it is copied pixel for pixel) plus margins for a title and labels, never more
+ * than a title's and an axis's worth.
+ */
+function assertFrames(png: PNG, gridWidth: number, gridHeight: number, message?: string): void {
+  assert.ok(
+    png.width >= gridWidth + 16 && png.width <= gridWidth + 420,
+    `${message ?? ''} width ${png.width} for a ${gridWidth}-wide grid`,
+  );
+  assert.ok(
+    png.height >= gridHeight + 30 && png.height <= gridHeight + 110,
+    `${message ?? ''} height ${png.height} for a ${gridHeight}-high grid`,
+  );
+}
+
 describe('image grids', () => {
   it('lays tiles out with separators, scaled', () => {
     // 3 tiles of 2×2: black, white, gray; 2 rows × 2 cols (one blank), scale 3, gap 1.
@@ -34,6 +51,49 @@ describe('image grids', () => {
     assert.equal(at(2, 6), 200, 'separator row');
     assert.equal(at(2, 7), 128, 'third tile (0.5 → 128)');
     assert.equal(at(10, 10), 0, 'missing tile is blank');
+  });
+
+  it('annotating copies the grid pixel for pixel and draws text around it', async () => {
+    const tiles = new Float32Array(4 * 9).map((_, i) => (i % 7) / 6);
+    const grid = gridPng({ tiles, tileSize: 3, rows: 2, cols: 2, scale: 4 });
+    const plain = PNG.sync.read(grid);
+    const { png, x, y } = await annotateGrid(grid, plain.width, plain.height, {
+      title: 'Reconstructions · conv VAE, d = 2',
+      columns: [{ at: 6, text: 'original' }],
+      rows: [{ at: 6, text: '0' }],
+      xAxis: { title: 'z₁', ticks: sweepTicks(-3, 3, 6, 19) },
+    });
+    const out = PNG.sync.read(png);
+    for (let j = 0; j < plain.height; j++)
+      for (let i = 0; i < plain.width; i++)
+        assert.equal(out.data[((y + j) * out.width + x + i) * 4], plain.data[(j * plain.width + i) * 4], `pixel ${i},${j}`);
+    let dark = 0;
+    for (let j = 0; j < y; j++) for (let i = 0; i < out.width; i++) if (out.data[(j * out.width + i) * 4]! < 100) dark++;
+    assert.ok(dark > 100, 'the title and header are drawn above the grid');
+  });
+
+  it('axis ticks are round values where they fall', () => {
+    assert.deepEqual(
+      sweepTicks(-3, 3, 0, 600, 100).map((m) => [Math.round(m.at), m.text]),
+      [
+        [0, '−3'],
+        [100, '−2'],
+        [200, '−1'],
+        [300, '0'],
+        [400, '1'],
+        [500, '2'],
+        [600, '3'],
+      ],
+    );
+    assert.deepEqual(
+      sweepTicks(3, -3, 0, 100).map((m) => [m.at, m.text]),
+      [
+        [100, '−3'],
+        [50, '0'],
+        [0, '3'],
+      ],
+      'fewer on a short axis; z₂ decreases downwards',
+    );
   });
 });
 
@@ -74,14 +134,14 @@ describe('figure stages, report and browser check', () => {
     const cell = 28 * 2;
     const recon = decode(art('recon/latent_dim=2/reconstructions.png'));
     // 10 rows of 3 bands × 2 columns; bands separated by 4-pixel gaps.
-    assert.deepEqual([recon.width, recon.height], [6 * cell + 3 * 1 + 2 * 4, 10 * cell + 9]);
+    assertFrames(recon, 6 * cell + 3 * 1 + 2 * 4, 10 * cell + 9);
     assert.ok(inkShare(recon) > 0.05);
     const samples = decode(art('samples/latent_dim=3/samples.png'));
-    assert.deepEqual([samples.width, samples.height], [5 * cell + 4, 4 * cell + 3]);
+    assertFrames(samples, 5 * cell + 4, 4 * cell + 3);
     const interp = decode(art('interp/latent_dim=2/interpolations.png'));
-    assert.deepEqual([interp.width, interp.height], [7 * cell + 6, 3 * cell + 2]);
+    assertFrames(interp, 7 * cell + 6, 3 * cell + 2);
     const traverse = decode(art('traverse/latent_dim=3/traversals.png'));
-    assert.deepEqual([traverse.width, traverse.height], [7 * cell + 6, 3 * cell + 2], 'one row per latent dimension');
+    assertFrames(traverse, 7 * cell + 6, 3 * cell + 2, 'one row per latent dimension');
     for (const png of [samples, interp, traverse]) assert.ok(inkShare(png) > 0.05);
   });
 
@@ -215,10 +275,10 @@ stages:
     const failure = result.events.find((e) => e.type === 'failed');
     assert.match(failure?.type === 'failed' ? failure.message : '', /needs latent_dim 2; this model has 3/);
     const manifold = decode(p.path('artifacts/m/manifold/manifold.png'));
-    assert.deepEqual([manifold.width, manifold.height], [6 * 28, 6 * 28]);
+    assertFrames(manifold, 6 * 28, 6 * 28);
     assert.ok(inkShare(manifold) > 0.05);
     const classes = decode(p.path('artifacts/m/classes/samples.png'));
-    assert.deepEqual([classes.width, classes.height], [3 * 56 + 2, 10 * 56 + 9]);
+    assertFrames(classes, 3 * 56 + 2, 10 * 56 + 9);
   });
 });
 

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { MODEL_AND_DATA_INPUTS, gatherImages, loadModel, loadSplit, ScaleParam } from '../ml/figures/inputs.js';
 import { decode, encodeMeans } from '../ml/figures/model-io.js';
+import { modelTitle } from '../ml/figures/titles.js';
 import { defineStage, StageError } from '../core/contract.js';
 
 /**
@@ -27,7 +28,8 @@ export default defineStage({
   outputs: () => ({ figure: 'interpolations.png' }),
   environment: backendEnvironment,
   async run(ctx) {
-    const { gridPng } = await import('../ml/figures/grid.js');
+    const { gridLayout, gridPng } = await import('../ml/figures/grid.js');
+    const { annotateGrid } = await import('../ml/figures/annotate.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     if (model.kind === 'cvae')
       throw new StageError('interpolating a conditional model needs a label per step; use prior-samples for a cvae');
@@ -66,9 +68,17 @@ export default defineStage({
       tiles.set(decoded.subarray(p * steps * pixels, (p + 1) * steps * pixels), (p * cols + 1) * pixels);
       tiles.set(originals.subarray((2 * p + 1) * pixels, (2 * p + 2) * pixels), (p * cols + cols - 1) * pixels);
     }
-    writeFileSync(
-      join(ctx.outDir, 'interpolations.png'),
-      gridPng({ tiles, tileSize: set.size, rows: pairs, cols, scale: ctx.params.scale }),
-    );
+    const grid = { tileSize: set.size, rows: pairs, cols, scale: ctx.params.scale };
+    const layout = gridLayout(grid);
+    const centre = (c: number) => layout.colX(c) + layout.cell / 2;
+    const { png } = await annotateGrid(gridPng({ tiles, ...grid }), layout.width, layout.height, {
+      title: `Interpolations in latent space · ${modelTitle(model, ctx.variant)}`,
+      columns: [
+        { at: centre(0), text: 'start' },
+        { at: (centre(1) + centre(steps)) / 2, text: 'decoded along μ(start) → μ(end)' },
+        { at: centre(cols - 1), text: 'end' },
+      ],
+    });
+    writeFileSync(join(ctx.outDir, 'interpolations.png'), png);
   },
 });

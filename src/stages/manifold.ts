@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { MODEL_INPUT, loadModel } from '../ml/figures/inputs.js';
 import { decode } from '../ml/figures/model-io.js';
+import { modelTitle } from '../ml/figures/titles.js';
 import { defineStage, StageError } from '../core/contract.js';
 
 /** The classic Keras figure: decodings of an n × n grid over z ∈ [−range, range]², z₂ decreasing downwards. */
@@ -24,7 +25,8 @@ export default defineStage({
   outputs: () => ({ figure: 'manifold.png' }),
   environment: backendEnvironment,
   async run(ctx) {
-    const { gridPng } = await import('../ml/figures/grid.js');
+    const { gridLayout, gridPng } = await import('../ml/figures/grid.js');
+    const { annotateGrid, sweepTicks } = await import('../ml/figures/annotate.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     if (model.latentDim !== 2)
       throw new StageError(`the manifold figure needs latent_dim 2; this model has ${model.latentDim} (use traversals instead)`);
@@ -38,9 +40,14 @@ export default defineStage({
     }
     const labels = model.kind === 'cvae' ? new Array<number>(n * n).fill(ctx.params.label) : undefined;
     const images = decode(tf, model, z, labels);
-    writeFileSync(
-      join(ctx.outDir, 'manifold.png'),
-      gridPng({ tiles: images, tileSize: model.imageSize, rows: n, cols: n, scale: ctx.params.scale, gap: 0 }),
-    );
+    const grid = { tileSize: model.imageSize, rows: n, cols: n, scale: ctx.params.scale, gap: 0 };
+    const layout = gridLayout(grid);
+    const centre = (i: number) => layout.colX(i) + layout.cell / 2;
+    const { png } = await annotateGrid(gridPng({ tiles: images, ...grid }), layout.width, layout.height, {
+      title: `Latent space decoded · ${modelTitle(model, ctx.variant)}${model.kind === 'cvae' ? ` · digit ${ctx.params.label}` : ''}`,
+      xAxis: { title: 'z₁', ticks: sweepTicks(-range, range, centre(0), centre(n - 1)) },
+      yAxis: { title: 'z₂', ticks: sweepTicks(range, -range, layout.rowY(0) + layout.cell / 2, layout.rowY(n - 1) + layout.cell / 2, 30) },
+    });
+    writeFileSync(join(ctx.outDir, 'manifold.png'), png);
   },
 });

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { MODEL_INPUT, loadModel, ScaleParam } from '../ml/figures/inputs.js';
 import { decode, normalDraws } from '../ml/figures/model-io.js';
+import { modelTitle } from '../ml/figures/titles.js';
 import { defineStage, StageError } from '../core/contract.js';
 
 /**
@@ -27,7 +28,8 @@ export default defineStage({
   outputs: () => ({ figure: 'samples.png' }),
   environment: backendEnvironment,
   async run(ctx) {
-    const { gridPng } = await import('../ml/figures/grid.js');
+    const { gridLayout, gridPng } = await import('../ml/figures/grid.js');
+    const { annotateGrid } = await import('../ml/figures/annotate.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     if (model.kind === 'ae') throw new StageError('an autoencoder has no prior to sample from: prior samples need a VAE');
     const conditional = model.kind === 'cvae';
@@ -39,9 +41,14 @@ export default defineStage({
     const z = conditional ? new Float32Array(rows * cols * d).map((_, i) => codes[i % (cols * d)]!) : codes;
     const labels = conditional ? Array.from({ length: rows * cols }, (_, i) => Math.floor(i / cols)) : undefined;
     const images = decode(tf, model, z, labels);
-    writeFileSync(
-      join(ctx.outDir, 'samples.png'),
-      gridPng({ tiles: images, tileSize: model.imageSize, rows, cols, scale: ctx.params.scale }),
-    );
+    const grid = { tileSize: model.imageSize, rows, cols, scale: ctx.params.scale };
+    const layout = gridLayout(grid);
+    const { png } = await annotateGrid(gridPng({ tiles: images, ...grid }), layout.width, layout.height, {
+      title: `Samples, z ~ N(0, I) · ${modelTitle(model, ctx.variant)}`,
+      ...(conditional
+        ? { rows: Array.from({ length: rows }, (_, r) => ({ at: layout.rowY(r) + layout.cell / 2, text: `digit ${r}` })) }
+        : {}),
+    });
+    writeFileSync(join(ctx.outDir, 'samples.png'), png);
   },
 });

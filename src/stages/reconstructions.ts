@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { MODEL_AND_DATA_INPUTS, firstOfEachClass, gatherImages, loadModel, loadSplit, ScaleParam } from '../ml/figures/inputs.js';
 import { decode, encodeDistributions, normalDraws } from '../ml/figures/model-io.js';
+import { modelTitle } from '../ml/figures/titles.js';
 import { defineStage } from '../core/contract.js';
 
 /**
@@ -27,7 +28,8 @@ export default defineStage({
   outputs: () => ({ figure: 'reconstructions.png' }),
   environment: backendEnvironment,
   async run(ctx) {
-    const { gridPng } = await import('../ml/figures/grid.js');
+    const { gridLayout, gridPng } = await import('../ml/figures/grid.js');
+    const { annotateGrid } = await import('../ml/figures/annotate.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     const set = loadSplit(ctx.input('data'), ctx.params.split, model);
     const k = ctx.params.per_digit;
@@ -48,9 +50,17 @@ export default defineStage({
           tiles.set(band.subarray((r * k + c) * pixels, (r * k + c + 1) * pixels), ((r * 3 + b) * k + c) * pixels);
       });
     }
-    writeFileSync(
-      join(ctx.outDir, 'reconstructions.png'),
-      gridPng({ tiles, tileSize: set.size, rows: 10, cols: 3 * k, scale: ctx.params.scale, groupEvery: k }),
-    );
+    const grid = { tileSize: set.size, rows: 10, cols: 3 * k, scale: ctx.params.scale, groupEvery: k };
+    const layout = gridLayout(grid);
+    const bandCentre = (b: number) => (layout.colX(b * k) + layout.colX(b * k + k - 1) + layout.cell) / 2;
+    // An autoencoder has one code per image: its two reconstruction bands are the same decoding.
+    const headers =
+      model.kind === 'ae' ? ['original', 'reconstruction', 'same (an AE has no sampling)'] : ['original', 'sampled z', 'z = μ'];
+    const { png } = await annotateGrid(gridPng({ tiles, ...grid }), layout.width, layout.height, {
+      title: `Reconstructions · ${modelTitle(model, ctx.variant)}`,
+      columns: headers.map((text, b) => ({ at: bandCentre(b), text })),
+      rows: Array.from({ length: 10 }, (_, r) => ({ at: layout.rowY(r) + layout.cell / 2, text: String(r) })),
+    });
+    writeFileSync(join(ctx.outDir, 'reconstructions.png'), png);
   },
 });

@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { defineStage } from '../core/contract.js';
+import { modelTitle } from '../ml/figures/titles.js';
 
 /** Seed 002's figure 3: total loss, BCE and KL per epoch, training and validation, one panel each. */
 export default defineStage({
@@ -13,6 +14,13 @@ export default defineStage({
   async run(ctx) {
     const { renderChart } = await import('../ml/figures/chart.js');
     const history = JSON.parse(readFileSync(join(ctx.input('run'), 'history.json'), 'utf8')) as Record<string, number>[];
+    const runFile = join(ctx.input('run'), 'run.json');
+    const params = existsSync(runFile)
+      ? (JSON.parse(readFileSync(runFile, 'utf8')) as { params?: Record<string, unknown> }).params
+      : undefined;
+    // An autoencoder has no KL term: a panel of zeros would only look like a bug.
+    const noKl = history.every((e) => !e.kl && !e.val_kl);
+    const terms = noKl ? ['loss', 'BCE'] : ['loss', 'BCE', 'KL'];
     const values = history.flatMap((e) =>
       [
         ['loss', 'train', e.loss],
@@ -22,21 +30,23 @@ export default defineStage({
         ['KL', 'train', e.kl],
         ['KL', 'validation', e.val_kl],
       ]
-        .filter(([, , v]) => typeof v === 'number')
+        .filter(([term, , v]) => typeof v === 'number' && terms.includes(term as string))
         .map(([term, split, value]) => ({ epoch: e.epoch, term, split, value })),
     );
     await renderChart(
       {
-        title: ctx.params.title ?? 'Training curves',
+        title:
+          ctx.params.title ??
+          `Training curves · ${params ? modelTitle({ kind: String(params.model), latentDim: Number(params.latent_dim) }, ctx.variant) : ctx.stageId}${noKl ? ' (no KL term)' : ''}`,
         data: { values },
-        facet: { column: { field: 'term', type: 'nominal', title: null, sort: ['loss', 'BCE', 'KL'] } },
+        facet: { column: { field: 'term', type: 'nominal', title: null, sort: terms } },
         spec: {
           width: 220,
           height: 200,
           mark: { type: 'line', point: true },
           encoding: {
             x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1 } },
-            y: { field: 'value', type: 'quantitative', title: 'per image', scale: { zero: false } },
+            y: { field: 'value', type: 'quantitative', title: 'nats per image', scale: { zero: false } },
             color: { field: 'split', type: 'nominal', title: null },
           },
         },

@@ -4,6 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { MODEL_AND_DATA_INPUTS, gatherImages, loadModel, loadSplit, ScaleParam } from '../ml/figures/inputs.js';
 import { decode, encodeMeans } from '../ml/figures/model-io.js';
+import { modelTitle } from '../ml/figures/titles.js';
 import { defineStage, StageError } from '../core/contract.js';
 
 /**
@@ -27,7 +28,8 @@ export default defineStage({
   outputs: () => ({ figure: 'traversals.png' }),
   environment: backendEnvironment,
   async run(ctx) {
-    const { gridPng } = await import('../ml/figures/grid.js');
+    const { gridLayout, gridPng } = await import('../ml/figures/grid.js');
+    const { annotateGrid, sweepTicks } = await import('../ml/figures/annotate.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     const set = loadSplit(ctx.input('data'), 'test', model);
     const index = ctx.params.image;
@@ -45,9 +47,16 @@ export default defineStage({
       }
     }
     const images = decode(tf, model, z, model.kind === 'cvae' ? new Array<number>(d * steps).fill(label) : undefined);
-    writeFileSync(
-      join(ctx.outDir, 'traversals.png'),
-      gridPng({ tiles: images, tileSize: model.imageSize, rows: d, cols: steps, scale: ctx.params.scale }),
-    );
+    const grid = { tileSize: model.imageSize, rows: d, cols: steps, scale: ctx.params.scale };
+    const layout = gridLayout(grid);
+    const { png } = await annotateGrid(gridPng({ tiles: images, ...grid }), layout.width, layout.height, {
+      title: `Latent traversals · ${modelTitle(model, ctx.variant)} · from test image ${index} (a ${label})`,
+      rows: Array.from({ length: d }, (_, r) => ({ at: layout.rowY(r) + layout.cell / 2, text: `z${r + 1}` })),
+      xAxis: {
+        title: 'value of the swept dimension (the others at the image’s μ)',
+        ticks: sweepTicks(-range, range, layout.colX(0) + layout.cell / 2, layout.colX(steps - 1) + layout.cell / 2),
+      },
+    });
+    writeFileSync(join(ctx.outDir, 'traversals.png'), png);
   },
 });

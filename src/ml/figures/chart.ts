@@ -1,14 +1,11 @@
 /**
  * Charts as Vega-Lite specs rendered in Node: vega-lite compiles the spec, vega renders SVG
- * (no browser), resvg rasterizes it to PNG. resvg draws no text at all without fonts, so it
- * gets DejaVu Sans explicitly (Debian's fonts-dejavu-core). The spec is kept beside the image.
+ * (no browser), resvg rasterizes it to PNG in DejaVu Sans (fonts.ts). The spec is kept beside
+ * the image.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { StageError } from '../../core/contract.js';
-
-const FONT_DIR = '/usr/share/fonts/truetype/dejavu';
-const FONTS = ['DejaVuSans.ttf', 'DejaVuSans-Bold.ttf'].map((f) => join(FONT_DIR, f));
+import { resvgFontOptions } from './fonts.js';
 
 /** A Vega-Lite spec (kept loose: specs are data, checked by vega-lite itself). */
 export type VegaLiteSpec = Record<string, unknown>;
@@ -25,11 +22,7 @@ const CONFIG = {
 
 /** Writes `<name>.vl.json`, `<name>.svg` and `<name>.png` into `dir`. */
 export async function renderChart(spec: VegaLiteSpec, dir: string, name: string): Promise<void> {
-  const missing = FONTS.filter((f) => !existsSync(f));
-  if (missing.length)
-    throw new StageError(
-      `chart fonts missing (${missing.join(', ')}): install Debian's fonts-dejavu-core (apt-get install -y fonts-dejavu-core)`,
-    );
+  const font = resvgFontOptions();
   const full = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', config: CONFIG, ...spec };
   const vegaLite = await import('vega-lite');
   const vega = await import('vega');
@@ -40,7 +33,7 @@ export async function renderChart(spec: VegaLiteSpec, dir: string, name: string)
   const { Resvg } = await import('@resvg/resvg-js');
   const png = new Resvg(svg, {
     fitTo: { mode: 'zoom', value: 2 },
-    font: { loadSystemFonts: false, fontFiles: FONTS, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' },
+    font,
   })
     .render()
     .asPng();

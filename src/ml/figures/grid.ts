@@ -21,8 +21,19 @@ export interface GridOptions {
   readonly separator?: number;
 }
 
-export function gridPng(options: GridOptions): Buffer {
-  const { tiles, tileSize, rows, cols } = options;
+/** Where a grid's tiles are, in output pixels: what labels around it line up with. */
+export interface GridLayout {
+  readonly width: number;
+  readonly height: number;
+  /** Side of one tile. */
+  readonly cell: number;
+  /** Left edge of column c, top edge of row r. */
+  colX(c: number): number;
+  rowY(r: number): number;
+}
+
+export function gridLayout(options: Omit<GridOptions, 'tiles'>): GridLayout {
+  const { tileSize, rows, cols } = options;
   const scale = options.scale ?? 2;
   const gap = options.gap ?? 1;
   const groupEvery = options.groupEvery ?? 0;
@@ -30,8 +41,13 @@ export function gridPng(options: GridOptions): Buffer {
   const cell = tileSize * scale;
   const groupGaps = (c: number) => (groupEvery > 0 ? Math.floor(c / groupEvery) : 0);
   const colX = (c: number) => c * (cell + gap) + groupGaps(c) * (groupGap - gap);
-  const width = colX(cols - 1) + cell;
-  const height = rows * cell + (rows - 1) * gap;
+  return { width: colX(cols - 1) + cell, height: rows * cell + (rows - 1) * gap, cell, colX, rowY: (r) => r * (cell + gap) };
+}
+
+export function gridPng(options: GridOptions): Buffer {
+  const { tiles, tileSize, rows, cols } = options;
+  const scale = options.scale ?? 2;
+  const { width, height, cell, colX, rowY } = gridLayout(options);
   const count = tiles.length / (tileSize * tileSize);
   const png = new PNG({ width, height, colorType: 0, inputColorType: 0, bitDepth: 8, inputHasAlpha: false });
   const data = png.data;
@@ -40,7 +56,7 @@ export function gridPng(options: GridOptions): Buffer {
     for (let c = 0; c < cols; c++) {
       const tile = r * cols + c;
       const x0 = colX(c);
-      const y0 = r * (cell + gap);
+      const y0 = rowY(r);
       for (let y = 0; y < cell; y++) {
         for (let x = 0; x < cell; x++) {
           const v = tile < count ? tiles[tile * tileSize * tileSize + Math.floor(y / scale) * tileSize + Math.floor(x / scale)]! : 0;

@@ -168,6 +168,17 @@ describe('figure stages, report and browser check', () => {
     assert.match(readFileSync(art('digits/chart.svg'), 'utf8'), />mse, psnr by digit</);
   });
 
+  it('a model that learned nothing is flagged: on its stage line, in the lockfile and atop the report', () => {
+    // Two epochs on 200 images: the KL stays near zero (checked, not assumed).
+    const metrics = JSON.parse(readFileSync(art('eval/latent_dim=2/metrics.json'), 'utf8')) as { kl: number; warnings?: string[] };
+    assert.ok(metrics.kl < 0.5, `kl ${metrics.kl}`);
+    assert.match(metrics.warnings?.[0] ?? '', /^posterior collapse: mean KL 0\.\d+ nats per image \(< 0\.5\)/);
+    const lock = JSON.parse(readFileSync(p.path('pipelines/rep.lock.json'), 'utf8')) as { stages: Record<string, { warnings?: string[] }> };
+    assert.deepEqual(lock.stages['eval[latent_dim=2]']!.warnings, metrics.warnings);
+    assert.equal(lock.stages['train[latent_dim=2]']!.warnings, undefined);
+    assert.match(readFileSync(art('report/report.html'), 'utf8'), /<p class="warning">⚠ eval\[latent_dim=2\]: posterior collapse/);
+  });
+
   it('PCA coordinates and the projection record', () => {
     const coords = readNpyAs(art('pca/latent_dim=3/coords.npy'), 'float32');
     assert.deepEqual(coords.shape, [100, 2]);

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { checkManifest, isSafeRelativePath } from '../src/runner/caching/confine.js';
 import { pathParamValues, propertiesWithFormat } from '../src/runner/param-formats.js';
 import { SlotPool } from '../src/runner/slot-pool.js';
+import { EtaEstimate, formatEta } from '../src/runner/logging/eta.js';
 import { manifestDigest, subManifest, type Manifest } from '../src/runner/caching/manifest.js';
 import { StatCache } from '../src/runner/caching/stat-cache.js';
 import { redactRedisUrl } from '../src/runner/executor/bullmq.js';
@@ -320,5 +321,20 @@ describe('params the runner reads off a schema', () => {
     assert.deepEqual(errors, []);
     assert.equal(command.text, 'echo "${ABLATE_PARAM_msg}" ${ABLATE_MATRIX_v} $HOME');
     assert.deepEqual(command.vars, { ABLATE_PARAM_msg: '$(touch /tmp/x); rm -rf ~', ABLATE_MATRIX_v: 'a; b' });
+  });
+});
+
+describe('ETA of a stage that reports its fraction done', () => {
+  it('extrapolates the rate since the first report, not since the start', () => {
+    const eta = new EtaEstimate();
+    assert.equal(eta.update(10_000, 0.1), undefined, 'one report says nothing about the rate');
+    // 0.1 → 0.3 took 4 s: 20 s per whole, 0.7 left → 14 s.
+    assert.equal(eta.update(14_000, 0.3), 14_000);
+    assert.equal(eta.update(15_000, 1), undefined, 'done');
+    assert.equal(eta.update(16_000, 0.05), undefined, 'a stage that starts over (a retry) starts the estimate over');
+  });
+
+  it('reads as seconds, minutes or hours', () => {
+    assert.deepEqual([formatEta(42_400), formatEta(185_000), formatEta(4_330_000)], ['42 s', '3 min 05 s', '1 h 12 min']);
   });
 });

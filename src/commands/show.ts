@@ -80,6 +80,8 @@ export function showText(
     if (groups) out.push('', `${stage}: mean ± 95 % CI over ${replicates.join(', ')}`, groupTable(groups, metricKeys, options).trimEnd());
   }
   if (quiet.length) out.push('', `without metrics: ${quiet.join(', ')}`);
+  const warned = results.filter((r) => r.warnings.length);
+  if (warned.length) out.push('', ...warned.flatMap((r) => r.warnings.map((w) => `⚠ ${r.id}: ${w}`)));
   if (omitted.size)
     out.push(
       `(${omitted.size} more columns do not fit the terminal: ${[...omitted].slice(0, 6).join(', ')}${omitted.size > 6 ? ', …' : ''}; --json or --csv has them all)`,
@@ -123,7 +125,15 @@ export function showJson(pipeline: string, lockfilePath: string, results: readon
     pipeline,
     lockfile: lockfilePath,
     replicates,
-    instances: results.map((r) => ({ id: r.id, stage: r.stage, kind: r.kind, variant: r.variant, params: r.params, metrics: r.metrics })),
+    instances: results.map((r) => ({
+      id: r.id,
+      stage: r.stage,
+      kind: r.kind,
+      variant: r.variant,
+      params: r.params,
+      metrics: r.metrics,
+      ...(r.warnings.length ? { warnings: r.warnings } : {}),
+    })),
     aggregates: [...byStage(results)].flatMap(([stage, instances]) => {
       const groups = replicateGroups(instances, replicates);
       return groups ? [{ stage, over: replicates, groups }] : [];

@@ -25,6 +25,8 @@ export interface InstanceResult {
   readonly outputDigest: string;
   /** Fingerprint digest: what the cache files its run under. */
   readonly digest: string;
+  /** What the stage warned of (a collapsed posterior, say). */
+  readonly warnings: readonly string[];
 }
 
 /**
@@ -77,6 +79,7 @@ export function lockfileResults(lockfile: Lockfile): InstanceResult[] {
       metrics: entry.metrics ?? {},
       outputDigest: entry.outputDigest,
       digest: entry.digest,
+      warnings: entry.warnings ?? [],
     };
   });
 }

@@ -7,6 +7,7 @@ import type { CacheStore, RunRecord } from './caching/store.js';
 import type { Executor, JobContext, StageJob } from './executor/types.js';
 import { seedOf, type Fingerprint, type FingerprintDigest } from './fingerprint.js';
 import { uniqueSuffix } from './fsutil.js';
+import { EtaEstimate, formatEta } from './logging/eta.js';
 import type { Reporter } from './logging/events.js';
 import type { Plan, StageInstance } from './plan.js';
 import type { Workspace } from './workspace.js';
@@ -75,9 +76,14 @@ export async function executeInstance(
     })),
     fingerprint,
   };
+  const estimate = new EtaEstimate();
   const observer = {
-    progress: (message: string, fraction?: number) =>
-      reporter.event({ type: 'progress', id: instance.id, message, ...(fraction === undefined ? {} : { fraction }) }),
+    progress: (message: string, fraction?: number) => {
+      const now = performance.now();
+      const eta = fraction === undefined ? undefined : estimate.update(now, fraction);
+      const text = eta === undefined ? message : `${message} · ETA ${formatEta(eta)}`;
+      reporter.event({ type: 'progress', id: instance.id, message: text, ...(fraction === undefined ? {} : { fraction }) });
+    },
   };
   const started = performance.now();
   try {
@@ -98,6 +104,7 @@ export async function executeInstance(
       if (!existsSync(join(outDir, path))) throw new Error(`declared output '${name}' (${path}) was not written`);
     }
     const metrics = instance.metricsFile ? readMetrics(join(outDir, instance.metricsFile)) : undefined;
+    const warnings = instance.metricsFile ? readWarnings(join(outDir, instance.metricsFile)) : [];
     const manifest = store.ingest(outDir);
     const record: RunRecord = {
       digest,
@@ -105,6 +112,7 @@ export async function executeInstance(
       outputs: manifest,
       outputDigest: manifestDigest(manifest),
       ...(metrics ? { metrics } : {}),
+      ...(warnings.length ? { warnings } : {}),
       durationMs: Math.round(performance.now() - started),
       createdAt: new Date().toISOString(),
     };
@@ -130,6 +138,15 @@ export function inputPaths(instance: StageInstance, plan: Plan, workspaceRoot: s
       b.type === 'single' ? pathOf(b.from, b.output) : b.from.map((f) => ({ id: f.id, variant: f.variant, path: pathOf(f.id, b.output) })),
     ]),
   );
+}
+
+/**
+ * A metrics file's `warnings`: strings a stage wants on its line and in the lockfile, for
+ * results that are valid but probably not what the user meant (the runner does not know why).
+ */
+export function readWarnings(file: string): string[] {
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as { warnings?: unknown };
+  return Array.isArray(parsed.warnings) ? parsed.warnings.filter((w): w is string => typeof w === 'string') : [];
 }
 
 /** A metrics file's numbers, flattened to dotted keys (`test.elbo`); other values are ignored. */

@@ -315,6 +315,7 @@ class PlanRun {
       id: instance.id,
       durationMs: record.durationMs,
       ...(record.metrics ? { metrics: record.metrics } : {}),
+      ...(record.warnings?.length ? { warnings: record.warnings } : {}),
     });
     return true;
   }

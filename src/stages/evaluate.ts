@@ -16,6 +16,11 @@ export default defineStage({
       seed: Type.Integer({ default: 7, description: 'Seed of the noise ε for the sampled-z metrics.' }),
       backend: BackendParam,
       threads: ThreadsParam,
+      collapse_kl: Type.Number({
+        minimum: 0,
+        default: 0.5,
+        description: 'Warn when the mean KL per image (nats) is below this: the posterior collapsed, z carries almost nothing.',
+      }),
     },
     { additionalProperties: false },
   ),
@@ -53,6 +58,9 @@ export default defineStage({
     const mus = new Float32Array(count * d);
     const logVars = new Float32Array(count * d);
     const pixels = size * size;
+    // Per pixel, the sum and sum of squares of the z = μ reconstructions over the images: their spread.
+    const reconSum = new Float64Array(pixels);
+    const reconSquares = new Float64Array(pixels);
     const batch = ctx.params.batch_size;
     for (let start = 0; start < count; start += batch) {
       ctx.signal.throwIfAborted();
@@ -75,9 +83,15 @@ export default defineStage({
           kl,
           mu!,
           logVar ?? core.zeros(mu!.shape),
+          core.sigmoid(lMean),
         ];
       });
-      const [bS, mS, bM, mM, kl, mu, lv] = results.map((t) => t.dataSync() as Float32Array);
+      const [bS, mS, bM, mM, kl, mu, lv, recon] = results.map((t) => t.dataSync() as Float32Array);
+      for (let i = 0; i < n * pixels; i++) {
+        const v = recon![i]!;
+        reconSum[i % pixels]! += v;
+        reconSquares[i % pixels]! += v * v;
+      }
       sampled.bce.set(bS!, start);
       sampled.mse.set(mS!, start);
       sampled.kl.set(kl!, start);
@@ -117,10 +131,44 @@ export default defineStage({
       metrics[`psnr_class_${c}`] = s.psnr;
       metrics[`mse_class_${c}`] = s.mse;
     }
-    writeFileSync(join(ctx.outDir, 'metrics.json'), JSON.stringify(metrics, null, 2) + '\n');
+    const warnings = outcomeWarnings(kind, metrics.kl, reconstructionSpread(reconSum, reconSquares, count), ctx.params.collapse_kl);
+    for (const w of warnings) ctx.log(`warning: ${w}`);
+    writeFileSync(
+      join(ctx.outDir, 'metrics.json'),
+      JSON.stringify({ ...metrics, ...(warnings.length ? { warnings } : {}) }, null, 2) + '\n',
+    );
     writeFileSync(join(ctx.outDir, 'per_class.csv'), rows.join('\n') + '\n');
     writeFileSync(join(ctx.outDir, 'latent_mu.npy'), encodeNpy({ dtype: 'float32', shape: [count, d], data: mus }));
     writeFileSync(join(ctx.outDir, 'latent_log_var.npy'), encodeNpy({ dtype: 'float32', shape: [count, d], data: logVars }));
     writeFileSync(join(ctx.outDir, 'labels.npy'), encodeNpy(labels));
   },
 });
+
+/** Mean over pixels of the standard deviation of the reconstructions across images: 0 when every image decodes alike. */
+function reconstructionSpread(sum: Float64Array, squares: Float64Array, count: number): number {
+  let total = 0;
+  for (let p = 0; p < sum.length; p++) {
+    const mean = sum[p]! / count;
+    total += Math.sqrt(Math.max(0, squares[p]! / count - mean * mean));
+  }
+  return total / sum.length;
+}
+
+/**
+ * Results that are valid numbers but a failed model: a KL near zero means the encoder's
+ * posterior equals the prior (z carries nothing, every sample is one average image), and
+ * reconstructions that barely vary across images mean the decoder ignores its input.
+ * 0.01 is a fiftieth of the spread of MNIST's own pixels (≈ 0.3).
+ */
+function outcomeWarnings(kind: string, kl: number | string | undefined, spread: number, collapseKl: number): string[] {
+  const warnings: string[] = [];
+  if (kind !== 'ae' && typeof kl === 'number' && kl < collapseKl)
+    warnings.push(
+      `posterior collapse: mean KL ${kl.toPrecision(2)} nats per image (< ${collapseKl}); z carries almost nothing, so samples and traversals show one average image. Train longer or on more images, or lower beta / add a KL warm-up`,
+    );
+  if (spread < 0.01)
+    warnings.push(
+      `constant reconstructions: they vary by ${spread.toPrecision(2)} per pixel across images (< 0.01); the decoder ignores z`,
+    );
+  return warnings;
+}

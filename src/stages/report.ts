@@ -34,11 +34,6 @@ export default defineStage({
           description: 'Replicate matrix key(s), e.g. seed: every metrics table gets a mean ± 95 % CI table per configuration.',
         }),
       ),
-      collapse_kl: Type.Number({
-        minimum: 0,
-        default: 0.5,
-        description: 'Warn when a model’s mean KL per test image (nats) is below this: its posterior collapsed, z carries nothing.',
-      }),
     },
     { additionalProperties: false },
   ),
@@ -52,6 +47,7 @@ export default defineStage({
       ...ctx.provenance.map((p) => [p.id, p.kind] as const),
     ]);
     const metrics: MetricsRow[] = [];
+    const warnings: string[] = [];
     const figures: Figure[] = [];
     const training: TrainingRun[] = [];
     for (const [section, bound] of Object.entries(ctx.inputs)) {
@@ -60,6 +56,8 @@ export default defineStage({
         const metricsFile = join(item.path, 'metrics.json');
         if (existsSync(metricsFile)) {
           const m = JSON.parse(readFileSync(metricsFile, 'utf8')) as Record<string, unknown>;
+          // A stage's own warnings (evaluate's posterior-collapse check) go above everything.
+          if (Array.isArray(m.warnings)) warnings.push(...m.warnings.filter((w) => typeof w === 'string').map((w) => `${item.id}: ${w}`));
           metrics.push({
             section,
             id: item.id,
@@ -97,7 +95,7 @@ export default defineStage({
       // artifacts/<pipeline>/<stage>/[<variant>/]report.html; the runner writes artifacts/<pipeline>/run-info.js.
       runInfoSrc: Object.keys(ctx.variant).length ? '../../run-info.js' : '../run-info.js',
       chartScripts: chartLibraries(),
-      warnings: collapseWarnings(metrics, ctx.params.collapse_kl),
+      warnings,
     });
     writeFileSync(join(ctx.outDir, 'report.html'), html);
     ctx.progress(`${metrics.length} metrics rows, ${figures.length} figures`);
@@ -138,14 +136,4 @@ function packageFile(entry: string, name: string, file: string): string {
     if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === name) return join(dir, file);
   }
   throw new Error(`cannot find the folder of package ${name} above ${entry}`);
-}
-
-/** A model whose mean KL per image is ~0 decodes the same image for every z: say so first. */
-function collapseWarnings(metrics: readonly MetricsRow[], threshold: number): string[] {
-  return metrics
-    .filter((r) => typeof r.metrics.kl === 'number' && r.metrics.kl < threshold)
-    .map(
-      (r) =>
-        `${r.id}: mean KL per test image is ${r.metrics.kl!.toPrecision(2)} nats (below ${threshold}): the posterior collapsed, so z carries almost nothing — samples, traversals and the manifold show one average image. Train longer or on more images, or lower beta / add a KL warm-up.`,
-    );
 }

@@ -28,6 +28,8 @@ export interface RunRecord {
   readonly outputDigest: Digest;
   /** Headline numbers from the stage's metrics file, if it declares one. */
   readonly metrics?: Readonly<Record<string, number>>;
+  /** What the stage warns a reader of (its metrics file's `warnings`: a collapsed posterior, say). */
+  readonly warnings?: readonly string[];
   readonly durationMs: number;
   readonly createdAt: string;
 }

@@ -6,7 +6,13 @@ export type RunEvent =
   | { readonly type: 'waiting'; readonly id: string; readonly holderPid: number }
   | { readonly type: 'start'; readonly id: string; readonly reasons: readonly string[] }
   | { readonly type: 'progress'; readonly id: string; readonly message: string; readonly fraction?: number }
-  | { readonly type: 'done'; readonly id: string; readonly durationMs: number; readonly metrics?: Readonly<Record<string, number>> }
+  | {
+      readonly type: 'done';
+      readonly id: string;
+      readonly durationMs: number;
+      readonly metrics?: Readonly<Record<string, number>>;
+      readonly warnings?: readonly string[];
+    }
   | { readonly type: 'failed'; readonly id: string; readonly message: string; readonly logFile: string; readonly logTail: string }
   | { readonly type: 'skipped'; readonly id: string; readonly reason: string };
 

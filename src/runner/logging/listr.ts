@@ -45,7 +45,7 @@ export class ListrReporter implements Reporter {
         state.output = e.message;
         break;
       case 'done':
-        state.title = `${e.id}  done in ${formatDuration(e.durationMs)}${formatMetrics(e.metrics)}`;
+        state.title = `${e.id}  done in ${formatDuration(e.durationMs)}${formatMetrics(e.metrics)}${(e.warnings ?? []).map((w) => `  ⚠ ${w}`).join('')}`;
         state.end = { type: 'ok' };
         break;
       case 'failed':

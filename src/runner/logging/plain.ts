@@ -34,7 +34,9 @@ export class PlainReporter implements Reporter {
         return this.line('·', e.id, e.message);
       }
       case 'done':
-        return this.line('✓', e.id, `done in ${formatDuration(e.durationMs)}${formatMetrics(e.metrics)}`);
+        this.line('✓', e.id, `done in ${formatDuration(e.durationMs)}${formatMetrics(e.metrics)}`);
+        for (const warning of e.warnings ?? []) this.line('⚠', e.id, warning);
+        return;
       case 'failed':
         this.line('✗', e.id, `failed: ${e.message.split('\n')[0]}`);
         if (e.logTail) this.write(e.logTail.replace(/^/gm, '    | ') + '\n');

@@ -241,6 +241,19 @@ describe('show, diff and log: the results of a pipeline, across runs and git rev
     assert.match(bad.stderr, /'no-such-rev' is neither a file nor a git revision/);
   });
 
+  it('diff --html writes one offline page with both revisions side by side', () => {
+    const r = p.cli(['diff', 'HEAD~1', 'HEAD', '--html', 'diff.html']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'wrote diff.html\n', 'shell stages have no training curves, so nothing is missing');
+    const html = p.read('diff.html');
+    assert.doesNotMatch(html, /(src|href)="https?:/);
+    const spec = JSON.parse(/<script type="application\/json" id="metrics-0-spec">(.*?)<\/script>/s.exec(html)![1]!) as {
+      data: { values: { instance: string; metric: string; revision: string; value: number }[] };
+    };
+    const kl = spec.data.values.filter((v) => v.instance === 'fit[beta=4,seed=3]' && v.metric === 'kl').map((v) => v.value);
+    assert.deepEqual(kl, [40.4286, 40.9286]);
+  });
+
   it('log: a line per run with its commit and a dirty mark; --metric follows a metric', () => {
     const r = p.cli(['log', 'pipelines/d.yaml', '--metric', 'kl']);
     assert.equal(r.status, 0, r.stderr);

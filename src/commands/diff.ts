@@ -5,7 +5,7 @@ import { lockfilePathFor, parseLockfile } from '../runner/lockfile.js';
 import { findLockfiles } from '../runner/maintenance.js';
 import { lockfileResults, type InstanceResult } from '../runner/results.js';
 import { diffResults, type InstanceDiff } from '../runner/results-diff.js';
-import { EXIT, flag, UsageError, type Command } from './shared.js';
+import { EXIT, flag, stringOption, UsageError, type Command } from './shared.js';
 import { cellText, keyText, textTable } from './table.js';
 
 /** One side of a diff: a commit, or the files as they are now. */
@@ -31,6 +31,10 @@ export const diffCommand: Command = {
   describe: 'params and metrics of every instance between two git revisions (default: HEAD vs the working tree), from the lockfiles',
   options: [
     { flags: '--json', description: 'every instance: status, changed params, every metric with old, new, change and relative change' },
+    {
+      flags: '--html <OUT>',
+      description: "an offline page: the changes, both revisions' metrics side by side and training curves overlaid (from the cache)",
+    },
   ],
   async run(args) {
     const root = gitRoot(process.cwd());
@@ -41,7 +45,12 @@ export const diffCommand: Command = {
       ? files.map((f) => relative(root, resolve(f.endsWith('.lock.json') ? f : lockfilePathFor(f))))
       : allLockfiles(root, a, b);
     const diffs = lockfiles.map((lockfile) => diffLockfile(root, lockfile, a, b));
-    if (flag(args, 'json')) {
+    const html = stringOption(args, 'html');
+    if (html) {
+      const { writeDiffPage } = await import('./diff-page.js');
+      const missing = await writeDiffPage(html, root, a, b, diffs);
+      console.log(`wrote ${html}${missing.length ? `; not in this cache, so not drawn: ${missing.join(', ')}` : ''}`);
+    } else if (flag(args, 'json')) {
       const json = { a, b, lockfiles: diffs.map((d) => ({ lockfile: d.lockfile, instances: d.instances })) };
       process.stdout.write(JSON.stringify(json, null, 2) + '\n');
     } else {
@@ -66,7 +75,7 @@ function splitArguments(root: string, positionals: readonly string[]): { revisio
 
 function side(root: string, rev: string): Side {
   const commit = resolveRevision(root, rev);
-  return { label: `${rev} (${commit.slice(0, 7)})`, commit };
+  return { label: commit.startsWith(rev) ? commit.slice(0, 7) : `${rev} (${commit.slice(0, 7)})`, commit };
 }
 
 function allLockfiles(root: string, a: Side, b: Side): string[] {

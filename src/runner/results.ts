@@ -1,6 +1,7 @@
 import { parse as parseYaml } from 'yaml';
 import type { Variant } from '../core/contract.js';
 import { aggregateReplicates, type ReplicateGroup } from '../core/stats.js';
+import type { Manifest } from './caching/manifest.js';
 import { canonicalJson } from './hashing.js';
 import type { Lockfile } from './lockfile.js';
 import { parseShellVariableName } from './interpolate.js';
@@ -27,6 +28,8 @@ export interface InstanceResult {
   readonly digest: string;
   /** What the stage warned of (a collapsed posterior, say). */
   readonly warnings: readonly string[];
+  /** Its output files by path, with their digests: where a view finds them in the cache. */
+  readonly outputs: Manifest;
 }
 
 /**
@@ -80,6 +83,7 @@ export function lockfileResults(lockfile: Lockfile): InstanceResult[] {
       outputDigest: entry.outputDigest,
       digest: entry.digest,
       warnings: entry.warnings ?? [],
+      outputs: entry.outputs,
     };
   });
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import { Type } from '@sinclair/typebox';
+import { chartLibraries } from '../report/chart-scripts.js';
 import type { Figure, MetricsRow, TrainingRun } from '../report/page.js';
 import { defineStage, type GatheredInput } from '../core/contract.js';
 
@@ -111,29 +111,4 @@ function trainingRun(id: string, runFile: string): TrainingRun {
     params: Record<string, unknown>;
   };
   return { id, params: r.params, backend: r.backend, versions: r.versions, images: r.train_images, bestEpoch: r.best_epoch };
-}
-
-/**
- * vega, vega-lite and vega-embed (with vega-tooltip) from their own minified builds, inlined so
- * the page needs no network. Their versions are in this stage's fingerprint (the code digest
- * records every package a stage resolves).
- */
-function chartLibraries(): string {
-  const require = createRequire(import.meta.url);
-  return [
-    packageFile(require.resolve('vega'), 'vega', 'build/vega.min.js'),
-    packageFile(require.resolve('vega-lite'), 'vega-lite', 'build/vega-lite.min.js'),
-    packageFile(require.resolve('vega-embed'), 'vega-embed', 'build/vega-embed.min.js'),
-  ]
-    .map((file) => readFileSync(file, 'utf8'))
-    .join('\n;\n');
-}
-
-/** A file of an installed package that its `exports` do not list: found from the package's entry point. */
-function packageFile(entry: string, name: string, file: string): string {
-  for (let dir = dirname(entry); dir !== dirname(dir); dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === name) return join(dir, file);
-  }
-  throw new Error(`cannot find the folder of package ${name} above ${entry}`);
 }

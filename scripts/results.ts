@@ -3,7 +3,11 @@
 import { readdirSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { significant } from '../src/core/format.js';
+import { aggregateReplicates } from '../src/core/stats.js';
 import { readLockfile, type LockEntry } from '../src/runner/lockfile.js';
+import { parseInstanceId } from '../src/runner/plan.js';
+import { lockfileResults } from '../src/runner/results.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const out = process.argv.find((a) => a.startsWith('--out='))?.slice('--out='.length) ?? join(root, 'docs', 'results.md');
@@ -27,8 +31,7 @@ interface Evaluation {
 
 /** `eval[latent_dim=16,beta=1]` → { latent_dim: '16', beta: '1' }. */
 function variantOf(id: string): Record<string, string> {
-  const inner = /\[(.*)\]$/.exec(id)?.[1];
-  return inner ? Object.fromEntries(inner.split(',').map((kv) => kv.split('=', 2) as [string, string])) : {};
+  return Object.fromEntries(Object.entries(parseInstanceId(id).variant).map(([k, v]) => [k, String(v)]));
 }
 
 /** Evaluate entries joined with the train entry of the same variant (for model, d, β, epochs). */
@@ -132,5 +135,55 @@ claim(
     ? `ours, easiest / hardest by PSNR: ${ordered.map((e) => `\`${e.pipeline} ${e.id}\` ${extremes(e.metrics)} (${agreesOnDigits(e.metrics) ? 'agrees' : 'differs'})`).join('; ')}.`
     : 'not run yet.',
 );
+
+// Pipelines with replicates: the compare-metrics stage that aggregates (over, baseline) says how.
+for (const file of lockfiles) {
+  const lock = readLockfile(file);
+  if (!lock) continue;
+  for (const [id, entry] of Object.entries(lock.stages)) {
+    const p = entry.fingerprint.params as {
+      over?: string | string[];
+      baseline?: Record<string, string | number | boolean>;
+      columns?: string[];
+    };
+    if (entry.fingerprint.kind !== 'compare-metrics' || p.over === undefined) continue;
+    const over = typeof p.over === 'string' ? [p.over] : p.over;
+    const upstream = lockfileResults(lock).filter((r) => r.kind === 'evaluate' && Object.keys(r.metrics).length);
+    const metrics = p.columns ?? ['neg_elbo', 'bce', 'kl', 'mse', 'psnr'];
+    const groups = aggregateReplicates(upstream, over, metrics, p.baseline);
+    const keys = [...new Set(groups.flatMap((g) => Object.keys(g.variant)))];
+    const base = p.baseline
+      ? Object.entries(p.baseline)
+          .map(([k, v]) => `${k} = ${String(v)}`)
+          .join(', ')
+      : undefined;
+    lines.push(
+      '',
+      `## ${lock.pipeline}: mean ± 95 % CI over ${over.join(', ')} (\`${id}\`)`,
+      '',
+      `Student-t interval of the mean over the replicates${base ? `; Δ is each row's difference from ${base} with its 95 % CI and Welch's two-sided p` : ''}.`,
+      '',
+      `| ${[...keys, 'n', ...metrics, ...(base ? metrics.map((m) => `Δ ${m} (p)`) : [])].join(' | ')} |`,
+      `| ${[...keys, 'n', ...metrics, ...(base ? metrics : [])].map(() => '---').join(' | ')} |`,
+      ...groups.map((g) => {
+        const cells = metrics.map((m) => {
+          const s = g.summaries[m];
+          return s ? `${significant(s.mean)} ± ${s.ci95 === null ? '–' : significant(s.ci95)}` : '–';
+        });
+        const diffs = base
+          ? metrics.map((m) => {
+              const d = g.vsBaseline?.[m];
+              return g.vsBaseline === undefined
+                ? 'baseline'
+                : d
+                  ? `${significant(d.diff)} ± ${significant(d.ci95)} (p = ${d.p.toPrecision(2)})`
+                  : '–';
+            })
+          : [];
+        return `| ${[...keys.map((k) => String(g.variant[k])), String(g.runs.length), ...cells, ...diffs].join(' | ')} |`;
+      }),
+    );
+  }
+}
 writeFileSync(out, lines.join('\n') + '\n');
 console.log(`wrote ${relative(process.cwd(), out)} (${all.length} evaluated models from ${lockfiles.length} lockfiles)`);

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
+import { variantWords } from '../ml/figures/titles.js';
 import { defineStage, StageError } from '../core/contract.js';
 
 /**
@@ -44,7 +45,11 @@ export default defineStage({
     }));
     await renderChart(
       {
-        title: ctx.params.title ?? (method === 'latent' ? 'Test-set latent means, by digit' : `Test-set latents (${method}), by digit`),
+        title:
+          ctx.params.title ??
+          `${method === 'latent' ? 'Test-set latent means' : `Test-set latents (${method})`}, by digit${variantWords(ctx.variant)
+            .map((w, i) => (i ? `, ${w}` : ` · ${w}`))
+            .join('')}`,
         width: 480,
         height: 420,
         data: { values },

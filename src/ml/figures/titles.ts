@@ -13,8 +13,12 @@ const KIND_NAMES: Readonly<Record<string, string>> = {
  * model and latent dim are already said).
  */
 export function modelTitle(model: { readonly kind: string; readonly latentDim: number }, variant: Variant): string {
-  const rest = Object.entries(variant)
-    .filter(([k]) => k !== 'model' && k !== 'latent_dim')
+  return [KIND_NAMES[model.kind] ?? model.kind, `d = ${model.latentDim}`, ...variantWords(variant, ['model', 'latent_dim'])].join(', ');
+}
+
+/** A variant as a title says it: `β = 4`, `seed = 2` (the keys in `skip` left out). */
+export function variantWords(variant: Variant, skip: readonly string[] = []): string[] {
+  return Object.entries(variant)
+    .filter(([k]) => !skip.includes(k))
     .map(([k, v]) => `${k === 'beta' ? 'β' : k} = ${String(v)}`);
-  return [KIND_NAMES[model.kind] ?? model.kind, `d = ${model.latentDim}`, ...rest].join(', ');
 }

@@ -11,7 +11,7 @@ import { lockfilePathFor, readLockfile, type LockEntry, type Lockfile } from './
 import type { Reporter } from './logging/events.js';
 import type { Plan } from './plan.js';
 import { resolveTargets, runPlan } from './scheduler.js';
-import type { Workspace } from './workspace.js';
+import { workspaceAt, type Workspace } from './workspace.js';
 
 /** One recorded metric against its recomputed value. */
 export interface MetricComparison {
@@ -89,18 +89,9 @@ export async function recompute(
   }
 }
 
+/** The scratch project's own layout, with its own store even when ABLATE_CACHE_DIR names a shared one. */
 function scratchWorkspace(root: string): Workspace {
-  const state = join(root, '.ablate');
-  return {
-    root,
-    cacheDir: join(state, 'cache'),
-    logsDir: join(state, 'logs'),
-    locksDir: join(state, 'locks'),
-    tmpDir: join(state, 'tmp'),
-    statCacheFile: join(state, 'stat-cache.json'),
-    parsedDir: join(state, 'parsed'),
-    historyDir: join(state, 'history'),
-  };
+  return { ...workspaceAt(root), cacheDir: join(root, '.ablate', 'cache') };
 }
 
 /**

@@ -3,8 +3,7 @@ import { CacheStore } from '../runner/caching/store.js';
 import type { InstanceResult } from '../runner/results.js';
 import { workspaceAt } from '../runner/workspace.js';
 import { chartLibraries } from '../report/chart-scripts.js';
-import type { LockfileDiff, Side } from './diff.js';
-import { cellText, keyText } from './table.js';
+import { changeRows, type LockfileDiff, type Side } from './diff.js';
 
 /** Metric panels per lockfile: enough to see what moved, few enough to read. */
 const MOST_METRIC_PANELS = 8;
@@ -22,20 +21,7 @@ export async function writeDiffPage(out: string, root: string, a: Side, b: Side,
   const sections = diffs.map((d, n) => {
     const changed = d.instances.filter((i) => i.status !== 'unchanged');
     if (changed.length === 0) return `<h2>${esc(d.lockfile)}</h2><p>No change (${d.instances.length} instances).</p>`;
-    const rows = changed.flatMap((i) => [
-      ...(i.status === 'changed' ? [] : [[i.id, i.status, '', '', '', '']]),
-      ...i.params.map((p) => [i.id, `param ${p.name}`, keyText(p.old), keyText(p.new), '', '']),
-      ...i.metrics
-        .filter((m) => m.change !== 0)
-        .map((m) => [
-          i.id,
-          m.metric,
-          cellText(m.old),
-          cellText(m.new),
-          m.change === null ? '' : cellText(m.change),
-          m.relative === null ? '' : `${m.relative >= 0 ? '+' : ''}${cellText(m.relative * 100)} %`,
-        ]),
-    ]);
+    const rows = changed.flatMap(changeRows);
     const table = `<table><tr>${['instance', 'what', a.label, b.label, 'change', 'relative'].map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows
       .map((r) => `<tr>${r.map((c, k) => `<td${k >= 2 ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`)
       .join('')}</table>`;

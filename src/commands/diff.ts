@@ -98,6 +98,26 @@ export function diffLockfile(root: string, lockfile: string, a: Side, b: Side): 
   return { lockfile, instances: diffResults(before, after), before, after };
 }
 
+/**
+ * What changed in one instance, as table rows (instance, what, old, new, change, relative):
+ * added/removed, each changed param, each changed metric, or why it changed when no number
+ * did. The instance is named on its first row only. The text and the HTML diff share them.
+ */
+export function changeRows(i: InstanceDiff): string[][] {
+  const rows: string[][] = [];
+  if (i.status === 'added' || i.status === 'removed') rows.push(['', i.status, '', '', '', '']);
+  for (const p of i.params) rows.push(['', `param ${p.name}`, keyText(p.old), keyText(p.new), '', '']);
+  for (const m of i.metrics) {
+    if (i.status === 'changed' && m.change === 0) continue;
+    const relativeText = m.relative === null ? '' : `${m.relative >= 0 ? '+' : ''}${cellText(m.relative * 100)} %`;
+    rows.push(['', m.metric, cellText(m.old), cellText(m.new), m.change === null ? '' : cellText(m.change), relativeText]);
+  }
+  if (rows.length === 0)
+    rows.push(['', i.outputsChanged ? 'outputs changed (no metric did)' : 'fingerprint changed, same outputs', '', '', '', '']);
+  rows[0]![0] = i.id;
+  return rows;
+}
+
 /** Per lockfile: a row per changed param and metric of each changed instance; the rest counted. */
 export function diffText(a: Side, b: Side, diffs: readonly LockfileDiff[]): string {
   const out = [`ablate diff: ${a.label} → ${b.label}`];
@@ -108,20 +128,7 @@ export function diffText(a: Side, b: Side, diffs: readonly LockfileDiff[]): stri
       out.push(`  no change (${d.instances.length} instances)`);
       continue;
     }
-    const rows: string[][] = [];
-    for (const i of changed) {
-      const first = rows.length;
-      if (i.status === 'added' || i.status === 'removed') rows.push([i.id, i.status, '', '', '', '']);
-      for (const p of i.params) rows.push(['', `param ${p.name}`, keyText(p.old), keyText(p.new), '', '']);
-      for (const m of i.metrics) {
-        if (i.status === 'changed' && m.change === 0) continue;
-        const relativeText = m.relative === null ? '' : `${m.relative >= 0 ? '+' : ''}${cellText(m.relative * 100)} %`;
-        rows.push(['', m.metric, cellText(m.old), cellText(m.new), m.change === null ? '' : cellText(m.change), relativeText]);
-      }
-      if (rows.length === first)
-        rows.push(['', i.outputsChanged ? 'outputs changed (no metric did)' : 'fingerprint changed, same outputs', '', '', '', '']);
-      rows[first]![0] = i.id;
-    }
+    const rows = changed.flatMap(changeRows);
     const table = textTable(['instance', 'what', 'old', 'new', 'change', 'relative'], rows);
     out.push(
       ...table.text

@@ -48,6 +48,7 @@ stages:
 `,
       'pipelines/where.yaml':
         'pipeline: where\nstages:\n  fact: { uses: ./stages/machine.ts }\n  data: { uses: ./stages/emit.ts, with: { value: 9 } }\n',
+      'pipelines/logs.yaml': 'pipeline: logs\nstages:\n  nap: { uses: ./stages/sleep.ts, with: { ms: 50 } }\n',
     });
     // The workers' machine: its own checkout of the project, the coordinator's store as the shared cache.
     workerRoot = mkdtempSync(join(tmpdir(), 'ablate-worker-'));
@@ -156,6 +157,12 @@ stages:
       otherCode.stdout + otherCode.stderr,
       /this worker's code differs from the coordinator's \(stages\/emit\.ts\); update its checkout/,
     );
+  });
+
+  it("a stage's log lines on a worker reach the coordinator's display", () => {
+    const run = project.cli(['run', 'pipelines/logs.yaml', '--executor', 'bullmq', '--redis', url, '--plain']);
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /› nap +about to finish\n(.*\n)*✓ nap +done in/);
   });
 
   it('says when no worker listens on the queue, and goes on once one does', async () => {

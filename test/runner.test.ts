@@ -147,6 +147,45 @@ export default {
     assert.deepEqual(result.ran, ['u']);
     assert.equal(project.read('artifacts/j/u/out.txt'), 'HELLO');
   });
+
+  it("a stage's log lines reach the display as they come, in order among its progress, and stay in its log", async () => {
+    const project = new TempProject({
+      'pipelines/js/epochs.mjs': `import { writeFileSync } from 'node:fs';
+export default {
+  name: 'epochs', description: 'logs one line per epoch',
+  params: { type: 'object', properties: {}, additionalProperties: false },
+  inputs: {},
+  outputs: () => ({ out: 'out.txt' }),
+  async run(ctx) {
+    for (let e = 1; e <= 3; e++) { ctx.progress('epoch ' + e + '/3', e / 3); ctx.log('epoch ' + e + ': val ' + (10 - e)); }
+    writeFileSync(ctx.outDir + '/out.txt', 'ok');
+  },
+};
+`,
+      'pipelines/e.yaml': 'pipeline: e\nstages:\n  fit: { uses: ./js/epochs.mjs }\n',
+    });
+    const result = await project.run('pipelines/e.yaml');
+    const seen = result.events.flatMap((e) =>
+      e.type === 'plan'
+        ? []
+        : e.type === 'log'
+          ? [`log ${e.line}`]
+          : e.type === 'progress'
+            ? [`progress ${e.message.split(' · ')[0]}`]
+            : [e.type],
+    );
+    assert.deepEqual(seen.slice(seen.indexOf('start')), [
+      'start',
+      'progress epoch 1/3',
+      'log epoch 1: val 9',
+      'progress epoch 2/3',
+      'log epoch 2: val 8',
+      'progress epoch 3/3',
+      'log epoch 3: val 7',
+      'done',
+    ]);
+    assert.match(project.read('.ablate/logs/e/fit.log'), /\[progress\] epoch 1\/3\nepoch 1: val 9\n/);
+  });
 });
 
 describe('why a stage is stale', () => {

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { checkManifest, isSafeRelativePath } from '../src/runner/caching/confine.js';
 import { pathParamValues, propertiesWithFormat } from '../src/runner/param-formats.js';
 import { SlotPool } from '../src/runner/slot-pool.js';
 import { EtaEstimate, formatEta } from '../src/runner/logging/eta.js';
+import { PlainReporter } from '../src/runner/logging/plain.js';
 import { manifestDigest, subManifest, type Manifest } from '../src/runner/caching/manifest.js';
 import { StatCache } from '../src/runner/caching/stat-cache.js';
 import { redactRedisUrl } from '../src/runner/executor/bullmq.js';
@@ -321,6 +323,39 @@ describe('params the runner reads off a schema', () => {
     assert.deepEqual(errors, []);
     assert.equal(command.text, 'echo "${ABLATE_PARAM_msg}" ${ABLATE_MATRIX_v} $HOME');
     assert.deepEqual(command.vars, { ABLATE_PARAM_msg: '$(touch /tmp/x); rm -rf ~', ABLATE_MATRIX_v: 'a; b' });
+  });
+});
+
+describe('the line-per-event display', () => {
+  it('throttles progress to one line per stage per interval, but prints every log line', async () => {
+    let text = '';
+    const out = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        text += chunk.toString();
+        done();
+      },
+    });
+    const reporter = new PlainReporter(out);
+    reporter.event({ type: 'plan', ids: ['fit', 'other'] });
+    reporter.event({ type: 'start', id: 'fit', reasons: ['never ran'] });
+    for (let epoch = 1; epoch <= 3; epoch++) {
+      reporter.event({ type: 'progress', id: 'fit', message: `epoch ${epoch}/3` });
+      reporter.event({ type: 'log', id: 'fit', line: `epoch ${epoch}: val ${10 - epoch}` });
+    }
+    reporter.event({ type: 'done', id: 'fit', durationMs: 1200 });
+    await reporter.close();
+    assert.equal(
+      text,
+      [
+        '▶ fit    running: never ran',
+        '· fit    epoch 1/3',
+        '› fit    epoch 1: val 9',
+        '› fit    epoch 2: val 8',
+        '› fit    epoch 3: val 7',
+        '✓ fit    done in 1.2 s',
+        '',
+      ].join('\n'),
+    );
   });
 });
 

@@ -84,6 +84,7 @@ export async function executeInstance(
       const text = eta === undefined ? message : `${message} · ETA ${formatEta(eta)}`;
       reporter.event({ type: 'progress', id: instance.id, message: text, ...(fraction === undefined ? {} : { fraction }) });
     },
+    log: (line: string) => reporter.event({ type: 'log', id: instance.id, line }),
   };
   const started = performance.now();
   try {

@@ -35,11 +35,12 @@ export interface RemoteJobResult {
   readonly manifest: Manifest;
 }
 
-/** Progress as workers publish it. */
-export interface RemoteProgress {
-  readonly message: string;
-  readonly fraction?: number;
-}
+/**
+ * What workers publish through BullMQ's progress channel, the one event stream a
+ * coordinator already listens to: the progress ticker and the stage's log lines.
+ */
+export type RemoteProgress =
+  { readonly kind: 'progress'; readonly message: string; readonly fraction?: number } | { readonly kind: 'log'; readonly line: string };
 
 export class RedisUnreachableError extends Error {
   override readonly name = 'RedisUnreachableError';
@@ -203,8 +204,9 @@ export class BullmqExecutor implements Executor {
     }, NO_WORKER_HINT_MS);
     const onProgress = ({ jobId, data }: { jobId: string; data: unknown }) => {
       if (jobId !== id) return;
-      const progress = data as RemoteProgress;
-      observer.progress(progress.message, progress.fraction);
+      const published = data as RemoteProgress;
+      if (published.kind === 'log') observer.log(published.line);
+      else observer.progress(published.message, published.fraction);
     };
     const onStalled = ({ jobId }: { jobId: string }) => {
       if (jobId === id) observer.progress('its worker stopped answering; waiting for another worker');

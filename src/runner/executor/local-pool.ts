@@ -39,6 +39,7 @@ export class LocalProcessPool implements Executor {
       };
       const onMessage = (message: FromWorker) => {
         if (message.type === 'progress') observer.progress(message.message, message.fraction);
+        else if (message.type === 'log') observer.log(message.line);
         else if (message.type === 'done') finish();
         else finish(new Error(message.message));
       };

@@ -91,19 +91,20 @@ async function runRemoteJob(
   const { job, context, cacheDir } = bullJob.data;
   const store = new CacheStore(options.cacheDir ?? cacheDir);
   const local = join(options.workspace.tmpDir, `remote-${uniqueSuffix()}`);
+  const publish = (update: RemoteProgress) => void bullJob.updateProgress(update).catch(() => undefined);
   let lastProgress = 0;
   const progress = (message: string, fraction?: number) => {
     const now = Date.now();
     if (now - lastProgress < PROGRESS_INTERVAL_MS && fraction !== 1) return;
     lastProgress = now;
-    void bullJob
-      .updateProgress({ message, ...(fraction === undefined ? {} : { fraction }) } satisfies RemoteProgress)
-      .catch(() => undefined);
+    publish({ kind: 'progress', message, ...(fraction === undefined ? {} : { fraction }) });
   };
+  // Log lines are milestones (one per epoch), few enough to publish every one.
+  const log = (line: string) => publish({ kind: 'log', line });
   let localJob: StageJob | undefined;
   try {
     localJob = await localize(job, context, local, store, options.workspace);
-    await pool.run(localJob, { progress }, new AbortController().signal);
+    await pool.run(localJob, { progress, log }, new AbortController().signal);
     return { manifest: store.ingest(localJob.outDir) };
   } finally {
     const stageLog = localJob ? readFileSync(localJob.logFile, 'utf8') : '';

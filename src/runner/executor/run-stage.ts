@@ -8,7 +8,11 @@ import type { JobObserver, StageJob } from './types.js';
 /** Runs a job in this process: what a worker process does with each job it receives. */
 export async function runStageJob(job: StageJob, observer: JobObserver, signal: AbortSignal): Promise<void> {
   const kind = await loadStageKind(job.ref);
-  const log = (line: string) => appendFileSync(job.logFile, line.endsWith('\n') ? line : `${line}\n`);
+  const append = (line: string) => appendFileSync(job.logFile, line.endsWith('\n') ? line : `${line}\n`);
+  const log = (line: string) => {
+    append(line);
+    observer.log(line.replace(/\n$/, ''));
+  };
   const ctx: StageContext<Record<string, unknown>> = {
     stageId: job.id,
     variant: job.variant,
@@ -30,7 +34,7 @@ export async function runStageJob(job: StageJob, observer: JobObserver, signal: 
     seed: job.seed,
     random: seededRandom(job.seed),
     progress: (message, fraction) => {
-      log(`[progress] ${message}`);
+      append(`[progress] ${message}`);
       observer.progress(message, fraction);
     },
     log,

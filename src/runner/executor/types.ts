@@ -36,6 +36,12 @@ export interface JobContext {
 
 export interface JobObserver {
   progress(message: string, fraction?: number): void;
+  /**
+   * A line the stage wrote with `ctx.log` (already in its log file). The display shows
+   * these as they come, as Keras prints each epoch's summary above its progress bar: they
+   * are the stage's milestones (an epoch's validation loss), where progress is the ticker.
+   */
+  log(line: string): void;
 }
 
 /**
@@ -54,5 +60,6 @@ export interface Executor {
 export type ToWorker = { readonly type: 'run'; readonly job: StageJob } | { readonly type: 'abort' };
 export type FromWorker =
   | { readonly type: 'progress'; readonly message: string; readonly fraction?: number }
+  | { readonly type: 'log'; readonly line: string }
   | { readonly type: 'done' }
   | { readonly type: 'failed'; readonly message: string };

@@ -20,7 +20,10 @@ process.on('message', (message: ToWorker) => {
   const { job } = message;
   runStageJob(
     job,
-    { progress: (text, fraction) => send({ type: 'progress', message: text, ...(fraction === undefined ? {} : { fraction }) }) },
+    {
+      progress: (text, fraction) => send({ type: 'progress', message: text, ...(fraction === undefined ? {} : { fraction }) }),
+      log: (line) => send({ type: 'log', line }),
+    },
     signal,
   ).then(
     () => send({ type: 'done' }),

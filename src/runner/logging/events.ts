@@ -6,6 +6,8 @@ export type RunEvent =
   | { readonly type: 'waiting'; readonly id: string; readonly holderPid: number }
   | { readonly type: 'start'; readonly id: string; readonly reasons: readonly string[] }
   | { readonly type: 'progress'; readonly id: string; readonly message: string; readonly fraction?: number }
+  /** A line the stage logged (JobObserver.log): shown as it comes, never throttled like progress. */
+  | { readonly type: 'log'; readonly id: string; readonly line: string }
   | {
       readonly type: 'done';
       readonly id: string;

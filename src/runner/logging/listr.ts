@@ -8,14 +8,16 @@ type Wrapper = ListrTaskWrapper<unknown, ListrDefaultRenderer, ListrSimpleRender
 interface TaskState {
   wrapper?: Wrapper;
   title: string;
-  output?: string;
+  /** The latest progress message, and above it the latest log line (an epoch's summary). */
+  progress?: string;
+  lastLog?: string;
   end?: { type: 'ok' } | { type: 'skip'; reason: string } | { type: 'fail'; message: string };
   finish?: (error?: Error) => void;
 }
 
 /**
- * The live terminal display: one listr2 line per stage instance with its state and a
- * sub-line for progress. Listr drives tasks itself, so each task here is a promise the
+ * The live terminal display: one listr2 line per stage instance with its state and, while
+ * it runs, its latest log line and progress under it. Listr drives tasks itself, so each task here is a promise the
  * scheduler's events resolve; events that arrive before listr has started a task are
  * kept and applied when it does.
  */
@@ -42,7 +44,10 @@ export class ListrReporter implements Reporter {
         state.title = `${e.id}  running (${e.reasons.join('; ')})`;
         break;
       case 'progress':
-        state.output = e.message;
+        state.progress = e.message;
+        break;
+      case 'log':
+        state.lastLog = e.line;
         break;
       case 'done':
         state.title = `${e.id}  done in ${formatDuration(e.durationMs)}${formatMetrics(e.metrics)}${(e.warnings ?? []).map((w) => `  ⚠ ${w}`).join('')}`;
@@ -87,7 +92,8 @@ export class ListrReporter implements Reporter {
     const wrapper = state.wrapper;
     if (!wrapper) return;
     wrapper.title = state.title;
-    if (state.output !== undefined) wrapper.output = state.output;
+    const output = [state.lastLog, state.progress].filter((line) => line !== undefined);
+    if (output.length) wrapper.output = output.join('\n');
     const end = state.end;
     if (!end || !state.finish) return;
     const finish = state.finish;

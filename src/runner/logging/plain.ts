@@ -33,6 +33,8 @@ export class PlainReporter implements Reporter {
         this.lastProgress.set(e.id, now);
         return this.line('·', e.id, e.message);
       }
+      case 'log':
+        return this.line('›', e.id, e.line);
       case 'done':
         this.line('✓', e.id, `done in ${formatDuration(e.durationMs)}${formatMetrics(e.metrics)}`);
         for (const warning of e.warnings ?? []) this.line('⚠', e.id, warning);

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it, before } from 'node:test';
 import { aggregateReplicates, summarize, welch, type MetricRow } from '../src/core/stats.js';
-import { TempProject } from './helpers.js';
+import { inChromium, TempProject } from './helpers.js';
 
 /** |a − b| within `rel` of b's magnitude. */
 function close(actual: number | null | undefined, expected: number, rel = 1e-8): void {
@@ -241,7 +241,7 @@ describe('show, diff and log: the results of a pipeline, across runs and git rev
     assert.match(bad.stderr, /'no-such-rev' is neither a file nor a git revision/);
   });
 
-  it('diff --html writes one offline page with both revisions side by side', () => {
+  it('diff --html writes one offline page with both revisions side by side, its charts live in Chromium', async (t) => {
     const r = p.cli(['diff', 'HEAD~1', 'HEAD', '--html', 'diff.html']);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout, 'wrote diff.html\n', 'shell stages have no training curves, so nothing is missing');
@@ -252,6 +252,14 @@ describe('show, diff and log: the results of a pipeline, across runs and git rev
     };
     const kl = spec.data.values.filter((v) => v.instance === 'fit[beta=4,seed=3]' && v.metric === 'kl').map((v) => v.value);
     assert.deepEqual(kl, [40.4286, 40.9286]);
+    await inChromium(t, async (page, errors) => {
+      await page.goto(`file://${p.path('diff.html')}`);
+      await page.waitForFunction(() => [...document.querySelectorAll('.chart')].every((c) => c.classList.contains('live')), null, {
+        timeout: 30_000,
+      });
+      assert.equal((await page.$$('.chart.live svg.marks')).length, (await page.$$('.chart')).length, 'each chart drew its marks');
+      assert.deepEqual(errors, []);
+    });
   });
 
   it('log: a line per run with its commit and a dirty mark; --metric follows a metric', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, before } from 'node:test';
 import { PNG } from 'pngjs';
@@ -8,7 +8,7 @@ import { gridPng } from '../src/ml/figures/grid.js';
 import { readNpyAs } from '../src/ml/npy.js';
 import { knnLabelAgreement, tsne } from '../src/ml/tsne.js';
 import { seededRandom } from '../src/core/random.js';
-import { repoRoot, TempProject } from './helpers.js';
+import { inChromium, repoRoot, TempProject } from './helpers.js';
 
 function decode(file: string): PNG {
   return PNG.sync.read(readFileSync(file));
@@ -191,32 +191,9 @@ describe('figure stages, report and browser check', () => {
   });
 
   it('report.html works offline in headless Chromium: no console errors, every image loads, a row per variant', async (t) => {
-    const chromium = '/usr/bin/chromium';
-    if (!existsSync(chromium)) {
-      if (process.env.CI) assert.fail('CI must install Debian chromium (.ci/run does)');
-      t.skip('Debian chromium is not installed (apt-get install -y chromium)');
-      return;
-    }
     const html = readFileSync(art('report/report.html'), 'utf8');
     assert.doesNotMatch(html, /(src|href)="https?:/, 'nothing is loaded from the network');
-    const { chromium: launcher } = await import('playwright-core');
-    const browser = await launcher.launch({
-      executablePath: chromium,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    try {
-      const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
-      const errors: string[] = [];
-      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-      page.on('pageerror', (e) => errors.push(e.message));
+    await inChromium(t, async (page, errors) => {
       await page.goto(`file://${art('report/report.html')}`);
       // Charts with a Vega-Lite spec become live views; the grids stay PNGs.
       await page.waitForFunction(() => document.querySelectorAll('.chart.live').length === 5, null, { timeout: 30_000 });
@@ -260,9 +237,7 @@ describe('figure stages, report and browser check', () => {
       mkdirSync(join(repoRoot, 'test-results'), { recursive: true });
       await page.screenshot({ path: join(repoRoot, 'test-results', 'report.png'), fullPage: true });
       assert.deepEqual(errors, []);
-    } finally {
-      await browser.close();
-    }
+    });
   });
 });
 

@@ -1,8 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
 import { LocalProcessPool } from '../src/runner/executor/local-pool.js';
 import type { Reporter, RunEvent } from '../src/runner/logging/events.js';
 import { loadPipeline, type Plan } from '../src/runner/plan.js';
@@ -87,4 +89,40 @@ export function idx(shape: number[], data: Uint8Array): Buffer {
   header[3] = shape.length;
   shape.forEach((s, i) => header.writeUInt32BE(s, 4 + 4 * i));
   return Buffer.concat([header, Buffer.from(data)]);
+}
+
+/**
+ * Opens Debian's Chromium headless and offline-minded, gives `use` a page whose console
+ * errors and page errors are collected, and closes it. Skips the test where Chromium is
+ * not installed, except in CI, which must have it.
+ */
+export async function inChromium(t: TestContext, use: (page: Page, errors: string[]) => Promise<void>): Promise<void> {
+  const chromium = '/usr/bin/chromium';
+  if (!existsSync(chromium)) {
+    if (process.env.CI) throw new Error('CI must install Debian chromium (.ci/run does)');
+    t.skip('Debian chromium is not installed (apt-get install -y chromium)');
+    return;
+  }
+  const { chromium: launcher } = await import('playwright-core');
+  const browser = await launcher.launch({
+    executablePath: chromium,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+    const errors: string[] = [];
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    page.on('pageerror', (e) => errors.push(e.message));
+    await use(page, errors);
+  } finally {
+    await browser.close();
+  }
 }

@@ -3,6 +3,7 @@ import { CacheStore } from '../runner/caching/store.js';
 import type { InstanceResult } from '../runner/results.js';
 import { workspaceAt } from '../runner/workspace.js';
 import { chartLibraries } from '../report/chart-scripts.js';
+import { EMBED_CHARTS_SCRIPT, escapeHtml, inlineScript, specScript } from '../report/html.js';
 import { changeRows, type LockfileDiff, type Side } from './diff.js';
 
 /** Metric panels per lockfile: enough to see what moved, few enough to read. */
@@ -20,10 +21,10 @@ export async function writeDiffPage(out: string, root: string, a: Side, b: Side,
   const specs: { id: string; spec: unknown }[] = [];
   const sections = diffs.map((d, n) => {
     const changed = d.instances.filter((i) => i.status !== 'unchanged');
-    if (changed.length === 0) return `<h2>${esc(d.lockfile)}</h2><p>No change (${d.instances.length} instances).</p>`;
+    if (changed.length === 0) return `<h2>${escapeHtml(d.lockfile)}</h2><p>No change (${d.instances.length} instances).</p>`;
     const rows = changed.flatMap(changeRows);
-    const table = `<table><tr>${['instance', 'what', a.label, b.label, 'change', 'relative'].map((h) => `<th>${esc(h)}</th>`).join('')}</tr>${rows
-      .map((r) => `<tr>${r.map((c, k) => `<td${k >= 2 ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`)
+    const table = `<table><tr>${['instance', 'what', a.label, b.label, 'change', 'relative'].map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr>${rows
+      .map((r) => `<tr>${r.map((c, k) => `<td${k >= 2 ? ' class="num"' : ''}>${escapeHtml(c)}</td>`).join('')}</tr>`)
       .join('')}</table>`;
     const metricsSpec = metricsChart(
       changed.map((i) => i.id),
@@ -34,23 +35,21 @@ export async function writeDiffPage(out: string, root: string, a: Side, b: Side,
     if (metricsSpec) specs.push({ id: `metrics-${n}`, spec: metricsSpec });
     const curves = curvesChart(store, d, a, b, missing);
     if (curves) specs.push({ id: `curves-${n}`, spec: curves });
-    return `<h2>${esc(d.lockfile)}</h2>${table}${metricsSpec ? `<div class="chart" id="metrics-${n}"></div>` : ''}${curves ? `<div class="chart" id="curves-${n}"></div>` : ''}`;
+    return `<h2>${escapeHtml(d.lockfile)}</h2>${table}${metricsSpec ? `<div class="chart" id="metrics-${n}" data-spec="metrics-${n}-spec"></div>` : ''}${curves ? `<div class="chart" id="curves-${n}" data-spec="curves-${n}-spec"></div>` : ''}`;
   });
-  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ablate diff ${esc(a.label)} → ${esc(b.label)}</title>
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ablate diff ${escapeHtml(a.label)} → ${escapeHtml(b.label)}</title>
 <style>body{font-family:"DejaVu Sans",system-ui,sans-serif;margin:2rem auto;max-width:1200px;padding:0 1rem;color:#222}table{border-collapse:collapse;font-size:.8rem}th,td{border:1px solid #ddd;padding:.2rem .45rem}th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}.chart{margin:1rem 0}.missing{color:#8a5a00}</style></head><body>
-<h1>ablate diff: ${esc(a.label)} → ${esc(b.label)}</h1>
-${missing.length ? `<p class="missing">Not in this cache, so not drawn: ${esc(missing.join(', '))}.</p>` : ''}
+<h1>ablate diff: ${escapeHtml(a.label)} → ${escapeHtml(b.label)}</h1>
+${missing.length ? `<p class="missing">Not in this cache, so not drawn: ${escapeHtml(missing.join(', '))}.</p>` : ''}
 ${sections.join('\n')}
-${specs.map((s) => `<script type="application/json" id="${s.id}-spec">${JSON.stringify(s.spec).replace(/<\/script/gi, '<\\/script')}</script>`).join('\n')}
-<script>${chartLibraries().replace(/<\/script/gi, '<\\/script')}</script>
-<script>for(const el of document.querySelectorAll('.chart')){vegaEmbed(el,JSON.parse(document.getElementById(el.id+'-spec').textContent),{renderer:'svg',actions:{export:true,source:true,compiled:false,editor:false}}).then(()=>el.classList.add('live')).catch(e=>console.error(e.message));}</script>
+${specs.map((s) => specScript(`${s.id}-spec`, s.spec)).join('\n')}
+<script>${inlineScript(chartLibraries())}</script>
+<script>${EMBED_CHARTS_SCRIPT}</script>
 </body></html>
 `;
   writeFileSync(out, html);
   return missing;
 }
-
-const esc = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** Each changed metric of each changed instance, one bar per revision, a panel per metric. */
 function metricsChart(ids: readonly string[], d: LockfileDiff, a: Side, b: Side): unknown {

@@ -8,6 +8,8 @@
 import type { ProvenanceEntry, Variant } from '../core/contract.js';
 import { significant } from '../core/format.js';
 import { aggregateReplicates } from '../core/stats.js';
+import { variantWords } from '../ml/figures/titles.js';
+import { EMBED_CHARTS_SCRIPT, escapeHtml, inlineScript, specScript } from './html.js';
 
 export interface MetricsRow {
   /** The report input it came from: one table per input. */
@@ -57,24 +59,17 @@ export interface ReportData {
   readonly warnings: readonly string[];
 }
 
-const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 /** An id attribute from any text: what TOC links point at. */
 const anchor = (text: string) => text.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-|-$/g, '');
-const variantText = (variant: Variant) =>
-  Object.entries(variant)
-    .map(([k, v]) => `${k} = ${String(v)}`)
-    .join(', ');
-/** Scripts inlined into the page must not close their own <script> element. */
-const inlineScript = (source: string) => source.replace(/<\/script/gi, '<\\/script');
 
 type Cell = string | number | undefined;
 
 function table(headers: readonly string[], rows: readonly (readonly Cell[])[], id: string): string {
-  const head = headers.map((h, i) => `<th data-column="${i}" title="sort">${escape(h)}</th>`).join('');
+  const head = headers.map((h, i) => `<th data-column="${i}" title="sort">${escapeHtml(h)}</th>`).join('');
   const body = rows
     .map(
       (row) =>
-        `<tr>${row.map((cell) => (typeof cell === 'number' ? `<td class="num" data-value="${cell}">${significant(cell)}</td>` : `<td>${escape(cell ?? '')}</td>`)).join('')}</tr>`,
+        `<tr>${row.map((cell) => (typeof cell === 'number' ? `<td class="num" data-value="${cell}">${significant(cell)}</td>` : `<td>${escapeHtml(cell ?? '')}</td>`)).join('')}</tr>`,
     )
     .join('\n');
   return `<div class="scroll"><table class="sortable" id="${id}"><thead><tr>${head}</tr></thead><tbody>\n${body}\n</tbody></table></div>`;
@@ -94,12 +89,6 @@ figure .chart img{image-rendering:auto}figcaption{font-size:.8rem;color:#444;max
 /** Sorting for every table: click a header; numbers by value, text alphabetically. */
 const SORT_SCRIPT = `for(const t of document.querySelectorAll('table.sortable')){for(const th of t.querySelectorAll('th')){th.addEventListener('click',()=>{const i=+th.dataset.column;const asc=!th.classList.contains('asc');t.querySelectorAll('th').forEach(h=>h.classList.remove('asc','desc'));th.classList.add(asc?'asc':'desc');const body=t.tBodies[0];const rows=[...body.rows];const key=r=>{const c=r.cells[i];return c&&c.dataset.value!==undefined?+c.dataset.value:(c?c.textContent:'')};rows.sort((a,b)=>{const x=key(a),y=key(b);const o=typeof x==='number'&&typeof y==='number'?x-y:String(x).localeCompare(String(y));return asc?o:-o});rows.forEach(r=>body.appendChild(r));});}}`;
 
-/**
- * Every chart with a spec becomes a live Vega view (hover shows the values); its PNG stays
- * as the fallback where scripts do not run. The editor action is off: it would go online.
- */
-const CHART_SCRIPT = `for(const el of document.querySelectorAll('.chart[data-spec]')){const spec=JSON.parse(document.getElementById(el.dataset.spec).textContent);spec.config=Object.assign({},spec.config,{mark:Object.assign({tooltip:true},(spec.config||{}).mark)});vegaEmbed(el,spec,{renderer:'svg',actions:{export:true,source:true,compiled:false,editor:false}}).then(r=>{el.classList.add('live');el.view=r.view;}).catch(e=>console.error('chart '+el.dataset.spec+': '+e.message));}`;
-
 /** The run's facts, when run-info.js is beside the artifacts (it is not part of this page's bytes). */
 const RUN_INFO_SCRIPT = `(function(){const el=document.getElementById('run-info');const r=window.ablateRunInfo;if(!r){el.textContent='Run facts (commit, date, machine) are in run-info.js beside the artifacts, which is not here: this page was opened on its own.';return;}const env=Object.entries(r.environment||{}).map(([k,v])=>k+' '+v.join(' / ')).join(' · ');el.textContent='Last run '+r.time.replace('T',' ').replace(/\\.\\d+Z$/,' UTC')+' at commit '+(r.commit?r.commit.slice(0,10)+(r.dirty?' with uncommitted edits':''):'(not in git)')+' on '+r.machine.cpu+' ('+r.machine.cores+' cores)'+(env?' · '+env:'')+' · '+r.ran.length+' stages ran, '+r.restored.length+' restored from the cache, '+r.upToDate+' up to date.';})();`;
 
@@ -108,12 +97,12 @@ export function renderReport(data: ReportData): string {
   const sections: string[] = [];
   // The body is built after the section's own link, so its subsections' links follow it.
   const section = (id: string, title: string, body: () => string) => {
-    toc.push(`<a href="#${id}">${escape(title)}</a>`);
-    sections.push(`<h2 id="${id}">${escape(title)}</h2>\n${body()}`);
+    toc.push(`<a href="#${id}">${escapeHtml(title)}</a>`);
+    sections.push(`<h2 id="${id}">${escapeHtml(title)}</h2>\n${body()}`);
   };
   const sub = (id: string, title: string) => {
-    toc.push(`<a class="sub" href="#${id}">${escape(title)}</a>`);
-    return `<h3 id="${id}">${escape(title)}</h3>`;
+    toc.push(`<a class="sub" href="#${id}">${escapeHtml(title)}</a>`);
+    return `<h3 id="${id}">${escapeHtml(title)}</h3>`;
   };
 
   const metricSections = [...new Set(data.metrics.map((r) => r.section))];
@@ -145,12 +134,11 @@ export function renderReport(data: ReportData): string {
             .filter((f) => f.section === name)
             .map((f) => {
               const id = anchor(`fig-${f.section}-${f.id}-${f.file}`);
-              const img = `<img alt="${escape(`${f.caption} (${f.id})`)}" src="data:image/png;base64,${f.png.toString('base64')}">`;
-              if (f.spec !== undefined)
-                specs.push(`<script type="application/json" id="${id}-spec">${inlineScript(JSON.stringify(f.spec))}</script>`);
+              const img = `<img alt="${escapeHtml(`${f.caption} (${f.id})`)}" src="data:image/png;base64,${f.png.toString('base64')}">`;
+              if (f.spec !== undefined) specs.push(specScript(`${id}-spec`, f.spec));
               const body = f.spec === undefined ? img : `<div class="chart" data-spec="${id}-spec">${img}</div>`;
-              const which = Object.keys(f.variant).length ? `${variantText(f.variant)} (${f.id})` : f.id;
-              return `<figure id="${id}">${body}<figcaption>${escape(f.caption)} — ${escape(which)}</figcaption></figure>`;
+              const which = Object.keys(f.variant).length ? `${variantWords(f.variant).join(', ')} (${f.id})` : f.id;
+              return `<figure id="${id}">${body}<figcaption>${escapeHtml(f.caption)} — ${escapeHtml(which)}</figcaption></figure>`;
             })
             .join('\n');
           return `${sub(anchor(`figures-${name}`), name)}\n${items}`;
@@ -166,27 +154,27 @@ export function renderReport(data: ReportData): string {
       'stages-table',
     ),
   );
-  section('pipeline', 'Pipeline', () => `<pre>${escape(data.provenanceTree)}</pre>`);
+  section('pipeline', 'Pipeline', () => `<pre>${escapeHtml(data.provenanceTree)}</pre>`);
 
-  const warnings = data.warnings.map((w) => `<p class="warning">⚠ ${escape(w)}</p>`).join('\n');
+  const warnings = data.warnings.map((w) => `<p class="warning">⚠ ${escapeHtml(w)}</p>`).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escape(data.title)}</title><style>${STYLE}</style></head>
+<title>${escapeHtml(data.title)}</title><style>${STYLE}</style></head>
 <body>
 <nav><strong>Contents</strong>${toc.join('')}</nav>
 <main>
-<h1>${escape(data.title)}</h1>
+<h1>${escapeHtml(data.title)}</h1>
 <p id="run-info"></p>
 ${warnings}
 <p>Made from ${data.provenance.length} upstream stages. Every number and figure here is a function of the pipeline, its code and its data: rerunning it gives this page byte for byte (timings are in <code>.ablate/logs/</code> and the lockfile).</p>
 ${sections.join('\n')}
 </main>
 ${specs.join('\n')}
-<script src="${escape(data.runInfoSrc)}"></script>
+<script src="${escapeHtml(data.runInfoSrc)}"></script>
 <script>${RUN_INFO_SCRIPT}</script>
 <script>${inlineScript(data.chartScripts)}</script>
 <script>${SORT_SCRIPT}</script>
-<script>${CHART_SCRIPT}</script>
+<script>${EMBED_CHARTS_SCRIPT}</script>
 </body></html>
 `;
 }
@@ -222,7 +210,7 @@ function metricsSection(
             : `${significant(s.mean)} ± ${significant(s.ci95)}`;
       }),
     ]);
-    out += `\n<p class="shared">Mean ± 95 % confidence interval (Student t) over ${escape(over.join(', '))}:</p>\n${table([...keys, 'n', ...metricKeys], aggregated, anchor(`aggregate-${name}`))}`;
+    out += `\n<p class="shared">Mean ± 95 % confidence interval (Student t) over ${escapeHtml(over.join(', '))}:</p>\n${table([...keys, 'n', ...metricKeys], aggregated, anchor(`aggregate-${name}`))}`;
   }
   return out;
 }
@@ -237,7 +225,7 @@ function trainingSection(training: readonly TrainingRun[]): string {
   const show = (v: unknown): Cell =>
     typeof v === 'number' ? v : v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   const sharedText = shared.length
-    ? `<p class="shared">Shared by every run: ${shared.map((k) => `${escape(k)} ${escape(String(show(training[0]!.params[k])))}`).join(' · ')}</p>`
+    ? `<p class="shared">Shared by every run: ${shared.map((k) => `${escapeHtml(k)} ${escapeHtml(String(show(training[0]!.params[k])))}`).join(' · ')}</p>`
     : '';
   return `${sharedText}\n${table(
     ['run', ...varying, 'backend', 'tfjs', 'node', 'images', 'best epoch'],

@@ -147,6 +147,26 @@ describe('the ablate CLI', () => {
     assert.match(p.cli(['run', 'pipelines/demo.yaml']).stdout, /4 ran/, 'the collected n=3 results are gone');
   });
 
+  it('gc keeps the last --keep-history entries of each run history, which log lists', () => {
+    const p = new TempProject({ 'pipelines/demo.yaml': PIPELINE });
+    for (const n of [3, 4, 5]) p.cli(['run', 'pipelines/demo.yaml', '--set', `n=${n}`]);
+    const runsListed = () =>
+      p
+        .cli(['log', 'pipelines/demo.yaml'])
+        .stdout.split('\n')
+        .filter((l) => /^\d{4}-\d\d-\d\d /.test(l)).length;
+    assert.equal(runsListed(), 3);
+    const bad = p.cli(['gc', '--keep-history', '1', '--keep-runs', '2']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--keep-history 1 is below --keep-runs 2/);
+    assert.match(p.cli(['gc', '--keep-history', '2']).stderr, /--keep-history 2 is below --keep-runs 10/, 'the default --keep-runs counts');
+    assert.match(p.cli(['gc', '--dry-run', '--keep-history', '2', '--keep-runs', '2']).stdout, /1 history entries beyond the last 2\n/);
+    assert.equal(runsListed(), 3, 'a dry run trims nothing');
+    assert.match(p.cli(['gc', '--keep-history', '2', '--keep-runs', '2']).stdout, /1 history entries beyond the last 2\n/);
+    assert.equal(runsListed(), 2);
+    assert.match(p.cli(['run', 'pipelines/demo.yaml', '--set', 'n=4']).stdout, /0 ran/, 'the runs kept are restorable');
+  });
+
   it('gc refuses, in one line, while a run holds a stage, and nothing is removed', async () => {
     const p = new TempProject({
       'pipelines/s.yaml':

@@ -37,7 +37,11 @@ describe('errors a user can cause', () => {
     assert.equal(p.cli(['run', 'pipelines/f.yaml']).status, 0);
     writeFileSync(p.path('pipelines/f.lock.json'), '{"version": 1, "stages": {');
     for (const args of [['run', 'pipelines/f.yaml'], ['status', 'pipelines/f.yaml'], ['verify'], ['gc']]) {
-      expectUsageError(p, args, /pipelines\/f\.lock\.json is not valid JSON .*restore it \(git checkout -- .*\) or delete it/);
+      expectUsageError(
+        p,
+        args,
+        /: pipelines\/f\.lock\.json is not valid JSON .*restore it \(git checkout -- pipelines\/f\.lock\.json\) or delete it/,
+      );
     }
   });
 

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { checkManifest, isSafeRelativePath } from '../src/runner/caching/confine.js';
 import { pathParamValues, propertiesWithFormat } from '../src/runner/param-formats.js';
 import { SlotPool } from '../src/runner/slot-pool.js';
+import { displayPath } from '../src/runner/fsutil.js';
 import { EtaEstimate, formatEta } from '../src/runner/logging/eta.js';
 import { PlainReporter } from '../src/runner/logging/plain.js';
 import { manifestDigest, subManifest, type Manifest } from '../src/runner/caching/manifest.js';
@@ -323,6 +324,15 @@ describe('params the runner reads off a schema', () => {
     assert.deepEqual(errors, []);
     assert.equal(command.text, 'echo "${ABLATE_PARAM_msg}" ${ABLATE_MATRIX_v} $HOME');
     assert.deepEqual(command.vars, { ABLATE_PARAM_msg: '$(touch /tmp/x); rm -rf ~', ABLATE_MATRIX_v: 'a; b' });
+  });
+});
+
+describe('paths in messages', () => {
+  it('are relative to where the user is, unless they lie outside it', () => {
+    assert.equal(displayPath('/work/p/pipelines/a.lock.json', '/work/p'), 'pipelines/a.lock.json');
+    assert.equal(displayPath('/work/p/pipelines/a.lock.json', '/work/p/pipelines'), 'a.lock.json');
+    assert.equal(displayPath('/work/other/a.lock.json', '/work/p'), '/work/other/a.lock.json');
+    assert.equal(displayPath('/work/p', '/work/p'), '/work/p', 'the directory itself stays named');
   });
 });
 

@@ -1,5 +1,6 @@
+import { displayPath } from '../runner/fsutil.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { historyFile, readHistory, type HistoryEntry } from '../runner/history.js';
 import { readLockfile } from '../runner/lockfile.js';
 import { pipelineHeader } from '../runner/results.js';
@@ -27,7 +28,7 @@ export const logCommand: Command = {
       process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
       return EXIT.ok;
     }
-    const file = relative(process.cwd(), historyFile(workspace.historyDir, name));
+    const file = displayPath(historyFile(workspace.historyDir, name));
     process.stdout.write(logText(name, file, entries, listOption(args, 'metric')));
     return EXIT.ok;
   },

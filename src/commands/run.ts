@@ -1,6 +1,7 @@
+import { displayPath } from '../runner/fsutil.js';
 import { readdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { relative, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { ParseCache } from '../runner/caching/parse-cache.js';
 import { LocalProcessPool } from '../runner/executor/local-pool.js';
 import type { Executor } from '../runner/executor/types.js';
@@ -158,7 +159,7 @@ async function runAll(args: Args): Promise<number> {
     : readdirSync(dir)
         .filter((f) => /\.ya?ml$/.test(f))
         .sort()
-        .map((f) => relative(process.cwd(), resolve(dir, f)));
+        .map((f) => displayPath(resolve(dir, f)));
   if (!files.length) throw new UsageError(`no pipeline files in ${dir}`);
   const overrides = listOption(args, 'set');
   const workspace = workspaceAt(root);

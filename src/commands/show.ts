@@ -1,5 +1,5 @@
+import { displayPath } from '../runner/fsutil.js';
 import { existsSync, readFileSync } from 'node:fs';
-import { relative } from 'node:path';
 import type { ReplicateGroup } from '../core/stats.js';
 import { lockfilePathFor, readLockfile } from '../runner/lockfile.js';
 import { byStage, pipelineHeader, lockfileResults, replicateGroups, type InstanceResult } from '../runner/results.js';
@@ -18,8 +18,7 @@ export const showCommand: Command = {
   async run(args) {
     const { pipelineFile, lockfilePath } = resultFiles(args.positionals[0]);
     const lockfile = readLockfile(lockfilePath);
-    if (!lockfile)
-      throw new UsageError(`no results yet: ${relative(process.cwd(), lockfilePath)} does not exist (ablate run ${args.positionals[0]})`);
+    if (!lockfile) throw new UsageError(`no results yet: ${displayPath(lockfilePath)} does not exist (ablate run ${args.positionals[0]})`);
     const replicates = existsSync(pipelineFile) ? pipelineHeader(readFileSync(pipelineFile, 'utf8')).replicates : [];
     const results = lockfileResults(lockfile);
     const sort = stringOption(args, 'sort');
@@ -29,7 +28,7 @@ export const showCommand: Command = {
       process.stdout.write(showCsv(results));
     } else {
       const width = process.stdout.isTTY ? process.stdout.columns : undefined;
-      process.stdout.write(showText(lockfile.pipeline, relative(process.cwd(), lockfilePath), results, replicates, { sort, width }));
+      process.stdout.write(showText(lockfile.pipeline, displayPath(lockfilePath), results, replicates, { sort, width }));
     }
     return EXIT.ok;
   },

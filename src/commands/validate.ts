@@ -1,4 +1,4 @@
-import { relative } from 'node:path';
+import { displayPath } from '../runner/fsutil.js';
 import { formatDiagnostic, PipelineError } from '../runner/diagnostics.js';
 import { loadPipeline } from '../runner/plan.js';
 import { allowOutsideOption, EXIT, flag, type Command } from './shared.js';
@@ -16,7 +16,7 @@ export const validateCommand: Command = {
         console.log(`${file}: ok (${plan.stageNames.length} stages, ${plan.instances.length} instances)`);
         // Importing a module runs its top level: say which user code that was.
         const modules = [...new Set(plan.instances.filter((i) => i.ref.type === 'module').map((i) => i.ref.sourceFile))];
-        for (const module of modules) console.log(`  imported stage module ${relative(process.cwd(), module)}`);
+        for (const module of modules) console.log(`  imported stage module ${displayPath(module)}`);
       } catch (error) {
         if (!(error instanceof PipelineError)) throw error;
         for (const d of error.diagnostics) console.error(formatDiagnostic(d, error.sourceText));

@@ -1,6 +1,7 @@
+import { displayPath } from '../runner/fsutil.js';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, relative, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { CacheStore } from '../runner/caching/store.js';
 import { LocalProcessPool } from '../runner/executor/local-pool.js';
 import { lockfilePathFor } from '../runner/lockfile.js';
@@ -68,7 +69,7 @@ async function verify(files: readonly string[]): Promise<number> {
       else console.error(`${p.lockfile}: ${p.stage}: ${p.file} ${p.problem}${p.cached ? '' : ' (not in the cache)'}`);
     }
   }
-  const where = lockfiles.map((l) => relative(process.cwd(), l)).join(', ');
+  const where = lockfiles.map((l) => displayPath(l)).join(', ');
   if (problems.length) {
     const artifacts = problems.filter((p) => p.problem === 'missing' || p.problem === 'modified');
     const cached = artifacts.filter((p) => p.cached).length;
@@ -142,9 +143,7 @@ async function recompute(args: Args): Promise<number> {
       const n = results.filter((r) => r.verdict === verdict).length;
       return n ? [`${n} ${words}`] : [];
     });
-    console.log(
-      `\nverify --recompute: ${counts.join(', ')} (${relative(process.cwd(), lockfilePathFor(plan.file))}); ${passed ? 'passed' : 'FAILED'}`,
-    );
+    console.log(`\nverify --recompute: ${counts.join(', ')} (${displayPath(lockfilePathFor(plan.file))}); ${passed ? 'passed' : 'FAILED'}`);
     return passed ? EXIT.ok : EXIT.failed;
   } finally {
     process.off('SIGINT', onSignal);

@@ -140,18 +140,15 @@ function findBaseline<G extends { variant: Readonly<Record<string, string | numb
   const matches = groups.filter((g) =>
     Object.entries(baseline).every(([k, v]) => Object.hasOwn(g.variant, k) && String(g.variant[k]) === String(v)),
   );
-  const wanted = Object.entries(baseline)
-    .map(([k, v]) => `${k}=${String(v)}`)
-    .join(', ');
-  const known = groups
-    .map(
-      (g) =>
-        `{${Object.entries(g.variant)
-          .map(([k, v]) => `${k}=${String(v)}`)
-          .join(', ')}}`,
-    )
-    .join(' ');
-  if (matches.length === 0) throw new Error(`baseline {${wanted}} matches no group; the groups are ${known}`);
-  if (matches.length > 1) throw new Error(`baseline {${wanted}} matches ${matches.length} groups (${known}); name more keys`);
+  const wanted = inBraces(baseline);
+  const known = groups.map((g) => inBraces(g.variant)).join(' ');
+  if (matches.length === 0) throw new Error(`baseline ${wanted} matches no group; the groups are ${known}`);
+  if (matches.length > 1) throw new Error(`baseline ${wanted} matches ${matches.length} groups (${known}); name more keys`);
   return matches[0]!;
 }
+
+/** A variant as an error message quotes it: `{beta=1, seed=2}`. */
+const inBraces = (variant: Readonly<Record<string, string | number | boolean>>) =>
+  `{${Object.entries(variant)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(', ')}}`;

@@ -117,6 +117,27 @@ export function readHistory(historyDir: string, pipeline: string): HistoryEntry[
     });
 }
 
+/**
+ * Drops all but the last `keep` entries of every pipeline's history, so the file `ablate log`
+ * reads stays bounded. Only `gc` calls it, which runs when no run is active: a line appended
+ * while the file is rewritten would be lost. Returns how many entries went.
+ */
+export function trimHistory(historyDir: string, keep: number, options: { dryRun: boolean }): number {
+  if (!existsSync(historyDir)) return 0;
+  let dropped = 0;
+  for (const name of readdirSync(historyDir)) {
+    if (!name.endsWith('.jsonl')) continue;
+    const file = join(historyDir, name);
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim());
+    if (lines.length <= keep) continue;
+    dropped += lines.length - keep;
+    if (!options.dryRun) writeFileAtomic(file, lines.slice(-keep).join('\n') + '\n');
+  }
+  return dropped;
+}
+
 /** Fingerprint digests the last `keep` runs of every pipeline completed. */
 export function recentDigests(historyDir: string, keep: number): Set<string> {
   const digests = new Set<string>();

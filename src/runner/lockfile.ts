@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { RunRecord } from './caching/store.js';
-import { writeFileAtomic } from './fsutil.js';
+import { displayPath, writeFileAtomic } from './fsutil.js';
 import { FileLock } from './locks.js';
 
 /** A stage as it last completed: the run record plus where its outputs were materialized. */
@@ -33,7 +33,7 @@ export class LockfileError extends Error {
 
 export function readLockfile(path: string): Lockfile | undefined {
   if (!existsSync(path)) return undefined;
-  return parseLockfile(readFileSync(path, 'utf8'), path);
+  return parseLockfile(readFileSync(path, 'utf8'), displayPath(path));
 }
 
 /** A lockfile's text, from disk or from `git show REV:path`; `where` names it in errors. */

@@ -1,8 +1,41 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { binaryTreePipeline } from './generate.js';
-import { median, timeCli, type BenchRow } from './util.js';
+import { binaryTreePipeline, binaryTreeSnakefile } from './generate.js';
+import { cliPath, median, type BenchRow } from './util.js';
+
+/** GNU time (Debian's `time` package) reports a child's peak RSS; without it memory is not measured. */
+const GNU_TIME = '/usr/bin/time';
+const SNAKEMAKE = '/usr/bin/snakemake';
+
+interface Measured {
+  readonly ms: number;
+  /** Peak resident memory in MB, where GNU time is installed. */
+  readonly peakMb?: number;
+}
+
+/** Wall time (and peak RSS) of one command in `cwd`; throws if it fails. */
+function measure(cwd: string, command: string, args: readonly string[]): Measured {
+  const memoryFile = join(cwd, '.peak-rss');
+  const wrapped = existsSync(GNU_TIME);
+  const start = performance.now();
+  const r = spawnSync(wrapped ? GNU_TIME : command, wrapped ? ['-f', '%M', '-o', memoryFile, command, ...args] : args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, CI: '1' },
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const ms = performance.now() - start;
+  if (r.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}${r.stdout.slice(-2000)}`);
+  if (!wrapped) return { ms };
+  const kb = Number(readFileSync(memoryFile, 'utf8').trim().split('\n').at(-1));
+  rmSync(memoryFile);
+  return { ms, peakMb: kb / 1024 };
+}
+
+const ablate = (root: string, args: readonly string[]) => measure(root, process.execPath, [cliPath, ...args]);
 
 function freshProject(stages: number): string {
   const root = mkdtempSync(join(tmpdir(), 'ablate-bench-'));
@@ -12,42 +45,107 @@ function freshProject(stages: number): string {
   return root;
 }
 
-/**
- * Issue 2's runner benchmark: n trivial shell stages, stage i needs stage ⌊(i−1)/2⌋.
- * Cold run at -j2 in a fresh project, then no-op reruns (every output verified by content
- * through the stat cache) and `status`.
- */
-export function benchRunner(stages = 1000, repeats = { cold: 3, warm: 7 }): BenchRow[] {
-  const cold: number[] = [];
-  const noop: number[] = [];
-  const status: number[] = [];
+/** Cold runs in fresh projects, then no-op reruns and `status` in the first one. */
+function measureAblate(stages: number, repeats: { cold: number; warm: number }) {
+  const cold: Measured[] = [];
+  const noop: Measured[] = [];
+  const status: Measured[] = [];
   for (let i = 0; i < repeats.cold; i++) {
     const root = freshProject(stages);
     try {
-      cold.push(timeCli(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
+      cold.push(ablate(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
       if (i === 0) {
-        for (let k = 0; k < repeats.warm; k++) noop.push(timeCli(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
-        for (let k = 0; k < repeats.warm; k++) status.push(timeCli(root, ['status', 'pipelines/tree.yaml']));
+        for (let k = 0; k < repeats.warm; k++) noop.push(ablate(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
+        for (let k = 0; k < repeats.warm; k++) status.push(ablate(root, ['status', 'pipelines/tree.yaml']));
       }
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
   }
+  return { cold, noop, status };
+}
+
+/** The same tree under Snakemake (Debian's snakemake), when installed: cold at -c2, then no-op reruns. */
+function measureSnakemake(stages: number, repeats: { cold: number; warm: number }) {
+  if (!existsSync(SNAKEMAKE)) return undefined;
+  const cold: Measured[] = [];
+  const noop: Measured[] = [];
+  for (let i = 0; i < repeats.cold; i++) {
+    const root = mkdtempSync(join(tmpdir(), 'ablate-bench-smk-'));
+    try {
+      writeFileSync(join(root, 'Snakefile'), binaryTreeSnakefile(stages));
+      cold.push(measure(root, SNAKEMAKE, ['-c2', '--quiet']));
+      if (i === 0) for (let k = 0; k < repeats.warm; k++) noop.push(measure(root, SNAKEMAKE, ['-c2', '--quiet']));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+  return { cold, noop, version: spawnSync(SNAKEMAKE, ['--version'], { encoding: 'utf8' }).stdout.trim() };
+}
+
+const seconds = (runs: readonly Measured[]) => median(runs.map((r) => r.ms)) / 1000;
+const peak = (runs: readonly Measured[]) => {
+  const mb = runs.flatMap((r) => (r.peakMb === undefined ? [] : [r.peakMb]));
+  return mb.length ? `peak ${Math.max(...mb).toFixed(0)} MB` : 'peak memory not measured (no /usr/bin/time)';
+};
+
+/**
+ * n trivial shell stages, stage i needs stage ⌊(i−1)/2⌋: a cold run at -j2 in a fresh
+ * project, then no-op reruns (every output verified by content through the stat cache) and
+ * `status`, beside Snakemake on the same tree in the same bench run; then the same at 10×
+ * the stages, to show how each grows.
+ */
+export function benchRunner(stages = 1000, repeats = { cold: 3, warm: 7 }): BenchRow[] {
+  const small = measureAblate(stages, repeats);
+  const smk = measureSnakemake(stages, { cold: 1, warm: 3 });
+  const big = measureAblate(stages * 10, { cold: 1, warm: 3 });
+  const ratio = (ours: readonly Measured[], theirs: readonly Measured[] | undefined) =>
+    theirs?.length
+      ? `${smk!.version}: ${seconds(theirs).toPrecision(3)} s → ${(seconds(theirs) / seconds(ours)).toFixed(1)}× (target ≥ 8×)`
+      : 'Snakemake not installed (apt-get install -y snakemake)';
+  const growth = (a: readonly Measured[], b: readonly Measured[]) => `${(seconds(b) / seconds(a)).toFixed(1)}× the ${stages}-stage time`;
   return [
     {
       name: `runner: cold run, ${stages} shell stages, -j2`,
       unit: 's',
-      median: median(cold) / 1000,
-      runs: cold.length,
-      target: '≤ 8 s (Snakemake 7.21: 33 s)',
+      median: seconds(small.cold),
+      runs: small.cold.length,
+      target: ratio(small.cold, smk?.cold),
     },
     {
       name: `runner: no-op rerun, ${stages} stages`,
       unit: 's',
-      median: median(noop) / 1000,
-      runs: noop.length,
-      target: '≤ 0.25 s (Snakemake: 1.15 s, mtimes only)',
+      median: seconds(small.noop),
+      runs: small.noop.length,
+      target: ratio(small.noop, smk?.noop),
     },
-    { name: `runner: status, ${stages} stages`, unit: 's', median: median(status) / 1000, runs: status.length, target: '' },
+    {
+      name: `runner: status, ${stages} stages`,
+      unit: 's',
+      median: seconds(small.status),
+      runs: small.status.length,
+      target: peak(small.status),
+    },
+    {
+      name: `runner: cold run, ${stages * 10} shell stages, -j2`,
+      unit: 's',
+      median: seconds(big.cold),
+      runs: big.cold.length,
+      target: `${growth(small.cold, big.cold)}, ${peak(big.cold)}`,
+    },
+    {
+      name: `runner: no-op rerun, ${stages * 10} stages`,
+      unit: 's',
+      median: seconds(big.noop),
+      runs: big.noop.length,
+      target: `${growth(small.noop, big.noop)}, ${peak(big.noop)}`,
+    },
+    {
+      name: `runner: status, ${stages * 10} stages`,
+      unit: 's',
+      median: seconds(big.status),
+      runs: big.status.length,
+      target: `${growth(small.status, big.status)}, ${peak(big.status)}`,
+    },
   ];
 }

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { checkManifest, isSafeRelativePath } from '../src/runner/caching/confine.js';
 import { pathParamValues, propertiesWithFormat } from '../src/runner/param-formats.js';
 import { SlotPool } from '../src/runner/slot-pool.js';
+import { seededRandom } from '../src/core/random.js';
 import { displayPath } from '../src/runner/fsutil.js';
 import { EtaEstimate, formatEta } from '../src/runner/logging/eta.js';
 import { PlainReporter } from '../src/runner/logging/plain.js';
@@ -78,6 +79,40 @@ describe('canonical JSON and digests', () => {
     assert.equal(canonicalJson({ x: 1 }), canonicalJson(JSON.parse('{"x":1.0}')));
     assert.throws(() => canonicalJson({ x: Number.NaN }), /non-finite/);
   });
+
+  it('writes the same bytes as the first implementation, whose output every committed digest is', () => {
+    // The original canonicalJson, kept here as the reference the faster one must equal.
+    const reference = (value: unknown): string => {
+      if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+      if (Array.isArray(value)) return `[${value.map((v) => reference(v === undefined ? null : v)).join(',')}]`;
+      const entries = Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${reference(v)}`).join(',')}}`;
+    };
+    const random = seededRandom(7);
+    const keys = ['a', 'B', 'é', '\u{1F600}', 'z', '10', '9', '', 'a"b', 'ﬀ'];
+    const leaf = (): unknown => [1.5, -0, 1e21, 'x\n"y"', true, null, undefined, 0.1 + 0.2, '😀', () => 1][Math.floor(random() * 10)];
+    const build = (depth: number): unknown => {
+      const pick = random();
+      if (depth > 3 || pick < 0.3) return leaf();
+      if (pick < 0.6) return Array.from({ length: Math.floor(random() * 4) }, () => build(depth + 1));
+      return Object.fromEntries(
+        Array.from({ length: Math.floor(random() * 5) }, () => [keys[Math.floor(random() * keys.length)]!, build(depth + 1)]),
+      );
+    };
+    for (const value of [[1, , 3], { a: [undefined, null] }, new Date(0), new Uint8Array([3, 1])])
+      assert.equal(canonicalJson(value), reference(value));
+    for (let i = 0; i < 2000; i++) {
+      const value = build(0);
+      assert.equal(canonicalJson(value), reference(value));
+    }
+    const lock = JSON.parse(readFileSync(join(repoRoot, 'pipelines', 'quickstart.lock.json'), 'utf8')) as {
+      stages: Record<string, { fingerprint: unknown }>;
+    };
+    for (const entry of Object.values(lock.stages)) assert.equal(canonicalJson(entry.fingerprint), reference(entry.fingerprint));
+  });
+
   it('sha256 of known input', () => {
     assert.equal(hashBytes('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });

@@ -39,11 +39,32 @@ export function canonicalJson(value: unknown): string {
     if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`cannot hash non-finite number ${value}`);
     return JSON.stringify(value) ?? 'null';
   }
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  // Loops and string appends rather than entries/filter/sort/map/join: a no-op run hashes a
+  // fingerprint per stage, and the intermediate arrays were most of its garbage.
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i) out += ',';
+      // A hole in a sparse array stays empty, as Array.prototype.join wrote it before.
+      if (!(i in value)) continue;
+      const item: unknown = value[i];
+      out += canonicalJson(item === undefined ? null : item);
+    }
+    return out + ']';
+  }
+  const record = value as Record<string, unknown>;
+  // Default sort order is by UTF-16 code units, as `<` compares strings.
+  const keys = Object.keys(record).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const item = record[key];
+    if (item === undefined) continue;
+    if (!first) out += ',';
+    first = false;
+    out += JSON.stringify(key) + ':' + canonicalJson(item);
+  }
+  return out + '}';
 }
 
 export function hashJson(value: unknown): Digest {

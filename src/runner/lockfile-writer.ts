@@ -14,7 +14,7 @@ const FLUSH_MS = 1000;
 export class LockfileWriter {
   private readonly updates = new Map<string, LockEntry>();
   private timer: NodeJS.Timeout | undefined;
-  private writing: Promise<void> = Promise.resolve();
+  private writing: Promise<Lockfile | undefined>;
 
   constructor(
     private readonly path: string,
@@ -22,7 +22,9 @@ export class LockfileWriter {
     private readonly currentIds: readonly string[],
     private readonly locksDir: string,
     private readonly previous: Lockfile | undefined,
-  ) {}
+  ) {
+    this.writing = Promise.resolve(previous);
+  }
 
   /**
    * Records what the cache holds for a completed instance, unless the lockfile already says
@@ -43,8 +45,11 @@ export class LockfileWriter {
     this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
   }
 
-  /** Writes what was recorded; also drops entries of instances no longer in the pipeline. */
-  flush(): Promise<void> {
+  /**
+   * Writes what was recorded; also drops entries of instances no longer in the pipeline.
+   * Resolves to the lockfile as it now is (undefined: there is none and nothing to write).
+   */
+  flush(): Promise<Lockfile | undefined> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (this.isCurrent()) return this.writing;

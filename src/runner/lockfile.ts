@@ -55,6 +55,7 @@ export function parseLockfile(text: string, where: string): Lockfile {
 /**
  * Read-modify-write under a lock, so two runs that finish different stages at the same
  * time both keep their entries. Entries for instances no longer in the pipeline are dropped.
+ * Returns the lockfile as written, so a caller need not read it back.
  */
 export async function updateLockfile(
   path: string,
@@ -62,7 +63,7 @@ export async function updateLockfile(
   updates: ReadonlyMap<string, LockEntry>,
   currentIds: readonly string[],
   locksDir: string,
-): Promise<void> {
+): Promise<Lockfile> {
   const mutex = await FileLock.acquire(join(locksDir, `lockfile-${basename(path)}.lock`));
   try {
     const previous = readLockfile(path)?.stages ?? {};
@@ -74,6 +75,7 @@ export async function updateLockfile(
     const next: Lockfile = { version: 1, pipeline, stages };
     const text = JSON.stringify(next, null, 2) + '\n';
     if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileAtomic(path, text);
+    return next;
   } finally {
     mutex.release();
   }

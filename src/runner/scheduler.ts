@@ -159,15 +159,15 @@ class PlanRun {
       );
     }
     await Promise.all(done.values());
-    await this.lockfile.flush();
+    const lockfile = await this.lockfile.flush();
     this.statCache.save();
     const summary = { ...this.summary, interrupted: this.signal.aborted };
-    this.recordHistory(summary);
+    this.recordHistory(summary, lockfile);
     return summary;
   }
 
   /** A line in .ablate/history/: the run's results are complete without it, so a failure to write it only warns. */
-  private recordHistory(summary: RunSummary): void {
+  private recordHistory(summary: RunSummary, lockfile: Lockfile | undefined): void {
     const { plan, workspace } = this;
     try {
       const entry = historyEntry(summary, {
@@ -176,7 +176,7 @@ class PlanRun {
         root: workspace.root,
         seconds: (performance.now() - this.started) / 1000,
         selected: plan.instances.filter((i) => this.selected.has(i.id)).map((i) => i.id),
-        lockfile: readLockfile(this.lockPath),
+        lockfile,
       });
       appendHistory(workspace.historyDir, entry);
       writeRunInfo(join(workspace.root, 'artifacts', plan.name), entry);

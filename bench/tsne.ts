@@ -47,7 +47,7 @@ export async function benchTsne(repeats = 3): Promise<BenchRow[]> {
   let agreement = 0;
   for (let r = 0; r < repeats; r++) {
     const start = performance.now();
-    const y = tsne(data, n, dims, { perplexity: 30, iterations: 1000, theta: 0.5, random: seededRandom(2 + r) });
+    const y = await tsne(data, n, dims, { perplexity: 30, iterations: 1000, theta: 0.5, threads: 2, random: seededRandom(2 + r) });
     times.push(performance.now() - start);
     agreement = knnLabelAgreement(y, n, 2, labels);
   }

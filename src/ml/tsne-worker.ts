@@ -8,7 +8,7 @@ import { parentPort } from 'node:worker_threads';
 import { attractClaimed, repulseClaimed, type Affinities } from './tsne-forces.js';
 
 /** Sent once: the arrays that live for the whole run. */
-export interface RepulsionSetup {
+export interface ForceSetup {
   readonly type: 'setup';
   readonly P: Affinities;
   readonly y: Float64Array;
@@ -34,9 +34,9 @@ export interface RepulsionTask {
   readonly children: Int32Array;
 }
 
-let setup: RepulsionSetup | undefined;
+let setup: ForceSetup | undefined;
 
-parentPort?.on('message', (message: RepulsionSetup | AttractionTask | RepulsionTask) => {
+parentPort?.on('message', (message: ForceSetup | AttractionTask | RepulsionTask) => {
   if (message.type === 'setup') {
     setup = message;
     return;

@@ -23,7 +23,7 @@
 import { Worker } from 'node:worker_threads';
 import { attractClaimed, QuadTree, repulseClaimed, sharedFloat64, sharedInt32, STACK_SIZE, type Affinities } from './tsne-forces.js';
 // Also what puts the worker's code into the tsne stage's code digest (the worker is started by URL).
-import type { AttractionTask, RepulsionSetup, RepulsionTask } from './tsne-worker.js';
+import type { AttractionTask, ForceSetup, RepulsionTask } from './tsne-worker.js';
 
 export interface TsneOptions {
   readonly perplexity: number;
@@ -201,7 +201,7 @@ function affinities(indices: Int32Array, distances: Float64Array, n: number, k: 
 class ForceWorkers {
   private readonly workers: Worker[];
 
-  constructor(count: number, setup: RepulsionSetup) {
+  constructor(count: number, setup: ForceSetup) {
     const fromSource = import.meta.url.endsWith('.ts');
     const entry = new URL(fromSource ? './tsne-worker.ts' : './tsne-worker.js', import.meta.url);
     this.workers = Array.from({ length: count }, () => {

@@ -101,7 +101,7 @@ export function benchRunner(stages = 1000, repeats = { cold: 3, warm: 7 }): Benc
   const big = measureAblate(stages * 10, { cold: 1, warm: 3 });
   const ratio = (ours: readonly Measured[], theirs: readonly Measured[] | undefined) =>
     theirs?.length
-      ? `${smk!.version}: ${seconds(theirs).toPrecision(3)} s → ${(seconds(theirs) / seconds(ours)).toFixed(1)}× (target ≥ 8×)`
+      ? `Snakemake ${smk!.version}: ${seconds(theirs).toPrecision(3)} s → ${(seconds(theirs) / seconds(ours)).toFixed(1)}× (target ≥ 8×)`
       : 'Snakemake not installed (apt-get install -y snakemake)';
   const growth = (a: readonly Measured[], b: readonly Measured[]) => `${(seconds(b) / seconds(a)).toFixed(1)}× the ${stages}-stage time`;
   return [

@@ -1,41 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { binaryTreePipeline, binaryTreeSnakefile } from './generate.js';
-import { cliPath, median, type BenchRow } from './util.js';
+import { measure, measureCli, median, type BenchRow, type Measured } from './util.js';
 
-/** GNU time (Debian's `time` package) reports a child's peak RSS; without it memory is not measured. */
-const GNU_TIME = '/usr/bin/time';
 const SNAKEMAKE = '/usr/bin/snakemake';
-
-interface Measured {
-  readonly ms: number;
-  /** Peak resident memory in MB, where GNU time is installed. */
-  readonly peakMb?: number;
-}
-
-/** Wall time (and peak RSS) of one command in `cwd`; throws if it fails. */
-function measure(cwd: string, command: string, args: readonly string[]): Measured {
-  const memoryFile = join(cwd, '.peak-rss');
-  const wrapped = existsSync(GNU_TIME);
-  const start = performance.now();
-  const r = spawnSync(wrapped ? GNU_TIME : command, wrapped ? ['-f', '%M', '-o', memoryFile, command, ...args] : args, {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, CI: '1' },
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  const ms = performance.now() - start;
-  if (r.status !== 0)
-    throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}${r.stdout.slice(-2000)}`);
-  if (!wrapped) return { ms };
-  const kb = Number(readFileSync(memoryFile, 'utf8').trim().split('\n').at(-1));
-  rmSync(memoryFile);
-  return { ms, peakMb: kb / 1024 };
-}
-
-const ablate = (root: string, args: readonly string[]) => measure(root, process.execPath, [cliPath, ...args]);
 
 function freshProject(stages: number): string {
   const root = mkdtempSync(join(tmpdir(), 'ablate-bench-'));
@@ -53,10 +23,10 @@ function measureAblate(stages: number, repeats: { cold: number; warm: number }) 
   for (let i = 0; i < repeats.cold; i++) {
     const root = freshProject(stages);
     try {
-      cold.push(ablate(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
+      cold.push(measureCli(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
       if (i === 0) {
-        for (let k = 0; k < repeats.warm; k++) noop.push(ablate(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
-        for (let k = 0; k < repeats.warm; k++) status.push(ablate(root, ['status', 'pipelines/tree.yaml']));
+        for (let k = 0; k < repeats.warm; k++) noop.push(measureCli(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
+        for (let k = 0; k < repeats.warm; k++) status.push(measureCli(root, ['status', 'pipelines/tree.yaml']));
       }
     } finally {
       rmSync(root, { recursive: true, force: true });

@@ -1,17 +1,44 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const cliPath = join(fileURLToPath(new URL('..', import.meta.url)), 'bin', 'ablate.js');
 
-/** Wall time of one CLI invocation in `cwd`, in ms; throws if it fails. */
-export function timeCli(cwd: string, args: readonly string[]): number {
-  const start = performance.now();
-  const r = spawnSync(process.execPath, [cliPath, ...args], { cwd, encoding: 'utf8', env: { ...process.env, CI: '1' } });
-  const ms = performance.now() - start;
-  if (r.status !== 0) throw new Error(`ablate ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout.slice(-2000)}`);
-  return ms;
+/** GNU time (Debian's `time` package) reports a child's peak RSS; without it memory is not measured. */
+const GNU_TIME = '/usr/bin/time';
+
+export interface Measured {
+  readonly ms: number;
+  /** Peak resident memory in MB, where GNU time is installed. */
+  readonly peakMb?: number;
 }
+
+/** Wall time (and peak RSS) of one command in `cwd`; throws if it fails. */
+export function measure(cwd: string, command: string, args: readonly string[]): Measured {
+  const memoryFile = join(cwd, '.peak-rss');
+  const wrapped = existsSync(GNU_TIME);
+  const start = performance.now();
+  const r = spawnSync(wrapped ? GNU_TIME : command, wrapped ? ['-f', '%M', '-o', memoryFile, command, ...args] : args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, CI: '1' },
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  const ms = performance.now() - start;
+  if (r.status !== 0)
+    throw new Error(`${command} ${args.join(' ')} failed (${r.status}): ${r.stderr.slice(-2000)}${r.stdout.slice(-2000)}`);
+  if (!wrapped) return { ms };
+  const kb = Number(readFileSync(memoryFile, 'utf8').trim().split('\n').at(-1));
+  rmSync(memoryFile);
+  return { ms, peakMb: kb / 1024 };
+}
+
+/** One `ablate` CLI invocation in `cwd` (wall time and peak RSS); throws if it fails. */
+export const measureCli = (cwd: string, args: readonly string[]): Measured => measure(cwd, process.execPath, [cliPath, ...args]);
+
+/** Wall time of one CLI invocation in `cwd`, in ms; throws if it fails. */
+export const timeCli = (cwd: string, args: readonly string[]): number => measureCli(cwd, args).ms;
 
 export interface BenchRow {
   readonly name: string;

@@ -341,6 +341,153 @@ napi_value SumLeading(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---- Element-wise ops -------------------------------------------------------------------
+//
+// The float32 element-wise ops of a training step (bias adds, activations and their
+// gradients, Adam's update), on the addon's threads instead of wasm's single one. Each output
+// element is one IEEE operation on its inputs, which rounds the same way in wasm SIMD and in
+// AVX2, so these kernels write the same bits as wasm's own whatever the thread count (tested
+// against them, denormals, infinities and signed zeros included). Nothing here may be fused
+// into a multiply-add: binding.gyp builds with -ffp-contract=off (and -fno-math-errno, which
+// only lets sqrt vectorize: errno is never read).
+
+// Codes match native-kernels.ts.
+enum BinaryOp { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3 };
+enum UnaryOp { kUnaryRelu = 0, kUnaryStep = 1, kSqrt = 2, kSquare = 3, kNeg = 4, kAbs = 5 };
+
+// Below this many elements a parallel region costs more than it saves.
+constexpr long kParallelElements = 1 << 16;
+
+template <typename Op>
+void binaryLoop(const float* a, const float* b, float* out, long n, long periodA, long periodB, Op op) {
+  // period 0: the operand has as many elements as the output; otherwise it repeats with that period.
+  if (periodA == 0 && periodB == 0) {
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+    for (long i = 0; i < n; i++) out[i] = op(a[i], b[i]);
+  } else if (periodB == 1) {
+    const float v = b[0];
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+    for (long i = 0; i < n; i++) out[i] = op(a[i], v);
+  } else if (periodA == 1) {
+    const float v = a[0];
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+    for (long i = 0; i < n; i++) out[i] = op(v, b[i]);
+  } else {
+    // One operand repeats along the leading axes (a bias over channels): rows of `period`.
+    const long period = periodA ? periodA : periodB;
+    const long rows = n / period;
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+    for (long r = 0; r < rows; r++) {
+      const long base = r * period;
+      if (periodB)
+        for (long j = 0; j < period; j++) out[base + j] = op(a[base + j], b[j]);
+      else
+        for (long j = 0; j < period; j++) out[base + j] = op(a[j], b[base + j]);
+    }
+  }
+}
+
+// binary(a, b, out, [op, n, periodA, periodB]): out = a op b, elementwise, with one side
+// possibly repeating (period 1: a scalar; period p: its p values over every row of p).
+napi_value Binary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[4];
+    args(env, info, a);
+    const int32_t* p = ints(env, a[3], 4);
+    const float* x = floats(env, a[0]);
+    const float* y = floats(env, a[1]);
+    float* out = floats(env, a[2]);
+    const long n = p[1], periodA = p[2], periodB = p[3];
+    switch (p[0]) {
+      case kAdd: binaryLoop(x, y, out, n, periodA, periodB, [](float u, float v) { return u + v; }); break;
+      case kSub: binaryLoop(x, y, out, n, periodA, periodB, [](float u, float v) { return u - v; }); break;
+      case kMul: binaryLoop(x, y, out, n, periodA, periodB, [](float u, float v) { return u * v; }); break;
+      case kDiv: binaryLoop(x, y, out, n, periodA, periodB, [](float u, float v) { return u / v; }); break;
+      default: throw Failure("unknown binary op code");
+    }
+    return nullptr;
+  });
+}
+
+template <typename Op>
+void unaryLoop(const float* x, float* out, long n, float alpha, Op op) {
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+  for (long i = 0; i < n; i++) out[i] = op(x[i], alpha);
+}
+
+// unary(x, out, [op, n], alpha): the activations and their pieces as tfjs defines them.
+// relu maps −0 to +0 and keeps NaN; step is 1 above 0, NaN for NaN, alpha elsewhere.
+napi_value Unary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[4];
+    args(env, info, a);
+    const int32_t* p = ints(env, a[2], 2);
+    const float* x = floats(env, a[0]);
+    float* out = floats(env, a[1]);
+    double alphaValue;
+    napi_get_value_double(env, a[3], &alphaValue);
+    const float alpha = static_cast<float>(alphaValue);
+    const long n = p[1];
+    switch (p[0]) {
+      case kUnaryRelu: unaryLoop(x, out, n, alpha, [](float v, float) {
+        const float r = v > 0.f ? v : 0.f;
+        return v == v ? r : v;
+      }); break;
+      case kUnaryStep: unaryLoop(x, out, n, alpha, [](float v, float below) {
+        const float r = v > 0.f ? 1.f : below;
+        return v == v ? r : v;
+      }); break;
+      case kSqrt: unaryLoop(x, out, n, alpha, [](float v, float) { return std::sqrt(v); }); break;
+      case kSquare: unaryLoop(x, out, n, alpha, [](float v, float) { return v * v; }); break;
+      case kNeg: unaryLoop(x, out, n, alpha, [](float v, float) { return -v; }); break;
+      case kAbs: unaryLoop(x, out, n, alpha, [](float v, float) { return std::fabs(v); }); break;
+      default: throw Failure("unknown unary op code");
+    }
+    return nullptr;
+  });
+}
+
+// adam(value, m, v, g, newValue, newM, newV, [n], [β1, 1−β1, β2, 1−β2, 1−β1^t, 1−β2^t, ε, −lr]):
+// one Adam step for one variable, the same float32 operations in the same order as
+// tfjs-core's AdamOptimizer (each line below is one of its tensor ops), so the same bits:
+//   m' = m·β1 + g·(1−β1)          v' = v·β2 + g²·(1−β2)
+//   m̂ = m'/(1−β1^t)               v̂ = v'/(1−β2^t)
+//   value' = (m̂ / (√v̂ + ε))·(−lr) + value
+// One pass over each array instead of thirteen tensor ops, each a pass and a kernel call.
+napi_value Adam(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[9];
+    args(env, info, a);
+    const float* value = floats(env, a[0]);
+    const float* m = floats(env, a[1]);
+    const float* v = floats(env, a[2]);
+    const float* g = floats(env, a[3]);
+    float* newValue = floats(env, a[4]);
+    float* newM = floats(env, a[5]);
+    float* newV = floats(env, a[6]);
+    const long n = ints(env, a[7], 1)[0];
+    size_t scalarCount;
+    const float* k = floats(env, a[8], &scalarCount);
+    if (scalarCount < 8) throw Failure("adam needs 8 scalars");
+    const float beta1 = k[0], oneMinusBeta1 = k[1], beta2 = k[2], oneMinusBeta2 = k[3];
+    const float correction1 = k[4], correction2 = k[5], epsilon = k[6], negLr = k[7];
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+    for (long i = 0; i < n; i++) {
+      const float gi = g[i];
+      const float m1 = m[i] * beta1 + gi * oneMinusBeta1;
+      const float g2 = gi * gi;
+      const float v1 = v[i] * beta2 + g2 * oneMinusBeta2;
+      const float mHat = m1 / correction1;
+      const float vHat = v1 / correction2;
+      const float step = mHat / (std::sqrt(vHat) + epsilon);
+      newValue[i] = step * negLr + value[i];
+      newM[i] = m1;
+      newV[i] = v1;
+    }
+    return nullptr;
+  });
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     napi_value a[1];
@@ -403,6 +550,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2dBackwardWeights", nullptr, Conv2dBackwardWeights, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"matmul", nullptr, Matmul, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sumLeading", nullptr, SumLeading, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"cpuIsa", nullptr, CpuIsa, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -33,6 +33,22 @@ export interface NativeAddon {
     alpha: number,
   ): void;
   sumLeading(x: Float32Array, out: Float32Array, shape: Int32Array): void;
+  /** out = a op b; shape is [op, n, periodA, periodB] (period 0: full size; p: repeats every p). */
+  binary(a: Float32Array, b: Float32Array, out: Float32Array, shape: Int32Array): void;
+  /** out = op(x); shape is [op, n]; alpha is step's value at and below 0. */
+  unary(x: Float32Array, out: Float32Array, shape: Int32Array, alpha: number): void;
+  /** One Adam step of one variable: scalars are [β1, 1−β1, β2, 1−β2, 1−β1^t, 1−β2^t, ε, −lr]. */
+  adam(
+    value: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    g: Float32Array,
+    newValue: Float32Array,
+    newM: Float32Array,
+    newV: Float32Array,
+    size: Int32Array,
+    scalars: Float32Array,
+  ): void;
   setThreads(threads: number): void;
   /** oneDNN's dispatched instruction set here, e.g. 'avx2', 'avx512_core' (after DNNL_MAX_CPU_ISA). */
   cpuIsa(): string;

@@ -8,6 +8,8 @@
  */
 import {
   _FusedMatMul,
+  Abs,
+  Add,
   backend_util,
   BatchMatMul,
   Conv2D,
@@ -15,7 +17,15 @@ import {
   Conv2DBackpropInput,
   FusedConv2D,
   getKernel,
+  Multiply,
+  Neg,
+  RealDiv,
   registerKernel,
+  Relu,
+  Sqrt,
+  Square,
+  Step,
+  Sub,
   Sum,
   unregisterKernel,
   util,
@@ -25,10 +35,12 @@ import {
   type Conv2DBackpropFilterAttrs,
   type Conv2DBackpropInputAttrs,
   type FusedConv2DAttrs,
+  type StepAttrs,
   type SumAttrs,
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { ADAM_KERNEL, type AdamAttrs } from './adam.js';
 import type { NativeAddon } from './native-addon.js';
 
 /** The part of the wasm backend these kernels use. */
@@ -244,6 +256,76 @@ function sumKernel(addon: NativeAddon, backend: WasmBackend, fallback: KernelFun
   };
 }
 
+/** Binary op codes of the addon (native/ablate_native.cc, BinaryOp). */
+const binaryCodes = { [Add]: 0, [Sub]: 1, [Multiply]: 2, [RealDiv]: 3 } as const;
+
+/**
+ * How one operand of a broadcast binary op lines up with the output: 0 when it has the
+ * output's shape, 1 when it is a single value, p when its p values repeat along the leading
+ * axes (its shape, leading 1s dropped, ends the output's); undefined for any other broadcast.
+ */
+export function broadcastPeriod(shape: number[], outShape: number[]): number | undefined {
+  const size = util.sizeFromShape(shape);
+  // A valid broadcast of equal size only adds or drops axes of 1: the same layout.
+  if (size === util.sizeFromShape(outShape)) return 0;
+  if (size === 1) return 1;
+  const trimmed = shape.slice(shape.findIndex((d) => d !== 1));
+  return util.arraysEqual(trimmed, outShape.slice(outShape.length - trimmed.length)) ? size : undefined;
+}
+
+function binaryKernel(addon: NativeAddon, backend: WasmBackend, code: number, fallback: KernelFunc): KernelFunc {
+  return (args) => {
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    if (a.dtype !== 'float32' || b.dtype !== 'float32') return fallback(args);
+    const outShape = backend_util.assertAndGetBroadcastShape([...a.shape], [...b.shape]);
+    const periodA = broadcastPeriod(a.shape, outShape);
+    const periodB = broadcastPeriod(b.shape, outShape);
+    // Both repeating (an outer product of shapes) is a broadcast the addon does not do.
+    if (periodA === undefined || periodB === undefined || (periodA > 1 && periodB > 1)) return fallback(args);
+    const out = backend.makeOutput(outShape, 'float32');
+    const n = util.sizeFromShape(outShape);
+    addon.binary(
+      backend.typedArrayFromHeap(a),
+      backend.typedArrayFromHeap(b),
+      backend.typedArrayFromHeap(out),
+      Int32Array.of(code, n, periodA, periodB),
+    );
+    return out;
+  };
+}
+
+/** Unary op codes of the addon (native/ablate_native.cc, UnaryOp). */
+const unaryCodes = { [Relu]: 0, [Step]: 1, [Sqrt]: 2, [Square]: 3, [Neg]: 4, [Abs]: 5 } as const;
+
+function unaryKernel(addon: NativeAddon, backend: WasmBackend, code: number, fallback: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    if (x.dtype !== 'float32') return fallback(args);
+    const out = backend.makeOutput([...x.shape], 'float32');
+    const alpha = code === unaryCodes[Step] ? ((args.attrs as unknown as StepAttrs).alpha ?? 0) : 0;
+    addon.unary(backend.typedArrayFromHeap(x), backend.typedArrayFromHeap(out), Int32Array.of(code, util.sizeFromShape(x.shape)), alpha);
+    return out;
+  };
+}
+
+/** Inputs value, m, v, g → outputs [value', m', v'] (native/ablate_native.cc, Adam). */
+function adamKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
+  return ({ inputs, attrs }) => {
+    const { value, m, v, g } = inputs as { value: TensorInfo; m: TensorInfo; v: TensorInfo; g: TensorInfo };
+    const outputs = [value, m, v].map((t) => backend.makeOutput([...t.shape], 'float32'));
+    addon.adam(
+      backend.typedArrayFromHeap(value),
+      backend.typedArrayFromHeap(m),
+      backend.typedArrayFromHeap(v),
+      backend.typedArrayFromHeap(g),
+      ...(outputs.map((t) => backend.typedArrayFromHeap(t)) as [Float32Array, Float32Array, Float32Array]),
+      Int32Array.of(util.sizeFromShape(value.shape)),
+      (attrs as unknown as AdamAttrs).scalars,
+    );
+    return outputs;
+  };
+}
+
 let registered = false;
 
 /** Replaces wasm's convolution and matrix-product kernels by the addon's (once per process). */
@@ -265,7 +347,22 @@ export function registerNativeKernels(addon: NativeAddon, backend: object): void
   replace(BatchMatMul, batchMatMulKernel(addon, wasm));
   replace(_FusedMatMul, fusedMatMulKernel(addon, wasm, fusedMatMulFallback));
   replace(Sum, sumKernel(addon, wasm, sumFallback));
+  for (const [name, code] of Object.entries(binaryCodes))
+    replace(name, binaryKernel(addon, wasm, code, getKernel(name, 'wasm')!.kernelFunc));
+  for (const [name, code] of Object.entries(unaryCodes)) replace(name, unaryKernel(addon, wasm, code, getKernel(name, 'wasm')!.kernelFunc));
+  replace(ADAM_KERNEL, adamKernel(addon, wasm));
 }
 
 /** Names of the kernels registerNativeKernels replaces, for `ablate doctor`. */
-export const nativeKernelNames = [Conv2D, FusedConv2D, Conv2DBackpropInput, Conv2DBackpropFilter, BatchMatMul, _FusedMatMul, Sum] as const;
+export const nativeKernelNames = [
+  Conv2D,
+  FusedConv2D,
+  Conv2DBackpropInput,
+  Conv2DBackpropFilter,
+  BatchMatMul,
+  _FusedMatMul,
+  Sum,
+  ...Object.keys(binaryCodes),
+  ...Object.keys(unaryCodes),
+  ADAM_KERNEL,
+] as const;

@@ -5,16 +5,22 @@
  * kernels (Conv2D, BatchMatMul, Transpose, PadV2, Slice), so the heavy lifting stays in SIMD
  * code; JavaScript only moves memory where no kernel does (sub-kernels, interleaving phases).
  * Every kernel is tested against the cpu backend (test/wasm-kernels.test.ts).
+ * Identity and a cast to the tensor's own dtype share the input's buffer, as they do on the
+ * cpu backend, instead of copying it: tensors are immutable (a Variable's assign swaps its
+ * buffer, it never writes into one), and a training step made ~30 such copies of activations.
  */
 import {
   backend_util,
   BatchMatMul,
+  Cast,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
   getKernel,
+  Identity,
   registerKernel,
   unregisterKernel,
   type BatchMatMulAttrs,
+  type CastAttrs,
   type Conv2DBackpropFilterAttrs,
   type Conv2DBackpropInputAttrs,
   type KernelFunc,
@@ -28,6 +34,7 @@ interface WasmBackend {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): Float32Array;
   disposeData(dataId: object): boolean;
+  incRef(dataId: object): void;
 }
 
 type Call = (name: string, inputs: NamedTensorInfoMap, attrs?: NamedAttrMap) => TensorInfo;
@@ -206,9 +213,27 @@ function batchMatMulKernel(call: Call, backend: WasmBackend, original: KernelFun
   };
 }
 
+/** The input itself, under one more reference (wasm's own Identity copies it). */
+function sharedIdentityKernel(backend: WasmBackend, fallback: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    if (x.dtype === 'string') return fallback(args);
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
+  };
+}
+
+/** A cast to the dtype a tensor already has (relu's gradient casts step's float32 output) shares it. */
+function castKernel(identity: KernelFunc, fallback: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x } = args.inputs as { x: TensorInfo };
+    return x.dtype === (args.attrs as unknown as CastAttrs).dtype ? identity(args) : fallback(args);
+  };
+}
+
 let registered = false;
 
-/** Registers the three kernels on the wasm backend (once per process). */
+/** Registers these kernels on the wasm backend (once per process). */
 export function registerWasmTrainingKernels(backend: object): void {
   if (registered) return;
   registered = true;
@@ -223,4 +248,7 @@ export function registerWasmTrainingKernels(backend: object): void {
   replace(Conv2DBackpropFilter, conv2DBackpropFilterKernel(call, wasm));
   replace(Conv2DBackpropInput, conv2DBackpropInputKernel(call, wasm));
   replace(BatchMatMul, batchMatMulKernel(call, wasm, originalBatchMatMul));
+  const identity = sharedIdentityKernel(wasm, getKernel(Identity, 'wasm')!.kernelFunc);
+  replace(Identity, identity);
+  replace(Cast, castKernel(identity, getKernel(Cast, 'wasm')!.kernelFunc));
 }

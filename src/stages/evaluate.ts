@@ -68,9 +68,9 @@ export default defineStage({
       const results = core.tidy(() => {
         const x = core.tensor4d(images.data.subarray(start * pixels, (start + n) * pixels), [n, size, size, 1]);
         const y = core.oneHot(core.tensor1d(labels.data.subarray(start, start + n), 'int32'), 10);
-        const heads = encoder.predict(kind === 'cvae' ? [x, y] : x) as TfTensor | TfTensor[];
+        const heads = encoder.predict(kind === 'cvae' ? [x, y] : x, { batchSize: n }) as TfTensor | TfTensor[];
         const [mu, logVar] = Array.isArray(heads) ? heads : [heads];
-        const decodeLogits = (z: TfTensor) => logitsModel.predict(kind === 'cvae' ? [z, y] : z) as TfTensor;
+        const decodeLogits = (z: TfTensor) => logitsModel.predict(kind === 'cvae' ? [z, y] : z, { batchSize: n }) as TfTensor;
         const zSample = kind === 'ae' ? mu! : reparameterize(core, mu!, logVar!, ctx.params.seed * 100_000 + start);
         const lSample = decodeLogits(zSample);
         const lMean = decodeLogits(mu!);

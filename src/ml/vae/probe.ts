@@ -4,6 +4,7 @@
  * batches of 500.
  */
 import type * as TfCore from '@tensorflow/tfjs-core';
+import { adamOptimizer } from '../adam.js';
 import type { Tf } from '../backend.js';
 import { buildModels } from './model.js';
 import { forward } from './train.js';
@@ -20,7 +21,7 @@ export function trainingStep(tf: Tf): (noiseSeed: number) => void {
   const core = tf.core;
   const models = seedModel(tf);
   const variables = [...models.encoder.trainableWeights, ...models.decoderLogits.trainableWeights].map((w) => w.read() as TfCore.Variable);
-  const optimizer = core.train.adam(1e-3);
+  const optimizer = adamOptimizer(tf, 1e-3);
   const x = core.randomUniform([TRAIN_BATCH, 28, 28, 1], 0, 1, 'float32', 1);
   const y = core.zeros([TRAIN_BATCH, 10]);
   return (noiseSeed) => {
@@ -44,7 +45,7 @@ export function inferencePass(tf: Tf, batches: number): () => void {
   const x = core.randomUniform([INFER_BATCH, 28, 28, 1], 0, 1, 'float32', 1);
   return () => {
     for (let i = 0; i < batches; i++) {
-      const heads = models.encoder.predict(x) as TfCore.Tensor[];
+      const heads = models.encoder.predict(x, { batchSize: INFER_BATCH }) as TfCore.Tensor[];
       heads[0]!.dataSync();
       core.dispose(heads);
     }

@@ -6,6 +6,7 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import { StageError } from '../../core/contract.js';
 import { seededRandom } from '../../core/random.js';
 import { shuffle } from '../sampling.js';
+import { adamOptimizer } from '../adam.js';
 import type { Tf } from '../backend.js';
 import { bceFromLogits, klDivergence, reparameterize } from './loss.js';
 import type { ModelKind, VaeModels } from './model.js';
@@ -117,7 +118,7 @@ function evaluateSet(
 
 export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation: ImageSet | undefined, options: TrainOptions): TrainResult {
   const core = tf.core;
-  const optimizer = core.train.adam(options.learningRate);
+  const optimizer = adamOptimizer(tf, options.learningRate);
   const variables = [...models.encoder.trainableWeights, ...models.decoderLogits.trainableWeights].map((w) => w.read() as TfCore.Variable);
   const history: EpochRecord[] = [];
   const batchesPerEpoch = Math.ceil(train.count / options.batchSize);

@@ -447,6 +447,27 @@ napi_value Unary(napi_env env, napi_callback_info info) {
   });
 }
 
+// reluGrad(dy, x, dx, [n]): dx = dy · step(x), relu's gradient as tfjs composes it
+// (mul(dy, cast(step(x)))) in one pass instead of three: the product with 1 or 0 is the same
+// IEEE multiply, so −0 for a negative dy and NaN for an infinite one are kept.
+napi_value ReluGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[4];
+    args(env, info, a);
+    const float* dy = floats(env, a[0]);
+    const float* x = floats(env, a[1]);
+    float* dx = floats(env, a[2]);
+    const long n = ints(env, a[3], 1)[0];
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+    for (long i = 0; i < n; i++) {
+      const float v = x[i];
+      const float step = v > 0.f ? 1.f : 0.f;
+      dx[i] = dy[i] * (v == v ? step : v);
+    }
+    return nullptr;
+  });
+}
+
 // adam(value, m, v, g, newValue, newM, newV, [n], [β1, 1−β1, β2, 1−β2, 1−β1^t, 1−β2^t, ε, −lr]):
 // one Adam step for one variable, the same float32 operations in the same order as
 // tfjs-core's AdamOptimizer (each line below is one of its tensor ops), so the same bits:
@@ -553,6 +574,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"reluGrad", nullptr, ReluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"cpuIsa", nullptr, CpuIsa, nullptr, nullptr, nullptr, napi_default, nullptr},

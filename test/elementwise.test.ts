@@ -2,11 +2,14 @@
 // kernels and tfjs's Adam they replace: the fingerprint promises the same bytes for the same
 // inputs, and these kernels are chosen by whether the addon is built. Each op is compared bit
 // for bit on edge values (signed zeros, denormals, infinities, NaN) and random ones, in every
-// broadcast layout, on 1 and 2 threads; then whole training steps are compared.
+// broadcast layout, on 1 and 2 threads; then whole training steps are compared (which covers
+// the fused relu gradient too).
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import * as tfc from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
+// tfjs-layers registers tfjs's gradients on import: relu's is captured before ablate's replaces it.
+import '@tensorflow/tfjs-layers';
 import { ADAM_KERNEL, adamOptimizer } from '../src/ml/adam.js';
 import { loadTf, type Tf } from '../src/ml/backend.js';
 import { loadNativeAddon } from '../src/ml/native-addon.js';
@@ -25,7 +28,26 @@ const unaryOps = {
   Neg: (x: tfc.Tensor) => tfc.neg(x),
   Abs: (x: tfc.Tensor) => tfc.abs(x),
 } as const;
-const replacedKernels = ['Add', 'Sub', 'Multiply', 'RealDiv', 'Relu', 'Step', 'Sqrt', 'Square', 'Neg', 'Abs', ADAM_KERNEL];
+const replacedKernels = [
+  'Add',
+  'Sub',
+  'Multiply',
+  'RealDiv',
+  'Relu',
+  'Step',
+  'Sqrt',
+  'Square',
+  'Neg',
+  'Abs',
+  ADAM_KERNEL,
+  'AblateReluGrad',
+];
+
+/** The registered kernels of replacedKernels and relu's gradient: one route's set. */
+interface KernelSet {
+  readonly kernels: ReadonlyMap<string, tfc.KernelFunc>;
+  readonly reluGradient: tfc.GradConfig;
+}
 
 const EDGES = [0, -0, 1, -1, NaN, Infinity, -Infinity, 1e-45, -1e-45, 1.5e-39, -1.5e-39, 3.4e38, -3.4e38, 0.5, -2.5, 7, 1e-20];
 
@@ -45,16 +67,22 @@ function bits(t: tfc.Tensor): Uint32Array {
   return new Uint32Array(Float32Array.from(t.dataSync() as Float32Array).buffer);
 }
 
-function swapKernels(to: ReadonlyMap<string, tfc.KernelFunc>): void {
+function swapKernels(to: KernelSet): void {
   for (const name of replacedKernels) {
     if (tfc.getKernel(name, 'wasm')) tfc.unregisterKernel(name, 'wasm');
-    const kernelFunc = to.get(name);
+    const kernelFunc = to.kernels.get(name);
     if (kernelFunc) tfc.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc });
   }
+  tfc.registerGradient(to.reluGradient);
 }
 
-function kernelsNow(): Map<string, tfc.KernelFunc> {
-  return new Map(replacedKernels.flatMap((name) => (tfc.getKernel(name, 'wasm') ? [[name, tfc.getKernel(name, 'wasm')!.kernelFunc]] : [])));
+function kernelsNow(): KernelSet {
+  return {
+    kernels: new Map(
+      replacedKernels.flatMap((name) => (tfc.getKernel(name, 'wasm') ? [[name, tfc.getKernel(name, 'wasm')!.kernelFunc]] : [])),
+    ),
+    reluGradient: tfc.getGradient('Relu')!,
+  };
 }
 
 /** Above the addon's threshold for a parallel loop (2^16 elements), odd so the split is uneven. */
@@ -74,13 +102,14 @@ const layouts: [string, number[], number[]][] = [
 if ('addon' in loaded) {
   const { addon } = loaded;
   let tf: Tf;
-  let stock: Map<string, tfc.KernelFunc>;
-  let native: Map<string, tfc.KernelFunc>;
+  let stock: KernelSet;
+  let native: KernelSet;
   before(async () => {
     // The wasm package registers its kernels on import: these are wasm's own, before ablate's.
     stock = kernelsNow();
     tf = await loadTf('native', 1);
     native = kernelsNow();
+    assert.notEqual(native.reluGradient, stock.reluGradient, "ablate's relu gradient is registered");
   });
 
   /** The op's result with wasm's kernels and then with the addon's on `threads`. */
@@ -133,7 +162,7 @@ if ('addon' in loaded) {
     }
 
     for (const threads of [1, 2])
-      it(`3 steps on ${threads} thread(s), the fused Adam included`, () => {
+      it(`3 steps on ${threads} thread(s), fused Adam and relu gradient included`, () => {
         // Native convolutions on the same thread count in both runs (a count changes their
         // sums' order): only the element-wise ops and Adam differ.
         addon.setThreads(threads);

@@ -37,6 +37,8 @@ export interface NativeAddon {
   binary(a: Float32Array, b: Float32Array, out: Float32Array, shape: Int32Array): void;
   /** out = op(x); shape is [op, n]; alpha is step's value at and below 0. */
   unary(x: Float32Array, out: Float32Array, shape: Int32Array, alpha: number): void;
+  /** dx = dy · step(x): relu's gradient; size is [n]. */
+  reluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, size: Int32Array): void;
   /** One Adam step of one variable: scalars are [β1, 1−β1, β2, 1−β2, 1−β1^t, 1−β2^t, ε, −lr]. */
   adam(
     value: Float32Array,

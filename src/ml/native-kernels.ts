@@ -15,11 +15,13 @@ import {
   Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
+  engine,
   FusedConv2D,
   getKernel,
   Multiply,
   Neg,
   RealDiv,
+  registerGradient,
   registerKernel,
   Relu,
   Sqrt,
@@ -38,6 +40,7 @@ import {
   type StepAttrs,
   type SumAttrs,
   type KernelFunc,
+  type Tensor,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { ADAM_KERNEL, type AdamAttrs } from './adam.js';
@@ -308,6 +311,23 @@ function unaryKernel(addon: NativeAddon, backend: WasmBackend, code: number, fal
   };
 }
 
+/** relu's gradient in one kernel: dy · step(x) (native/ablate_native.cc, ReluGrad). */
+const RELU_GRAD_KERNEL = 'AblateReluGrad';
+
+function reluGradKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
+  return ({ inputs }) => {
+    const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
+    const dx = backend.makeOutput([...x.shape], 'float32');
+    addon.reluGrad(
+      backend.typedArrayFromHeap(dy),
+      backend.typedArrayFromHeap(x),
+      backend.typedArrayFromHeap(dx),
+      Int32Array.of(util.sizeFromShape(x.shape)),
+    );
+    return dx;
+  };
+}
+
 /** Inputs value, m, v, g → outputs [value', m', v'] (native/ablate_native.cc, Adam). */
 function adamKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
   return ({ inputs, attrs }) => {
@@ -351,6 +371,15 @@ export function registerNativeKernels(addon: NativeAddon, backend: object): void
     replace(name, binaryKernel(addon, wasm, code, getKernel(name, 'wasm')!.kernelFunc));
   for (const [name, code] of Object.entries(unaryCodes)) replace(name, unaryKernel(addon, wasm, code, getKernel(name, 'wasm')!.kernelFunc));
   replace(ADAM_KERNEL, adamKernel(addon, wasm));
+  replace(RELU_GRAD_KERNEL, reluGradKernel(addon, wasm));
+  // tfjs's own gradient is mul(dy, cast(step(x))): three passes and kernel calls for one product.
+  registerGradient({
+    kernelName: Relu,
+    inputsToSave: ['x'],
+    gradFunc: (dy, saved) => ({
+      x: () => engine().runKernel(RELU_GRAD_KERNEL, { dy: dy as Tensor, x: saved[0]! }) as Tensor,
+    }),
+  });
 }
 
 /** Names of the kernels registerNativeKernels replaces, for `ablate doctor`. */
@@ -365,4 +394,5 @@ export const nativeKernelNames = [
   ...Object.keys(binaryCodes),
   ...Object.keys(unaryCodes),
   ADAM_KERNEL,
+  RELU_GRAD_KERNEL,
 ] as const;

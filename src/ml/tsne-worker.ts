@@ -5,7 +5,7 @@
  * done when none are left.
  */
 import { parentPort } from 'node:worker_threads';
-import { attractClaimed, repulseClaimed, type Affinities } from './tsne-forces.js';
+import { attractClaimed, repulseClaimed, type Affinities, type WalkLayout } from './tsne-forces.js';
 
 /** Sent once: the arrays that live for the whole run. */
 export interface ForceSetup {
@@ -30,8 +30,8 @@ export interface AttractionTask {
 /** Sent once the tree is built (new buffers whenever it grew): claim points to repulse, then say done. */
 export interface RepulsionTask {
   readonly type: 'repulse';
-  readonly cells: Float64Array;
-  readonly children: Int32Array;
+  /** The tree in the walk's layout (QuadTree.thread). */
+  readonly walk: WalkLayout;
 }
 
 let setup: ForceSetup | undefined;
@@ -46,6 +46,6 @@ parentPort?.on('message', (message: ForceSetup | AttractionTask | RepulsionTask)
     attractClaimed(s.P, s.y, message.exaggeration, s.counters.subarray(0, 1), s.attract);
     return;
   }
-  repulseClaimed(message, s.y, s.order, s.counters.subarray(1, 2), s.theta2, s.repel, s.zs);
+  repulseClaimed(message.walk, s.y, s.order, s.counters.subarray(1, 2), s.theta2, s.repel, s.zs);
   parentPort!.postMessage('done');
 });

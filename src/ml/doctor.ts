@@ -37,7 +37,9 @@ export async function doctor(options: DoctorOptions, print: (line: string) => vo
   const native = loadNativeAddon();
   if (tf.backend === 'native' && 'addon' in native) {
     const { convShape, nativeKernelNames } = await import('./native-kernels.js');
-    print(`kernels   native (oneDNN): ${nativeKernelNames.join(', ')}; every other op: wasm (XNNPACK)`);
+    print(
+      `kernels   native (oneDNN convolutions and products; OpenMP element-wise ops): ${nativeKernelNames.join(', ')}; every other op: wasm (XNNPACK)`,
+    );
     print(`threads   ${options.threads} of ${availableParallelism()} cores (a stage gets its share from the runner)`);
     for (const [label, x, filter, stride] of SEED_CONVOLUTIONS) {
       const shape = convShape(tf.core.backend_util.computeConv2DInfo(x, filter, stride, 1, 'same'));

@@ -12,12 +12,15 @@ import {
   Add,
   backend_util,
   BatchMatMul,
+  cast,
   Conv2D,
   Conv2DBackpropFilter,
   Conv2DBackpropInput,
   engine,
   FusedConv2D,
+  getBackend,
   getKernel,
+  mul,
   Multiply,
   Neg,
   RealDiv,
@@ -26,6 +29,7 @@ import {
   Relu,
   Sqrt,
   Square,
+  step,
   Step,
   Sub,
   Sum,
@@ -373,12 +377,17 @@ export function registerNativeKernels(addon: NativeAddon, backend: object): void
   replace(ADAM_KERNEL, adamKernel(addon, wasm));
   replace(RELU_GRAD_KERNEL, reluGradKernel(addon, wasm));
   // tfjs's own gradient is mul(dy, cast(step(x))): three passes and kernel calls for one product.
+  // Gradients are registered for every backend: on another one (a process may switch, as the
+  // parity tests do), or for a tensor that is not float32, tfjs's composition runs instead.
   registerGradient({
     kernelName: Relu,
     inputsToSave: ['x'],
-    gradFunc: (dy, saved) => ({
-      x: () => engine().runKernel(RELU_GRAD_KERNEL, { dy: dy as Tensor, x: saved[0]! }) as Tensor,
-    }),
+    gradFunc: (dy, saved) => {
+      const x = saved[0]!;
+      const g = dy as Tensor;
+      const fused = x.dtype === 'float32' && g.dtype === 'float32' && getKernel(RELU_GRAD_KERNEL, getBackend()) !== undefined;
+      return { x: () => (fused ? (engine().runKernel(RELU_GRAD_KERNEL, { dy: g, x }) as Tensor) : mul(g, cast(step(x), 'float32'))) };
+    },
   });
 }
 

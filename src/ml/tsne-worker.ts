@@ -1,11 +1,12 @@
 /**
- * A worker thread of t-SNE's gradient (src/ml/tsne.ts starts them): per iteration it claims
- * chunks of rows for the attractive sums while the main thread builds the quadtree, then
- * chunks of points for the repulsion walk over that tree, writes into shared arrays, and says
- * done when none are left.
+ * A worker thread of t-SNE (src/ml/tsne.ts starts them): first it claims rows of the kNN
+ * search (src/ml/tsne-knn.ts); then per iteration it claims chunks of rows for the attractive
+ * sums while the main thread builds the quadtree, then chunks of points for the repulsion walk
+ * over that tree, writes into shared arrays, and says done when none are left.
  */
 import { parentPort } from 'node:worker_threads';
 import { attractClaimed, repulseClaimed, type Affinities, type WalkLayout } from './tsne-forces.js';
+import { knnClaimed, type KnnTask } from './tsne-knn.js';
 
 /** Sent once: the arrays that live for the whole run. */
 export interface ForceSetup {
@@ -36,7 +37,12 @@ export interface RepulsionTask {
 
 let setup: ForceSetup | undefined;
 
-parentPort?.on('message', (message: ForceSetup | AttractionTask | RepulsionTask) => {
+parentPort?.on('message', (message: KnnTask | ForceSetup | AttractionTask | RepulsionTask) => {
+  if (message.type === 'knn') {
+    knnClaimed(message);
+    parentPort!.postMessage('done');
+    return;
+  }
   if (message.type === 'setup') {
     setup = message;
     return;

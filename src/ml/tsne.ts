@@ -22,6 +22,7 @@
  */
 
 import { Worker } from 'node:worker_threads';
+import { knnClaimed, knnTask, type KnnTask } from './tsne-knn.js';
 import {
   attractClaimed,
   QuadTree,
@@ -51,17 +52,9 @@ export interface TsneOptions {
 const EXAGGERATION = 12;
 const EXAGGERATION_ITERATIONS = 250;
 
-/** Inputs of up to this many dimensions (latent codes, PCA-16) take the unrolled distance loop. */
-const PADDED_DIMS = 16;
-
 /**
  * Exact k nearest neighbours by squared Euclidean distance (excluding the point itself),
- * nearest first; equal distances in index order. Distances come from a float64 copy of the
- * data as ‖a‖² + ‖b‖² − 2a·b, with a·b summed in dimension order, so d(i, j) = d(j, i) to the
- * bit. Each row scans every other point and keeps its k best in a small max-heap of its own
- * (a farther candidate costs one comparison); for up to 16 dimensions the rows are padded
- * with zeros and row i's values sit in locals, which makes the scan 3× faster (the padding
- * adds +0 after the real terms).
+ * nearest first; equal distances in index order (src/ml/tsne-knn.ts), on this thread.
  */
 export function nearestNeighbours(
   data: Float32Array,
@@ -69,94 +62,9 @@ export function nearestNeighbours(
   dims: number,
   k: number,
 ): { indices: Int32Array; distances: Float64Array } {
-  const width = dims <= PADDED_DIMS ? PADDED_DIMS : dims;
-  const x = new Float64Array(n * width);
-  for (let j = 0; j < n; j++) for (let d = 0; d < dims; d++) x[j * width + d] = data[j * dims + d]!;
-  const norms = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let d = 0; d < dims; d++) s += x[i * width + d]! ** 2;
-    norms[i] = s;
-  }
-  const indices = new Int32Array(n * k);
-  const distances = new Float64Array(n * k);
-  const row = new Float64Array(n);
-  const heap = new KBest(k);
-  for (let i = 0; i < n; i++) {
-    if (width === PADDED_DIMS) paddedDots(x, i, n, row);
-    else
-      for (let j = 0; j < n; j++) {
-        let dot = 0;
-        for (let d = 0; d < dims; d++) dot += x[i * width + d]! * x[j * width + d]!;
-        row[j] = dot;
-      }
-    heap.clear();
-    for (let j = 0; j < n; j++) if (j !== i) heap.offer(j, Math.max(0, norms[i]! + norms[j]! - 2 * row[j]!));
-    heap.sortedInto(indices, distances, i * k);
-  }
-  return { indices, distances };
-}
-
-/** row[j] = x_i · x_j for rows padded to 16 values, summed in dimension order. */
-function paddedDots(x: Float64Array, i: number, n: number, row: Float64Array): void {
-  const a = i * PADDED_DIMS;
-  const [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15] = x.subarray(a, a + PADDED_DIMS) as unknown as number[];
-  for (let j = 0; j < n; j++) {
-    const b = j * PADDED_DIMS;
-    // prettier-ignore
-    row[j] = 0 + a0! * x[b]! + a1! * x[b + 1]! + a2! * x[b + 2]! + a3! * x[b + 3]! + a4! * x[b + 4]! + a5! * x[b + 5]! +
-      a6! * x[b + 6]! + a7! * x[b + 7]! + a8! * x[b + 8]! + a9! * x[b + 9]! + a10! * x[b + 10]! + a11! * x[b + 11]! +
-      a12! * x[b + 12]! + a13! * x[b + 13]! + a14! * x[b + 14]! + a15! * x[b + 15]!;
-  }
-}
-
-/** The k best (smallest distance, then smallest index) of the candidates offered: a max-heap. */
-class KBest {
-  private readonly dist: Float64Array;
-  private readonly index: Int32Array;
-  private readonly order: number[];
-
-  constructor(private readonly k: number) {
-    this.dist = new Float64Array(k);
-    this.index = new Int32Array(k);
-    this.order = Array.from({ length: k }, (_, e) => e);
-  }
-
-  clear(): void {
-    this.dist.fill(Infinity);
-    this.index.fill(-1);
-  }
-
-  /** Replaces the worst kept candidate with (j, dist) when that is better, then sifts it down. */
-  offer(j: number, dist: number): void {
-    const { dist: hd, index: hi, k } = this;
-    if (dist > hd[0]! || (dist === hd[0]! && j > hi[0]!)) return;
-    let pos = 0;
-    for (;;) {
-      const left = 2 * pos + 1;
-      if (left >= k) break;
-      const right = left + 1;
-      let child = left;
-      if (right < k && (hd[right]! > hd[left]! || (hd[right] === hd[left] && hi[right]! > hi[left]!))) child = right;
-      const dc = hd[child]!;
-      if (dc < dist || (dc === dist && hi[child]! < j)) break;
-      hd[pos] = dc;
-      hi[pos] = hi[child]!;
-      pos = child;
-    }
-    hd[pos] = dist;
-    hi[pos] = j;
-  }
-
-  /** The kept candidates, nearest first, into indices/distances from `base`. */
-  sortedInto(indices: Int32Array, distances: Float64Array, base: number): void {
-    const { dist, index, order } = this;
-    order.sort((p, q) => dist[p]! - dist[q]! || index[p]! - index[q]!);
-    for (let e = 0; e < this.k; e++) {
-      indices[base + e] = index[order[e]!]!;
-      distances[base + e] = dist[order[e]!]!;
-    }
-  }
+  const task = knnTask(data, n, dims, k);
+  knnClaimed(task);
+  return task;
 }
 
 /** Conditional p_j|i over each point's neighbours, with σ_i bisected so that 2^H = perplexity. */
@@ -247,7 +155,7 @@ function affinities(indices: Int32Array, distances: Float64Array, n: number, k: 
 class ForceWorkers {
   private readonly workers: Worker[];
 
-  constructor(count: number, setup: ForceSetup) {
+  constructor(count: number) {
     const fromSource = import.meta.url.endsWith('.ts');
     const entry = new URL(fromSource ? './tsne-worker.ts' : './tsne-worker.js', import.meta.url);
     this.workers = Array.from({ length: count }, () => {
@@ -259,9 +167,18 @@ class ForceWorkers {
             { eval: true },
           )
         : new Worker(entry);
-      worker.postMessage(setup);
       return worker;
     });
+  }
+
+  /** Sends every worker what lives for the whole descent. */
+  setup(setup: ForceSetup): void {
+    for (const worker of this.workers) worker.postMessage(setup);
+  }
+
+  /** Every worker claims rows of `task` (as this thread does meanwhile); resolves when all are done. */
+  knn(task: KnnTask): Promise<void> {
+    return this.untilDone(task);
   }
 
   /** Starts every worker claiming rows of attraction (it goes on to repulsion when told). */
@@ -272,6 +189,13 @@ class ForceWorkers {
 
   /** Starts every worker claiming points of repulsion over the laid-out tree; resolves when all are done. */
   repulse(walk: WalkLayout): Promise<void> {
+    // Views of shared memory travel by reference: the tree as it is now, even after it grew.
+    const task: RepulsionTask = { type: 'repulse', walk };
+    return this.untilDone(task);
+  }
+
+  /** Posts `task` to every worker; resolves when each has answered, rejects on a worker's error. */
+  private untilDone(task: RepulsionTask | KnnTask): Promise<void> {
     return Promise.all(
       this.workers.map(
         (worker) =>
@@ -282,8 +206,6 @@ class ForceWorkers {
               worker.off('error', onError);
               resolve();
             });
-            // Views of shared memory travel by reference: the tree as it is now, even after it grew.
-            const task: RepulsionTask = { type: 'repulse', walk };
             worker.postMessage(task);
           }),
       ),
@@ -302,8 +224,29 @@ class ForceWorkers {
 export async function tsne(data: Float32Array, n: number, dims: number, options: TsneOptions): Promise<Float32Array> {
   const k = Math.min(n - 1, Math.floor(3 * options.perplexity));
   if (k < 1) throw new Error('t-SNE needs at least 2 points');
-  const { indices, distances } = nearestNeighbours(data, n, dims, k);
-  const P = affinities(indices, distances, n, k, Math.min(options.perplexity, (n - 1) / 3));
+  const threads = Math.max(1, Math.min(options.threads ?? 1, Math.ceil(n / 256)));
+  const workers = threads > 1 ? new ForceWorkers(threads - 1) : undefined;
+  try {
+    return await descend(data, n, dims, k, options, workers);
+  } finally {
+    await workers?.close();
+  }
+}
+
+/** kNN, affinities and the gradient descent, with `workers` (if any) sharing each phase. */
+async function descend(
+  data: Float32Array,
+  n: number,
+  dims: number,
+  k: number,
+  options: TsneOptions,
+  workers: ForceWorkers | undefined,
+): Promise<Float32Array> {
+  const neighbours = knnTask(data, n, dims, k);
+  const others = workers?.knn(neighbours);
+  knnClaimed(neighbours);
+  await others;
+  const P = affinities(neighbours.indices, neighbours.distances, n, k, Math.min(options.perplexity, (n - 1) / 3));
   const y = sharedFloat64(2 * n);
   for (let i = 0; i < 2 * n; i++) {
     // N(0, 10⁻⁴) by Box–Muller from the seeded generator.
@@ -324,46 +267,40 @@ export async function tsne(data: Float32Array, n: number, dims: number, options:
   const stack = new Int32Array(STACK_SIZE);
   const theta2 = options.theta * options.theta;
   const counters = sharedInt32(2);
-  const threads = Math.max(1, Math.min(options.threads ?? 1, Math.ceil(n / 256)));
-  const workers =
-    threads > 1 ? new ForceWorkers(threads - 1, { type: 'setup', P, y, order, repel, zs, attract, counters, theta2 }) : undefined;
-  try {
-    for (let iter = 0; iter < options.iterations; iter++) {
-      const exaggeration = iter < EXAGGERATION_ITERATIONS ? EXAGGERATION : 1;
-      const momentum = iter < EXAGGERATION_ITERATIONS ? 0.5 : 0.8;
-      counters.fill(0);
-      // Workers start on the attraction, which needs no tree, while this thread builds it.
-      workers?.attract(exaggeration);
-      tree.build(y, n, order);
-      // Walks in spatial order (for the cache), Z summed in index order (for the bytes).
-      walk = tree.thread(n, walk, order, stack);
-      const others = workers?.repulse(walk);
-      attractClaimed(P, y, exaggeration, counters.subarray(0, 1), attract);
-      repulseClaimed(walk, y, order, counters.subarray(1, 2), theta2, repel, zs);
-      await others;
-      let z = 0;
-      for (let i = 0; i < n; i++) z += zs[i]!;
-      for (let p = 0; p < 2 * n; p++) {
-        const grad = 4 * (attract[p]! - repel[p]! / z);
-        gains[p] = Math.max(0.01, Math.sign(grad) !== Math.sign(update[p]!) ? gains[p]! + 0.2 : gains[p]! * 0.8);
-        update[p] = momentum * update[p]! - eta * gains[p]! * grad;
-        y[p]! += update[p]!;
-      }
-      // Keep the embedding centred.
-      let mx = 0;
-      let my = 0;
-      for (let i = 0; i < n; i++) {
-        mx += y[2 * i]!;
-        my += y[2 * i + 1]!;
-      }
-      for (let i = 0; i < n; i++) {
-        y[2 * i]! -= mx / n;
-        y[2 * i + 1]! -= my / n;
-      }
-      if (iter % 50 === 0) options.onProgress?.(iter, options.iterations);
+  workers?.setup({ type: 'setup', P, y, order, repel, zs, attract, counters, theta2 });
+  for (let iter = 0; iter < options.iterations; iter++) {
+    const exaggeration = iter < EXAGGERATION_ITERATIONS ? EXAGGERATION : 1;
+    const momentum = iter < EXAGGERATION_ITERATIONS ? 0.5 : 0.8;
+    counters.fill(0);
+    // Workers start on the attraction, which needs no tree, while this thread builds it.
+    workers?.attract(exaggeration);
+    tree.build(y, n, order);
+    // Walks in spatial order (for the cache), Z summed in index order (for the bytes).
+    walk = tree.thread(n, walk, order, stack);
+    const others = workers?.repulse(walk);
+    attractClaimed(P, y, exaggeration, counters.subarray(0, 1), attract);
+    repulseClaimed(walk, y, order, counters.subarray(1, 2), theta2, repel, zs);
+    await others;
+    let z = 0;
+    for (let i = 0; i < n; i++) z += zs[i]!;
+    for (let p = 0; p < 2 * n; p++) {
+      const grad = 4 * (attract[p]! - repel[p]! / z);
+      gains[p] = Math.max(0.01, Math.sign(grad) !== Math.sign(update[p]!) ? gains[p]! + 0.2 : gains[p]! * 0.8);
+      update[p] = momentum * update[p]! - eta * gains[p]! * grad;
+      y[p]! += update[p]!;
     }
-  } finally {
-    await workers?.close();
+    // Keep the embedding centred.
+    let mx = 0;
+    let my = 0;
+    for (let i = 0; i < n; i++) {
+      mx += y[2 * i]!;
+      my += y[2 * i + 1]!;
+    }
+    for (let i = 0; i < n; i++) {
+      y[2 * i]! -= mx / n;
+      y[2 * i + 1]! -= my / n;
+    }
+    if (iter % 50 === 0) options.onProgress?.(iter, options.iterations);
   }
   return Float32Array.from(y);
 }

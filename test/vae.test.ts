@@ -87,6 +87,24 @@ describe('models', () => {
     assert.deepEqual(Array.from(b), Array.from(a));
     assert.match(readFileSync(p.path('dec/model.json'), 'utf8'), /"format":"layers-model"/);
   });
+
+  it('save the same model.json however many models the process built before (layer names are fixed)', async () => {
+    const tf = await loadTf('wasm', 1);
+    const p = new TempProject();
+    for (const kind of ['conv', 'dense', 'ae', 'cvae'] as const) {
+      const saved: string[] = [];
+      for (const round of [0, 1]) {
+        // Another model in between, as a worker process that trains variants in turn builds.
+        buildModels(tf, { kind: 'conv', imageSize: 28, latentDim: 3, hidden: 8, classes: 10, seed: 9 });
+        const m = buildModels(tf, { kind, imageSize: 28, latentDim: 2, hidden: 16, classes: 10, seed: 3 });
+        for (const [name, model] of Object.entries({ encoder: m.encoder, decoder: m.decoder })) {
+          await saveLayersModel(tf, model, p.path(`${kind}/${round}/${name}`));
+          saved[round] = (saved[round] ?? '') + readFileSync(p.path(`${kind}/${round}/${name}/model.json`), 'utf8');
+        }
+      }
+      assert.equal(saved[1], saved[0], kind);
+    }
+  });
 });
 
 describe('training loop options', () => {

@@ -36,7 +36,12 @@ export interface VaeModels {
   readonly decoder: TfLayers.LayersModel;
 }
 
-/** Glorot-uniform initializers with distinct, reproducible seeds per layer. */
+/**
+ * Glorot-uniform initializers with distinct, reproducible seeds per layer. Every layer is also
+ * named: tfjs-layers otherwise numbers layers with a process-wide counter, so the saved
+ * model.json depended on how many models the process had built before (a worker process that
+ * trained two variants in turn wrote other names than two processes did).
+ */
 function seededInit(tf: Tf, seed: number) {
   let next = seed;
   return () => tf.layers.initializers.glorotUniform({ seed: next++ });
@@ -49,23 +54,38 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
   if (kind !== 'dense' && s % 4 !== 0) throw new Error(`image size ${s} is not divisible by 4, as the conv models need`);
   const conditional = kind === 'cvae';
   const label = conditional ? L.input({ shape: [config.classes], name: 'label' }) : undefined;
-  const withLabel = (t: TfLayers.SymbolicTensor) => (label ? (L.concatenate().apply([t, label]) as TfLayers.SymbolicTensor) : t);
+  const withLabel = (t: TfLayers.SymbolicTensor) =>
+    label ? (L.concatenate({ name: 'enc_join_label' }).apply([t, label]) as TfLayers.SymbolicTensor) : t;
 
   // Encoder.
   const x = L.input({ shape: [s, s, 1], name: 'image' });
   let h: TfLayers.SymbolicTensor;
   if (kind === 'dense') {
-    h = L.flatten().apply(x) as TfLayers.SymbolicTensor;
+    h = L.flatten({ name: 'enc_flatten' }).apply(x) as TfLayers.SymbolicTensor;
   } else {
-    h = L.conv2d({ filters: 32, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(
-      x,
-    ) as TfLayers.SymbolicTensor;
-    h = L.conv2d({ filters: 64, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(
-      h,
-    ) as TfLayers.SymbolicTensor;
-    h = L.flatten().apply(h) as TfLayers.SymbolicTensor;
+    h = L.conv2d({
+      name: 'enc_conv1',
+      filters: 32,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      activation: 'relu',
+      kernelInitializer: init(),
+    }).apply(x) as TfLayers.SymbolicTensor;
+    h = L.conv2d({
+      name: 'enc_conv2',
+      filters: 64,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      activation: 'relu',
+      kernelInitializer: init(),
+    }).apply(h) as TfLayers.SymbolicTensor;
+    h = L.flatten({ name: 'enc_flatten' }).apply(h) as TfLayers.SymbolicTensor;
   }
-  h = L.dense({ units: hidden, activation: 'relu', kernelInitializer: init() }).apply(withLabel(h)) as TfLayers.SymbolicTensor;
+  h = L.dense({ name: 'enc_dense', units: hidden, activation: 'relu', kernelInitializer: init() }).apply(
+    withLabel(h),
+  ) as TfLayers.SymbolicTensor;
   const heads =
     kind === 'ae'
       ? [L.dense({ units: d, name: 'code', kernelInitializer: init() }).apply(h) as TfLayers.SymbolicTensor]
@@ -78,22 +98,36 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
   // Decoder.
   const z = L.input({ shape: [d], name: 'z' });
   const zLabel = conditional ? L.input({ shape: [config.classes], name: 'label' }) : undefined;
-  const zIn = zLabel ? (L.concatenate().apply([z, zLabel]) as TfLayers.SymbolicTensor) : z;
+  const zIn = zLabel ? (L.concatenate({ name: 'dec_join_label' }).apply([z, zLabel]) as TfLayers.SymbolicTensor) : z;
   let g: TfLayers.SymbolicTensor;
   if (kind === 'dense') {
-    g = L.dense({ units: hidden, activation: 'relu', kernelInitializer: init() }).apply(zIn) as TfLayers.SymbolicTensor;
-    g = L.dense({ units: s * s, kernelInitializer: init() }).apply(g) as TfLayers.SymbolicTensor;
+    g = L.dense({ name: 'dec_dense1', units: hidden, activation: 'relu', kernelInitializer: init() }).apply(zIn) as TfLayers.SymbolicTensor;
+    g = L.dense({ name: 'dec_dense2', units: s * s, kernelInitializer: init() }).apply(g) as TfLayers.SymbolicTensor;
     g = L.reshape({ targetShape: [s, s, 1], name: 'logits' }).apply(g) as TfLayers.SymbolicTensor;
   } else {
     const base = s / 4;
-    g = L.dense({ units: base * base * 64, activation: 'relu', kernelInitializer: init() }).apply(zIn) as TfLayers.SymbolicTensor;
-    g = L.reshape({ targetShape: [base, base, 64] }).apply(g) as TfLayers.SymbolicTensor;
-    g = L.conv2dTranspose({ filters: 64, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(
-      g,
+    g = L.dense({ name: 'dec_dense', units: base * base * 64, activation: 'relu', kernelInitializer: init() }).apply(
+      zIn,
     ) as TfLayers.SymbolicTensor;
-    g = L.conv2dTranspose({ filters: 32, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(
-      g,
-    ) as TfLayers.SymbolicTensor;
+    g = L.reshape({ name: 'dec_reshape', targetShape: [base, base, 64] }).apply(g) as TfLayers.SymbolicTensor;
+    g = L.conv2dTranspose({
+      name: 'dec_deconv1',
+      filters: 64,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      activation: 'relu',
+      kernelInitializer: init(),
+    }).apply(g) as TfLayers.SymbolicTensor;
+    g = L.conv2dTranspose({
+      name: 'dec_deconv2',
+      filters: 32,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      activation: 'relu',
+      kernelInitializer: init(),
+    }).apply(g) as TfLayers.SymbolicTensor;
     g = L.conv2dTranspose({ filters: 1, kernelSize: 3, strides: 1, padding: 'same', name: 'logits', kernelInitializer: init() }).apply(
       g,
     ) as TfLayers.SymbolicTensor;

@@ -14,9 +14,10 @@
  * Speed (src/ml/tsne-forces.ts): the tree is built in the previous iteration's spatial order,
  * then laid out in pre-order with skip indices, one typed array per field, so a walk reads it
  * front to back without a stack; walks run in spatial order, so consecutive walks reuse cached
- * cells. kNN scans rows with row i held in locals. With `threads` > 1, worker threads claim
- * chunks of the attractive rows and the repulsive walks. Every point's sums run in one fixed order and Z is added up in index
- * order, so the embedding is the same bytes on any thread count. An interpolation-on-a-grid
+ * cells. kNN scans rows with row i held in locals (src/ml/tsne-knn.ts). With `threads` > 1,
+ * worker threads claim chunks of the kNN rows, the attractive rows and the repulsive walks.
+ * Every row's and point's sums run in one fixed order and Z is added up in index order, so the
+ * embedding is the same bytes on any thread count. An interpolation-on-a-grid
  * repulsion with FFTs (FIt-SNE) was measured too: in JavaScript its 512² FFTs cost more than
  * this walk once the embedding spans ±85, where it needs about a box per unit of length.
  */

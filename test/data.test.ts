@@ -117,9 +117,18 @@ describe('stratified sampling', () => {
 describe('mnist and preprocess stages', () => {
   it('preprocess scales, centres in a padded frame, and binarizes', () => {
     const img = new Uint8Array([0, 255, 51, 204]);
-    assert.deepEqual([...preprocessImages(img, 1, 2, 2, 2, undefined)], [0, 1, 0.2, 0.800000011920929].map(Math.fround));
-    const padded = preprocessImages(img, 1, 2, 2, 4, 0.5);
+    const grey = { rows: 2, cols: 2, channels: 1 };
+    assert.deepEqual([...preprocessImages(img, 1, grey, { rows: 2, cols: 2 }, undefined)], [0, 1, 0.2, 0.800000011920929].map(Math.fround));
+    const padded = preprocessImages(img, 1, grey, { rows: 4, cols: 4 }, 0.5);
     assert.deepEqual([...padded], [0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
+  });
+
+  it('preprocess keeps RGB channels interleaved and pads a non-square image into the square frame', () => {
+    // One 1×2 RGB image: red, then white.
+    const img = new Uint8Array([255, 0, 0, 255, 255, 255]);
+    const out = preprocessImages(img, 1, { rows: 1, cols: 2, channels: 3 }, { rows: 2, cols: 2 }, undefined);
+    // Row 0 (top = floor((2 − 1) / 2) = 0) holds the image; row 1 is the zero frame.
+    assert.deepEqual([...out], [1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0]);
   });
 
   it('loads an IDX directory given by path (gzipped), subsets, splits and preprocesses it', async () => {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -14,11 +14,35 @@ import { workspaceAt } from '../src/runner/workspace.js';
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 export const cliPath = join(repoRoot, 'bin', 'ablate.js');
 
+/**
+ * Every TempProject of this test file, removed when its process exits: each `npm test` made
+ * ~200 of them, and a machine that runs the tests all day filled its /tmp (where directory
+ * operations then got slower). ABLATE_KEEP_TEST_DIRS=1 keeps them to look at after a failure.
+ */
+const tempRoots: string[] = [];
+process.on('exit', () => {
+  if (process.env.ABLATE_KEEP_TEST_DIRS) return;
+  for (const root of tempRoots) removeTree(root);
+});
+
+/** rm -rf that also gets through directories a test made read-only; a failure here never fails the tests. */
+function removeTree(root: string): void {
+  for (const attempt of [0, 1]) {
+    try {
+      rmSync(root, { recursive: true, force: true });
+      return;
+    } catch {
+      if (attempt === 0) spawnSync('chmod', ['-R', 'u+rwX', root]);
+    }
+  }
+}
+
 /** A throwaway project: package.json marks its root; the toy stages sit in pipelines/stages/. */
 export class TempProject {
   readonly root = mkdtempSync(join(tmpdir(), 'ablate-test-'));
 
   constructor(files: Record<string, string> = {}) {
+    tempRoots.push(this.root);
     writeFileSync(join(this.root, 'package.json'), '{"name":"tmp-project","private":true}\n');
     cpSync(join(repoRoot, 'test', 'fixtures', 'stages'), join(this.root, 'pipelines', 'stages'), { recursive: true });
     for (const [path, text] of Object.entries(files)) this.write(path, text);

@@ -27,6 +27,8 @@ const BUILTINS: Readonly<Record<string, { readonly file: string; readonly load: 
   shell: { file: 'shell.ts', load: () => import('../stages/shell.js') },
   mnist: { file: 'mnist.ts', load: () => import('../stages/mnist.js') },
   'fashion-mnist': { file: 'fashion-mnist.ts', load: () => import('../stages/fashion-mnist.js') },
+  'image-folder': { file: 'image-folder.ts', load: () => import('../stages/image-folder.js') },
+  npy: { file: 'npy.ts', load: () => import('../stages/npy.js') },
   preprocess: { file: 'preprocess.ts', load: () => import('../stages/preprocess.js') },
   'train-vae': { file: 'train-vae.ts', load: () => import('../stages/train-vae.js') },
   evaluate: { file: 'evaluate.ts', load: () => import('../stages/evaluate.js') },

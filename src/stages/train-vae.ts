@@ -1,8 +1,10 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { BackendParam, backendEnvironment, ThreadsParam } from '../ml/backend.js';
 import { defineStage, StageError } from '../core/contract.js';
+import type { SummaryEvent, SummaryValue } from '../ml/tensorboard.js';
+import type { EpochRecord } from '../ml/vae/train.js';
 
 const Params = Type.Object(
   {
@@ -41,6 +43,43 @@ const Params = Type.Object(
   { additionalProperties: false },
 );
 
+/** Images shown in TensorBoard each epoch: originals over their reconstructions at z = μ. */
+const SHOWN_IMAGES = 8;
+
+/**
+ * TensorBoard's view of a training, as Keras' TensorBoard callback lays it out: runs `train`
+ * and `validation` with the same tags (epoch_loss, epoch_bce, epoch_kl), so each chart overlays
+ * the two. wall_time is the epoch number, not the clock: a clock time (and images/s, which is
+ * in the log) would make two executions with one fingerprint write different bytes.
+ */
+function tensorboardEvents(history: readonly EpochRecord[], images: readonly Uint8Array[], imageSize: { rows: number; cols: number }) {
+  const scalar = (tag: string, value: number): SummaryValue => ({ tag, scalar: value });
+  const train: SummaryEvent[] = [];
+  const validation: SummaryEvent[] = [];
+  history.forEach((r, i) => {
+    const image: SummaryValue = { tag: 'reconstructions', png: images[i]!, height: imageSize.rows, width: imageSize.cols, colorspace: 1 };
+    const withImage = r.val_loss === undefined ? [image] : [];
+    train.push({
+      wallTime: r.epoch,
+      step: r.epoch,
+      values: [
+        scalar('epoch_loss', r.loss),
+        scalar('epoch_bce', r.bce),
+        scalar('epoch_kl', r.kl),
+        scalar('epoch_beta', r.beta),
+        ...withImage,
+      ],
+    });
+    if (r.val_loss !== undefined)
+      validation.push({
+        wallTime: r.epoch,
+        step: r.epoch,
+        values: [scalar('epoch_loss', r.val_loss), scalar('epoch_bce', r.val_bce!), scalar('epoch_kl', r.val_kl!), image],
+      });
+  });
+  return { train, validation };
+}
+
 function csv(rows: readonly Record<string, number | undefined>[]): string {
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   return [columns.join(','), ...rows.map((r) => columns.map((c) => (r[c] === undefined ? '' : String(r[c]))).join(','))].join('\n') + '\n';
@@ -59,6 +98,7 @@ export default defineStage({
     model: 'model/',
     history: 'history.json',
     history_csv: 'history.csv',
+    tensorboard: 'tensorboard/',
     run: 'run.json',
     metrics: 'metrics.json',
   }),
@@ -68,8 +108,10 @@ export default defineStage({
     const { loadTf } = await import('../ml/backend.js');
     const { readNpyAs } = await import('../ml/npy.js');
     const { buildModels } = await import('../ml/vae/model.js');
-    const { trainVae } = await import('../ml/vae/train.js');
+    const { reconstructAtMean, trainVae } = await import('../ml/vae/train.js');
     const { saveLayersModel } = await import('../ml/vae/persist.js');
+    const { gridLayout, gridPng } = await import('../ml/figures/grid.js');
+    const { eventFile } = await import('../ml/tensorboard.js');
     const p = ctx.params;
     const tf = await loadTf(p.backend, ctx.threads);
     ctx.log(`backend: ${tf.backend} on ${ctx.threads} thread(s) (${tf.reason})`);
@@ -99,6 +141,10 @@ export default defineStage({
     ctx.log(
       `training ${p.model} d=${p.latent_dim} β=${p.beta} on ${train.count} images (${validation.count} validation), ${p.epochs} epochs`,
     );
+    const shown = validation.count ? validation : train;
+    const shownIndices = Array.from({ length: Math.min(SHOWN_IMAGES, shown.count) }, (_, i) => i);
+    const originals = shown.images.subarray(0, shownIndices.length * shown.size * shown.size);
+    const epochImages: Uint8Array[] = [];
     const result = trainVae(tf, models, train, validation.count ? validation : undefined, {
       kind: p.model,
       epochs: p.epochs,
@@ -112,6 +158,13 @@ export default defineStage({
       signal: ctx.signal,
       progress: (message, fraction) => ctx.progress(message, fraction),
       log: (line) => ctx.log(line),
+      onEpoch: () => {
+        const recon = reconstructAtMean(tf, models, p.model, shown, shownIndices, 10);
+        const tiles = new Float32Array(originals.length * 2);
+        tiles.set(originals);
+        tiles.set(recon, originals.length);
+        epochImages.push(gridPng({ tiles, tileSize: shown.size, rows: 2, cols: shownIndices.length, scale: 2 }));
+      },
     });
     await saveLayersModel(tf, models.encoder, join(ctx.outDir, 'model', 'encoder'));
     await saveLayersModel(tf, models.decoder, join(ctx.outDir, 'model', 'decoder'));
@@ -121,6 +174,14 @@ export default defineStage({
     );
     writeFileSync(join(ctx.outDir, 'history.json'), JSON.stringify(result.history, null, 2) + '\n');
     writeFileSync(join(ctx.outDir, 'history.csv'), csv(result.history as unknown as Record<string, number>[]));
+    const grid = gridLayout({ tileSize: shown.size, rows: 2, cols: shownIndices.length, scale: 2 });
+    const runs = tensorboardEvents(result.history, epochImages, { rows: grid.height, cols: grid.width });
+    for (const [run, events] of Object.entries(runs)) {
+      if (!events.length) continue;
+      mkdirSync(join(ctx.outDir, 'tensorboard', run), { recursive: true });
+      // A fixed name (TensorBoard reads any file whose name holds "tfevents"): host and time would differ per execution.
+      writeFileSync(join(ctx.outDir, 'tensorboard', run, 'events.out.tfevents.ablate'), eventFile(events, 0));
+    }
     const last = result.history[result.history.length - 1]!;
     const best = result.history[result.bestEpoch - 1]!;
     writeFileSync(

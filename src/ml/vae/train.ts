@@ -35,6 +35,8 @@ export interface TrainOptions {
   readonly progress: (message: string, fraction: number) => void;
   /** One line per epoch with its time and speed, for the stage log. */
   readonly log?: (line: string) => void;
+  /** Called after each epoch's record, with that epoch's weights still in place (TensorBoard's images). */
+  readonly onEpoch?: (record: EpochRecord) => void;
 }
 
 export interface EpochRecord {
@@ -89,6 +91,30 @@ export function forward(
   const z = noiseSeed === 'mean' ? mu! : reparameterize(core, mu!, logVar!, noiseSeed);
   const logits = models.decoderLogits.apply(kind === 'cvae' ? [z, y] : z, { training }) as TfCore.Tensor;
   return { bce: bceFromLogits(core, logits, x), kl: klDivergence(core, mu!, logVar!) };
+}
+
+/**
+ * Reconstructions of a batch at z = μ (the autoencoder's code), as pixels in [0, 1]
+ * [B,S,S,1]: no noise is drawn, so looking at them never changes what training does next.
+ */
+export function reconstructAtMean(
+  tf: Tf,
+  models: VaeModels,
+  kind: ModelKind,
+  set: ImageSet,
+  indices: readonly number[],
+  classes: number,
+): Float32Array {
+  const pixels = tf.core.tidy(() => {
+    const { x, y } = batchOf(tf, set, indices, classes);
+    const heads = models.encoder.apply(kind === 'cvae' ? [x, y] : x, { training: false }) as TfCore.Tensor | TfCore.Tensor[];
+    const code = Array.isArray(heads) ? heads[0]! : heads;
+    const logits = models.decoderLogits.apply(kind === 'cvae' ? [code, y] : code, { training: false }) as TfCore.Tensor;
+    return tf.core.sigmoid(logits);
+  });
+  const data = pixels.dataSync() as Float32Array;
+  pixels.dispose();
+  return data;
 }
 
 /** Mean loss, BCE and KL over a whole set, with fixed noise so epochs compare fairly. */
@@ -182,6 +208,7 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
       beta,
       ...(val ? { val_loss: val.loss, val_bce: val.bce, val_kl: val.kl } : {}),
     });
+    options.onEpoch?.(history[history.length - 1]!);
     // Speed goes to the log and the progress line, not into the outputs: those must be the same
     // bytes on every execution with the same fingerprint.
     options.log?.(

@@ -141,7 +141,15 @@ if ('addon' in loaded) {
   describe('native training steps write the bits of the wasm element-wise kernels and tfjs Adam', () => {
     /** Weights after `steps` Adam steps of the seed conv VAE from a fixed start. */
     function train(steps: number): Uint32Array[] {
-      const models = buildModels(tf, { kind: 'conv', imageSize: 28, latentDim: 2, hidden: 32, classes: 10, seed: 7 });
+      const models = buildModels(tf, {
+        kind: 'conv',
+        image: { rows: 28, cols: 28, channels: 1 },
+        depth: 2,
+        latentDim: 2,
+        hidden: 32,
+        classes: 10,
+        seed: 7,
+      });
       const variables = [...models.encoder.trainableWeights, ...models.decoderLogits.trainableWeights].map((w) => w.read() as tfc.Variable);
       const optimizer = adamOptimizer(tf, 1e-3);
       const x = tfc.randomUniform([16, 28, 28, 1], 0, 1, 'float32', 3);

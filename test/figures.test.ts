@@ -42,7 +42,9 @@ describe('image grids', () => {
   it('lays tiles out with separators, scaled', () => {
     // 3 tiles of 2×2: black, white, gray; 2 rows × 2 cols (one blank), scale 3, gap 1.
     const tiles = new Float32Array([0, 0, 0, 0, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5]);
-    const png = PNG.sync.read(gridPng({ tiles, tileSize: 2, rows: 2, cols: 2, scale: 3, gap: 1, separator: 200 }));
+    const png = PNG.sync.read(
+      gridPng({ tiles, tile: { rows: 2, cols: 2, channels: 1 }, rows: 2, cols: 2, scale: 3, gap: 1, separator: 200 }),
+    );
     assert.deepEqual([png.width, png.height], [13, 13]);
     const at = (x: number, y: number) => png.data[(y * png.width + x) * 4]!;
     assert.equal(at(0, 0), 0);
@@ -55,7 +57,7 @@ describe('image grids', () => {
 
   it('annotating copies the grid pixel for pixel and draws text around it', async () => {
     const tiles = new Float32Array(4 * 9).map((_, i) => (i % 7) / 6);
-    const grid = gridPng({ tiles, tileSize: 3, rows: 2, cols: 2, scale: 4 });
+    const grid = gridPng({ tiles, tile: { rows: 3, cols: 3, channels: 1 }, rows: 2, cols: 2, scale: 4 });
     const plain = PNG.sync.read(grid);
     const { png, x, y } = await annotateGrid(grid, plain.width, plain.height, {
       title: 'Reconstructions · conv VAE, d = 2',

@@ -37,6 +37,11 @@ function removeTree(root: string): void {
   }
 }
 
+/** ModelConfig's image and depth for the seeds' square grey images (28 or 32 a side, or tiny ones in tests). */
+export function greySquare(side: number) {
+  return { image: { rows: side, cols: side, channels: 1 }, depth: 2 } as const;
+}
+
 /** A throwaway project: package.json marks its root; the toy stages sit in pipelines/stages/. */
 export class TempProject {
   readonly root = mkdtempSync(join(tmpdir(), 'ablate-test-'));

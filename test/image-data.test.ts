@@ -196,6 +196,57 @@ stages:
     assert.ok(Number.isFinite(metrics.neg_elbo) && metrics.images === 6, JSON.stringify(metrics));
   });
 
+  it('trains RGB models on colour pictures and draws RGB figures with the class names', () => {
+    const p = new TempProject();
+    cpSync(SHAPES, p.path('pipelines/shapes'), { recursive: true });
+    p.write(
+      'pipelines/rgb.yaml',
+      `pipeline: rgb
+stages:
+  data: { uses: image-folder, with: { path: shapes, size: [16, 24], test: 0.34 } }
+  prep: { uses: preprocess, in: { data: data } }
+  train: { uses: train-vae, in: { data: prep }, with: { epochs: 1, batch_size: 4, hidden: 8, backend: wasm } }
+  cvae: { uses: train-vae, in: { data: prep }, with: { model: cvae, epochs: 1, batch_size: 4, hidden: 8, backend: wasm } }
+  eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: wasm } }
+  recon: { uses: reconstructions, in: { model: train.model, data: prep }, with: { per_digit: 1, backend: wasm } }
+  samples: { uses: prior-samples, in: { model: cvae.model }, with: { cols: 2, backend: wasm } }
+`,
+    );
+    const run = p.cli(['run', 'pipelines/rgb.yaml', '--plain']);
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    const config = JSON.parse(p.read('artifacts/rgb/train/model/config.json')) as Record<string, unknown>;
+    assert.deepEqual(config.image, { rows: 16, cols: 24, channels: 3 });
+    assert.deepEqual(config.classes, ['circle', 'square', 'triangle']);
+    assert.equal(config.depth, 2);
+    const perClass = p.read('artifacts/rgb/eval/per_class.csv').trim().split('\n');
+    assert.deepEqual(
+      perClass.map((line) => line.split(',').slice(0, 2).join(',')),
+      ['class,name', '0,circle', '1,square', '2,triangle'],
+    );
+    // Three rows of classes, tiles 24 wide and 16 high at scale 2; the originals keep their colours.
+    const recon = PNG.sync.read(readFileSync(p.path('artifacts/rgb/recon/reconstructions.png')));
+    assert.ok(recon.width > 3 * 48 && recon.height > 3 * 32, `${recon.width}×${recon.height}`);
+    let saturated = 0;
+    for (let i = 0; i < recon.data.length; i += 4) {
+      const [r, g, b] = [recon.data[i]!, recon.data[i + 1]!, recon.data[i + 2]!];
+      if (Math.max(r, g, b) - Math.min(r, g, b) > 100) saturated++;
+    }
+    assert.ok(saturated > 500, `${saturated} strongly coloured pixels: the grid is drawn in RGB`);
+    assert.equal(run.stdout.includes('✓ samples'), true, 'a cvae samples a row per class');
+  });
+
+  it('refuses a depth the image does not halve evenly into, naming both', () => {
+    const p = new TempProject();
+    cpSync(SHAPES, p.path('pipelines/shapes'), { recursive: true });
+    p.write(
+      'pipelines/d.yaml',
+      'pipeline: d\nstages:\n  data: { uses: image-folder, with: { path: shapes, size: 20 } }\n  prep: { uses: preprocess, in: { data: data } }\n  train: { uses: train-vae, in: { data: prep }, with: { depth: 3, epochs: 1, backend: wasm } }\n',
+    );
+    const run = p.cli(['run', 'pipelines/d.yaml', '--plain']);
+    assert.equal(run.status, 1);
+    assert.match(run.stdout, /20×20 images do not halve evenly 3 times \(depth 3 needs both sides divisible by 8\)/);
+  });
+
   it('fails naming a corrupt picture, exits 1, and leaves no artifact', () => {
     const p = new TempProject();
     cpSync(SHAPES, p.path('pipelines/shapes'), { recursive: true });

@@ -4,12 +4,12 @@ import { describe, it } from 'node:test';
 import { loadTf } from '../src/ml/backend.js';
 import { bceFromLogits, klDivergence, meanSquaredError } from '../src/ml/vae/loss.js';
 import { psnr, summarize } from '../src/ml/vae/metrics.js';
-import { buildModels } from '../src/ml/vae/model.js';
+import { buildModels, convShapeProblem, defaultDepth } from '../src/ml/vae/model.js';
 import { trainVae } from '../src/ml/vae/train.js';
 import { loadLayersModel, saveLayersModel } from '../src/ml/vae/persist.js';
 import { loadNativeAddon } from '../src/ml/native-addon.js';
 import { readLockfile } from '../src/runner/lockfile.js';
-import { TempProject } from './helpers.js';
+import { greySquare, TempProject } from './helpers.js';
 
 describe('loss terms against hand-computed values', () => {
   it('BCE from logits, KL, MSE', async () => {
@@ -42,10 +42,35 @@ describe('loss terms against hand-computed values', () => {
 });
 
 describe('models', () => {
+  it('grow a block per doubling beyond 32 pixels: 64×64 RGB gets depth 3 (32, 64, 128 filters) and an RGB decoder', async () => {
+    const tf = await loadTf('wasm', 1);
+    const image = { rows: 64, cols: 64, channels: 3 };
+    assert.equal(defaultDepth(image), 3);
+    assert.equal(defaultDepth({ rows: 28, cols: 28, channels: 1 }), 2);
+    assert.equal(defaultDepth({ rows: 128, cols: 96, channels: 3 }), 4);
+    const m = buildModels(tf, { kind: 'conv', image, depth: 3, latentDim: 8, hidden: 16, classes: 1, seed: 1 });
+    const convs = m.encoder.layers.filter((l) => l.getClassName() === 'Conv2D').map((l) => l.outputShape);
+    assert.deepEqual(convs, [
+      [null, 32, 32, 32],
+      [null, 16, 16, 64],
+      [null, 8, 8, 128],
+    ]);
+    assert.deepEqual(m.decoder.outputs[0]!.shape, [null, 64, 64, 3]);
+    assert.match(convShapeProblem({ rows: 28, cols: 28, channels: 1 }, 3)!, /depth 3 needs both sides divisible by 8/);
+    assert.equal(convShapeProblem({ rows: 16, cols: 24, channels: 3 }, 2), undefined);
+  });
+
   it('have the seed architecture for 28×28 and 32×32 inputs, and save/load losslessly', async () => {
     const tf = await loadTf('wasm', 1);
     for (const size of [28, 32]) {
-      const m = buildModels(tf, { kind: 'conv', imageSize: size, latentDim: 16, hidden: 128, classes: 10, seed: 1 });
+      const m = buildModels(tf, {
+        kind: 'conv',
+        ...greySquare(size),
+        latentDim: 16,
+        hidden: 128,
+        classes: 10,
+        seed: 1,
+      });
       assert.deepEqual(
         m.encoder.outputs.map((o) => o.shape),
         [
@@ -66,7 +91,14 @@ describe('models', () => {
         [null, size, size, 1],
       ]);
     }
-    const m = buildModels(tf, { kind: 'cvae', imageSize: 28, latentDim: 2, hidden: 16, classes: 10, seed: 3 });
+    const m = buildModels(tf, {
+      kind: 'cvae',
+      ...greySquare(28),
+      latentDim: 2,
+      hidden: 16,
+      classes: 10,
+      seed: 3,
+    });
     assert.deepEqual(
       m.decoder.inputs.map((i) => i.shape),
       [
@@ -95,8 +127,22 @@ describe('models', () => {
       const saved: string[] = [];
       for (const round of [0, 1]) {
         // Another model in between, as a worker process that trains variants in turn builds.
-        buildModels(tf, { kind: 'conv', imageSize: 28, latentDim: 3, hidden: 8, classes: 10, seed: 9 });
-        const m = buildModels(tf, { kind, imageSize: 28, latentDim: 2, hidden: 16, classes: 10, seed: 3 });
+        buildModels(tf, {
+          kind: 'conv',
+          ...greySquare(28),
+          latentDim: 3,
+          hidden: 8,
+          classes: 10,
+          seed: 9,
+        });
+        const m = buildModels(tf, {
+          kind,
+          ...greySquare(28),
+          latentDim: 2,
+          hidden: 16,
+          classes: 10,
+          seed: 3,
+        });
         for (const [name, model] of Object.entries({ encoder: m.encoder, decoder: m.decoder })) {
           await saveLayersModel(tf, model, p.path(`${kind}/${round}/${name}`));
           saved[round] = (saved[round] ?? '') + readFileSync(p.path(`${kind}/${round}/${name}/model.json`), 'utf8');
@@ -118,7 +164,7 @@ describe('training loop options', () => {
       for (let r = 0; r < 4; r++)
         for (let c = 0; c < 4; c++) images[k * size * size + (r + (corner >> 1) * 6) * size + c + (corner & 1) * 6] = 1;
     }
-    return { images, labels, count, size };
+    return { images, labels, count, shape: { rows: size, cols: size, channels: 1 } };
   }
   const base = {
     kind: 'conv' as const,
@@ -133,7 +179,14 @@ describe('training loop options', () => {
 
   it('KL warm-up ramps β linearly from 0 over the given epochs', async () => {
     const tf = await loadTf('wasm', 1);
-    const models = buildModels(tf, { kind: 'conv', imageSize: 12, latentDim: 2, hidden: 8, classes: 10, seed: 1 });
+    const models = buildModels(tf, {
+      kind: 'conv',
+      ...greySquare(12),
+      latentDim: 2,
+      hidden: 8,
+      classes: 10,
+      seed: 1,
+    });
     const result = trainVae(tf, models, blobs(64), undefined, { ...base, epochs: 3, klWarmupEpochs: 2, patience: 0 });
     // β of an epoch's last batch (batch 4 of 4): (epoch − 1 + 3/4) / 2 · β, capped at β.
     assert.deepEqual(
@@ -145,7 +198,14 @@ describe('training loop options', () => {
 
   it('early stopping halts after `patience` epochs without a better validation loss and keeps the best weights', async () => {
     const tf = await loadTf('wasm', 1);
-    const models = buildModels(tf, { kind: 'conv', imageSize: 12, latentDim: 2, hidden: 8, classes: 10, seed: 2 });
+    const models = buildModels(tf, {
+      kind: 'conv',
+      ...greySquare(12),
+      latentDim: 2,
+      hidden: 8,
+      classes: 10,
+      seed: 2,
+    });
     // A learning rate this high makes validation loss worsen after the first epochs.
     const result = trainVae(tf, models, blobs(64), blobs(32), { ...base, learningRate: 0.05, epochs: 30, klWarmupEpochs: 0, patience: 2 });
     const losses = result.history.map((e) => e.val_loss!);
@@ -185,7 +245,10 @@ describe('train-vae and evaluate on tiny data', () => {
     assert.ok(Math.abs(metrics.neg_elbo! - (metrics.bce! + metrics.kl!)) < 1e-3);
     const ae = JSON.parse(p.read('artifacts/tiny/eval/model=ae/metrics.json')) as Record<string, number>;
     assert.equal(ae.kl, undefined, 'the autoencoder has no KL');
-    assert.match(p.read('artifacts/tiny/eval/model=cvae/per_class.csv'), /^class,n,bce,kl,neg_elbo,mse,psnr,bce_mu,mse_mu,psnr_mu\n0,10,/);
+    assert.match(
+      p.read('artifacts/tiny/eval/model=cvae/per_class.csv'),
+      /^class,name,n,bce,kl,neg_elbo,mse,psnr,bce_mu,mse_mu,psnr_mu\n0,0,10,/,
+    );
     const lock = readLockfile(p.path('pipelines/tiny.lock.json'))!;
     assert.equal(lock.stages['train[model=conv]']!.fingerprint.environment.backend, 'wasm');
     assert.ok(lock.stages['eval[model=dense]']!.metrics!.psnr! > 0);

@@ -4,7 +4,8 @@ import type { ReplicateGroup } from '../core/stats.js';
 import { lockfilePathFor, readLockfile } from '../runner/lockfile.js';
 import { byStage, pipelineHeader, lockfileResults, replicateGroups, type InstanceResult } from '../runner/results.js';
 import { EXIT, flag, stringOption, UsageError, type Command } from './shared.js';
-import { cellText, csvLine, keyText, textTable } from './table.js';
+import { csvLine } from '../core/csv.js';
+import { cellText, keyText, textTable } from './table.js';
 
 export const showCommand: Command = {
   name: 'show',

@@ -48,8 +48,3 @@ export function textTable(header: readonly string[], rows: readonly (readonly st
     omitted: header.filter((_, c) => !shown.includes(c)),
   };
 }
-
-/** RFC 4180: quote what holds a comma, a quote or a line break. */
-export function csvLine(cells: readonly string[]): string {
-  return cells.map((v) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v)).join(',');
-}

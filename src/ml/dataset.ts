@@ -3,7 +3,7 @@
  * splits the rest of the pipeline reads (train / val / test images [N,rows,cols] uint8 and
  * labels [N] uint8, plus dataset.json with the class names).
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { StageError } from '../core/contract.js';
@@ -152,4 +152,26 @@ export function writePooledDataset(
     names,
     source,
   );
+}
+
+/**
+ * The class names a stage downstream of a dataset should use: dataset.json's (a dataset stage's
+ * output) or classes.json's (preprocess copies them there), else the label values 0 … the
+ * largest label, for splits a user's own stage wrote.
+ */
+export function classNamesIn(dir: string, labels: readonly Uint8Array[]): ClassNames {
+  for (const file of ['classes.json', 'dataset.json']) {
+    const path = join(dir, file);
+    if (!existsSync(path)) continue;
+    const info = JSON.parse(readFileSync(path, 'utf8')) as Partial<ClassNames>;
+    if (Array.isArray(info.classes)) return { classes: info.classes, labelled: info.labelled ?? true };
+  }
+  return { classes: labelValueNames(labels), labelled: true };
+}
+
+/** Names for labels that have none (IDX files, a user's arrays): the values 0 … the largest label. */
+export function labelValueNames(labels: readonly Uint8Array[]): string[] {
+  let largest = 0;
+  for (const split of labels) for (const label of split) largest = Math.max(largest, label);
+  return Array.from({ length: largest + 1 }, (_, label) => String(label));
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import type { Tensor as TfTensor } from '@tensorflow/tfjs-core';
 import { BackendParam, backendEnvironment, ThreadsParam } from '../ml/backend.js';
+import { csvLine } from '../core/csv.js';
 import { defineStage, StageError } from '../core/contract.js';
 
 export default defineStage({
@@ -45,19 +46,23 @@ export default defineStage({
     const { summarize } = await import('../ml/vae/metrics.js');
     const tf = await loadTf(ctx.params.backend, ctx.threads);
     const core = tf.core;
-    const { kind, latentDim: d, encoder, decoder } = await loadTrainedModel(tf, ctx.input('model'));
+    const { kind, latentDim: d, image, classes, encoder, decoder } = await loadTrainedModel(tf, ctx.input('model'));
     // The decoder ends in a sigmoid; its input is the logits, which give an exact, stable BCE.
     const logitsModel = tf.layers.model({ inputs: decoder.inputs, outputs: decoder.getLayer('logits').output });
     const split = ctx.params.split;
     const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'float32');
     const labels = readNpyAs(join(ctx.input('data'), `${split}_labels.npy`), 'uint8');
-    const [count, size] = images.shape as [number, number];
+    const [count, rows, cols, channels] = images.shape as [number, number, number, number];
     if (count === 0) throw new StageError(`the ${split} split is empty`);
+    if (rows !== image.rows || cols !== image.cols || channels !== image.channels)
+      throw new StageError(
+        `the model was trained on ${image.rows}×${image.cols}×${image.channels} images but ${split}_images.npy holds ${rows}×${cols}×${channels} ones`,
+      );
     const sampled = { bce: new Float32Array(count), kl: new Float32Array(count), mse: new Float32Array(count) };
     const atMean = { bce: new Float32Array(count), kl: new Float32Array(count), mse: new Float32Array(count) };
     const mus = new Float32Array(count * d);
     const logVars = new Float32Array(count * d);
-    const pixels = size * size;
+    const pixels = rows * cols * channels;
     // Per pixel, the sum and sum of squares of the z = μ reconstructions over the images: their spread.
     const reconSum = new Float64Array(pixels);
     const reconSquares = new Float64Array(pixels);
@@ -66,8 +71,8 @@ export default defineStage({
       ctx.signal.throwIfAborted();
       const n = Math.min(batch, count - start);
       const results = core.tidy(() => {
-        const x = core.tensor4d(images.data.subarray(start * pixels, (start + n) * pixels), [n, size, size, 1]);
-        const y = core.oneHot(core.tensor1d(labels.data.subarray(start, start + n), 'int32'), 10);
+        const x = core.tensor4d(images.data.subarray(start * pixels, (start + n) * pixels), [n, rows, cols, channels]);
+        const y = core.oneHot(core.tensor1d(labels.data.subarray(start, start + n), 'int32'), classes.length);
         const heads = encoder.predict(kind === 'cvae' ? [x, y] : x, { batchSize: n }) as TfTensor | TfTensor[];
         const [mu, logVar] = Array.isArray(heads) ? heads : [heads];
         const decodeLogits = (z: TfTensor) => logitsModel.predict(kind === 'cvae' ? [z, y] : z, { batchSize: n }) as TfTensor;
@@ -118,15 +123,17 @@ export default defineStage({
     // The AE's code is deterministic: its "sampled" and "mean" metrics are the same numbers.
     put('', overallSampled);
     if (kind !== 'ae') put('_mu', overallMean);
-    const rows = ['class,n,bce,kl,neg_elbo,mse,psnr,bce_mu,mse_mu,psnr_mu'];
-    for (let c = 0; c < 10; c++) {
+    const table = ['class,name,n,bce,kl,neg_elbo,mse,psnr,bce_mu,mse_mu,psnr_mu'];
+    for (let c = 0; c < classes.length; c++) {
       const indices = Array.from(labels.data.keys()).filter((i) => labels.data[i] === c);
       const s = summarize(sampled, indices);
       const m = summarize(atMean, indices);
-      rows.push(
-        [c, s.n, s.bce, s.kl, s.neg_elbo, s.mse, s.psnr, m.bce, m.mse, m.psnr]
-          .map((v) => (typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(6) : String(v)))
-          .join(','),
+      table.push(
+        csvLine(
+          [c, classes[c]!, s.n, s.bce, s.kl, s.neg_elbo, s.mse, s.psnr, m.bce, m.mse, m.psnr].map((v) =>
+            typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(6) : String(v),
+          ),
+        ),
       );
       metrics[`psnr_class_${c}`] = s.psnr;
       metrics[`mse_class_${c}`] = s.mse;
@@ -137,7 +144,7 @@ export default defineStage({
       join(ctx.outDir, 'metrics.json'),
       JSON.stringify({ ...metrics, ...(warnings.length ? { warnings } : {}) }, null, 2) + '\n',
     );
-    writeFileSync(join(ctx.outDir, 'per_class.csv'), rows.join('\n') + '\n');
+    writeFileSync(join(ctx.outDir, 'per_class.csv'), table.join('\n') + '\n');
     writeFileSync(join(ctx.outDir, 'latent_mu.npy'), encodeNpy({ dtype: 'float32', shape: [count, d], data: mus }));
     writeFileSync(join(ctx.outDir, 'latent_log_var.npy'), encodeNpy({ dtype: 'float32', shape: [count, d], data: logVars }));
     writeFileSync(join(ctx.outDir, 'labels.npy'), encodeNpy(labels));

@@ -39,9 +39,10 @@ export default defineStage({
     for (let guard = 0; chosen.length < pairs && guard < 10_000; guard++) {
       const a = Math.floor(ctx.random() * set.count);
       const b = Math.floor(ctx.random() * set.count);
-      if (set.labels[a] !== set.labels[b]) chosen.push([a, b]);
+      // Ends of different classes, so the strip crosses between them; an unlabelled set has one class, so any two images.
+      if (model.classes.length === 1 ? a !== b : set.labels[a] !== set.labels[b]) chosen.push([a, b]);
     }
-    if (chosen.length < pairs) throw new StageError('the test split has too few distinct digits to pair');
+    if (chosen.length < pairs) throw new StageError('the test split has too few distinct classes (or images) to pair');
     const ends = chosen.flat();
     const mu = encodeMeans(
       tf,
@@ -59,7 +60,7 @@ export default defineStage({
       }
     }
     const decoded = decode(tf, model, z);
-    const pixels = set.size * set.size;
+    const pixels = set.shape.rows * set.shape.cols * set.shape.channels;
     const cols = steps + 2;
     const tiles = new Float32Array(pairs * cols * pixels);
     const originals = gatherImages(set, ends);
@@ -68,9 +69,9 @@ export default defineStage({
       tiles.set(decoded.subarray(p * steps * pixels, (p + 1) * steps * pixels), (p * cols + 1) * pixels);
       tiles.set(originals.subarray((2 * p + 1) * pixels, (2 * p + 2) * pixels), (p * cols + cols - 1) * pixels);
     }
-    const grid = { tileSize: set.size, rows: pairs, cols, scale: ctx.params.scale };
+    const grid = { tile: set.shape, rows: pairs, cols, scale: ctx.params.scale };
     const layout = gridLayout(grid);
-    const centre = (c: number) => layout.colX(c) + layout.cell / 2;
+    const centre = (c: number) => layout.colX(c) + layout.cellWidth / 2;
     const { png } = await annotateGrid(gridPng({ tiles, ...grid }), layout.width, layout.height, {
       title: `Interpolations in latent space · ${modelTitle(model, ctx.variant)}`,
       columns: [

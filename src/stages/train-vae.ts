@@ -36,6 +36,14 @@ const Params = Type.Object(
       default: 0,
       description: 'Patience in epochs on validation loss (0: off); the best epoch is kept.',
     }),
+    depth: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 6,
+        description:
+          'Stride-2 blocks of the conv models; default: 2 up to 32 pixels a side (the seeds), one more per doubling (64×64: 3). Both sides must be divisible by 2^depth.',
+      }),
+    ),
     seed: Type.Integer({ default: 42 }),
     backend: BackendParam,
     threads: ThreadsParam,
@@ -52,12 +60,22 @@ const SHOWN_IMAGES = 8;
  * the two. wall_time is the epoch number, not the clock: a clock time (and images/s, which is
  * in the log) would make two executions with one fingerprint write different bytes.
  */
-function tensorboardEvents(history: readonly EpochRecord[], images: readonly Uint8Array[], imageSize: { rows: number; cols: number }) {
+function tensorboardEvents(
+  history: readonly EpochRecord[],
+  images: readonly Uint8Array[],
+  imageSize: { rows: number; cols: number; channels: 1 | 3 },
+) {
   const scalar = (tag: string, value: number): SummaryValue => ({ tag, scalar: value });
   const train: SummaryEvent[] = [];
   const validation: SummaryEvent[] = [];
   history.forEach((r, i) => {
-    const image: SummaryValue = { tag: 'reconstructions', png: images[i]!, height: imageSize.rows, width: imageSize.cols, colorspace: 1 };
+    const image: SummaryValue = {
+      tag: 'reconstructions',
+      png: images[i]!,
+      height: imageSize.rows,
+      width: imageSize.cols,
+      colorspace: imageSize.channels,
+    };
     const withImage = r.val_loss === undefined ? [image] : [];
     train.push({
       wallTime: r.epoch,
@@ -107,9 +125,10 @@ export default defineStage({
   async run(ctx) {
     const { loadTf } = await import('../ml/backend.js');
     const { readNpyAs } = await import('../ml/npy.js');
-    const { buildModels } = await import('../ml/vae/model.js');
+    const { buildModels, convShapeProblem, defaultDepth } = await import('../ml/vae/model.js');
+    const { classNamesIn } = await import('../ml/dataset.js');
     const { reconstructAtMean, trainVae } = await import('../ml/vae/train.js');
-    const { saveLayersModel } = await import('../ml/vae/persist.js');
+    const { saveLayersModel, saveModelConfig } = await import('../ml/vae/persist.js');
     const { gridLayout, gridPng } = await import('../ml/figures/grid.js');
     const { eventFile } = await import('../ml/tensorboard.js');
     const p = ctx.params;
@@ -119,23 +138,33 @@ export default defineStage({
     const load = (split: string) => {
       const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'float32');
       const labels = readNpyAs(join(ctx.input('data'), `${split}_labels.npy`), 'uint8');
-      const [count, size] = images.shape as [number, number];
-      if (images.shape.length !== 4 || images.shape[3] !== 1)
+      const [count, rows, cols, channels] = images.shape as [number, number, number, number];
+      if (images.shape.length !== 4)
         throw new StageError(
-          `${split}_images.npy: expected [N,S,S,1] float32 images (run a preprocess stage first), got [${images.shape.join(',')}]`,
+          `${split}_images.npy: expected [N,H,W,C] float32 images (run a preprocess stage first), got [${images.shape.join(',')}]`,
         );
-      return { images: images.data, labels: labels.data, count, size };
+      return { images: images.data, labels: labels.data, count, shape: { rows, cols, channels } };
     };
     const train = load('train');
     const validation = load('val');
+    const image = train.shape;
+    if (validation.count && JSON.stringify(validation.shape) !== JSON.stringify(image))
+      throw new StageError(
+        `train images are ${image.rows}×${image.cols}×${image.channels} but validation ones ${validation.shape.rows}×${validation.shape.cols}×${validation.shape.channels}`,
+      );
+    const depth = p.depth ?? defaultDepth(image);
+    const problem = p.model === 'dense' ? undefined : convShapeProblem(image, depth);
+    if (problem) throw new StageError(problem);
+    const { classes } = classNamesIn(ctx.input('data'), [train.labels, validation.labels]);
     if (p.early_stopping > 0 && validation.count === 0)
       throw new StageError('early_stopping needs a validation split: set `validation:` on the data stage');
     const models = buildModels(tf, {
       kind: p.model,
-      imageSize: train.size,
+      image,
+      depth,
       latentDim: p.latent_dim,
       hidden: p.hidden,
-      classes: 10,
+      classes: classes.length,
       seed: p.seed,
     });
     ctx.log(
@@ -143,7 +172,7 @@ export default defineStage({
     );
     const shown = validation.count ? validation : train;
     const shownIndices = Array.from({ length: Math.min(SHOWN_IMAGES, shown.count) }, (_, i) => i);
-    const originals = shown.images.subarray(0, shownIndices.length * shown.size * shown.size);
+    const originals = shown.images.subarray(0, shownIndices.length * image.rows * image.cols * image.channels);
     const epochImages: Uint8Array[] = [];
     const result = trainVae(tf, models, train, validation.count ? validation : undefined, {
       kind: p.model,
@@ -153,29 +182,30 @@ export default defineStage({
       beta: p.beta,
       klWarmupEpochs: p.kl_warmup,
       patience: p.early_stopping,
-      classes: 10,
+      classes: classes.length,
       seed: p.seed,
       signal: ctx.signal,
       progress: (message, fraction) => ctx.progress(message, fraction),
       log: (line) => ctx.log(line),
       onEpoch: () => {
-        const recon = reconstructAtMean(tf, models, p.model, shown, shownIndices, 10);
+        const recon = reconstructAtMean(tf, models, p.model, shown, shownIndices, classes.length);
         const tiles = new Float32Array(originals.length * 2);
         tiles.set(originals);
         tiles.set(recon, originals.length);
-        epochImages.push(gridPng({ tiles, tileSize: shown.size, rows: 2, cols: shownIndices.length, scale: 2 }));
+        epochImages.push(gridPng({ tiles, tile: image, rows: 2, cols: shownIndices.length, scale: 2 }));
       },
     });
     await saveLayersModel(tf, models.encoder, join(ctx.outDir, 'model', 'encoder'));
     await saveLayersModel(tf, models.decoder, join(ctx.outDir, 'model', 'decoder'));
-    writeFileSync(
-      join(ctx.outDir, 'model', 'config.json'),
-      JSON.stringify({ model: p.model, latent_dim: p.latent_dim, hidden: p.hidden, image_size: train.size, classes: 10 }, null, 2) + '\n',
-    );
+    saveModelConfig(join(ctx.outDir, 'model'), { model: p.model, latent_dim: p.latent_dim, hidden: p.hidden, depth, image, classes });
     writeFileSync(join(ctx.outDir, 'history.json'), JSON.stringify(result.history, null, 2) + '\n');
     writeFileSync(join(ctx.outDir, 'history.csv'), csv(result.history as unknown as Record<string, number>[]));
-    const grid = gridLayout({ tileSize: shown.size, rows: 2, cols: shownIndices.length, scale: 2 });
-    const runs = tensorboardEvents(result.history, epochImages, { rows: grid.height, cols: grid.width });
+    const grid = gridLayout({ tile: image, rows: 2, cols: shownIndices.length, scale: 2 });
+    const runs = tensorboardEvents(result.history, epochImages, {
+      rows: grid.height,
+      cols: grid.width,
+      channels: image.channels === 1 ? 1 : 3,
+    });
     for (const [run, events] of Object.entries(runs)) {
       if (!events.length) continue;
       mkdirSync(join(ctx.outDir, 'tensorboard', run), { recursive: true });
@@ -193,7 +223,8 @@ export default defineStage({
           versions: { ...tf.versions, node: process.version },
           seed: p.seed,
           params: p,
-          image_size: train.size,
+          image,
+          depth,
           train_images: train.count,
           validation_images: validation.count,
           best_epoch: result.bestEpoch,

@@ -47,14 +47,14 @@ export default defineStage({
       }
     }
     const images = decode(tf, model, z, model.kind === 'cvae' ? new Array<number>(d * steps).fill(label) : undefined);
-    const grid = { tileSize: model.imageSize, rows: d, cols: steps, scale: ctx.params.scale };
+    const grid = { tile: model.image, rows: d, cols: steps, scale: ctx.params.scale };
     const layout = gridLayout(grid);
     const { png } = await annotateGrid(gridPng({ tiles: images, ...grid }), layout.width, layout.height, {
       title: `Latent traversals · ${modelTitle(model, ctx.variant)} · from test image ${index} (a ${label})`,
-      rows: Array.from({ length: d }, (_, r) => ({ at: layout.rowY(r) + layout.cell / 2, text: `z${r + 1}` })),
+      rows: Array.from({ length: d }, (_, r) => ({ at: layout.rowY(r) + layout.cellHeight / 2, text: `z${r + 1}` })),
       xAxis: {
         title: 'value of the swept dimension (the others at the image’s μ)',
-        ticks: sweepTicks(-range, range, layout.colX(0) + layout.cell / 2, layout.colX(steps - 1) + layout.cell / 2),
+        ticks: sweepTicks(-range, range, layout.colX(0) + layout.cellWidth / 2, layout.colX(steps - 1) + layout.cellWidth / 2),
       },
     });
     writeFileSync(join(ctx.outDir, 'traversals.png'), png);

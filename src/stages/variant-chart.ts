@@ -55,9 +55,11 @@ export default defineStage({
                 ? metric
                 : String(source.variant[x] ?? source.id);
         if (x === 'digit') {
-          for (let c = 0; c < 10; c++) {
+          // As many classes as the evaluation had: evaluate writes <metric>_class_0, _1, … for each.
+          for (let c = 0; ; c++) {
             const v = source.value(`${metric}_class_${c}`);
-            if (v === undefined) throw new StageError(`${source.id}: no per-class metric ${metric}_class_${c} in ${source.file}`);
+            if (v === undefined && c === 0) throw new StageError(`${source.id}: no per-class metric ${metric}_class_0 in ${source.file}`);
+            if (v === undefined) break;
             values.push({ x: String(c), metric, series, ...v });
           }
         } else {

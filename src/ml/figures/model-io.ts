@@ -1,6 +1,6 @@
 /**
  * Encoding and decoding with a trained model for the figure stages, in batches, returning
- * plain arrays. Images are [n, S, S] flattened; codes are [n, d] flattened.
+ * plain arrays. Images are [n, H, W, C] flattened; codes are [n, d] flattened.
  */
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type { Tf } from '../backend.js';
@@ -11,25 +11,26 @@ export type TrainedModel = Awaited<ReturnType<typeof loadTrainedModel>>;
 // One predict call per chunk of this many (predict's own default, 32, is far slower per image).
 const BATCH = 500;
 
-function oneHot(tf: Tf, labels: ArrayLike<number>, from: number, n: number): TfCore.Tensor2D {
+function oneHot(tf: Tf, model: TrainedModel, labels: ArrayLike<number>, from: number, n: number): TfCore.Tensor2D {
   return tf.core.oneHot(
     tf.core.tensor1d(
       Array.from({ length: n }, (_, i) => labels[from + i]!),
       'int32',
     ),
-    10,
+    model.classes.length,
   ) as TfCore.Tensor2D;
 }
 
 /** μ of each image (the AE's code). */
 export function encodeMeans(tf: Tf, model: TrainedModel, images: Float32Array, labels: ArrayLike<number>, count: number): Float32Array {
-  const s = model.imageSize;
+  const { rows, cols, channels } = model.image;
+  const pixels = rows * cols * channels;
   const out = new Float32Array(count * model.latentDim);
   for (let start = 0; start < count; start += BATCH) {
     const n = Math.min(BATCH, count - start);
     const mu = tf.core.tidy(() => {
-      const x = tf.core.tensor4d(images.subarray(start * s * s, (start + n) * s * s), [n, s, s, 1]);
-      const heads = model.encoder.predict(model.kind === 'cvae' ? [x, oneHot(tf, labels, start, n)] : x, { batchSize: n }) as
+      const x = tf.core.tensor4d(images.subarray(start * pixels, (start + n) * pixels), [n, rows, cols, channels]);
+      const heads = model.encoder.predict(model.kind === 'cvae' ? [x, oneHot(tf, model, labels, start, n)] : x, { batchSize: n }) as
         TfCore.Tensor | TfCore.Tensor[];
       return Array.isArray(heads) ? heads[0]! : heads;
     });
@@ -47,15 +48,16 @@ export function encodeDistributions(
   labels: ArrayLike<number>,
   count: number,
 ): { mu: Float32Array; logVar: Float32Array } {
-  const s = model.imageSize;
+  const { rows, cols, channels } = model.image;
+  const pixels = rows * cols * channels;
   const d = model.latentDim;
   const mu = new Float32Array(count * d);
   const logVar = new Float32Array(count * d);
   for (let start = 0; start < count; start += BATCH) {
     const n = Math.min(BATCH, count - start);
     const [m, v] = tf.core.tidy(() => {
-      const x = tf.core.tensor4d(images.subarray(start * s * s, (start + n) * s * s), [n, s, s, 1]);
-      const heads = model.encoder.predict(model.kind === 'cvae' ? [x, oneHot(tf, labels, start, n)] : x, { batchSize: n }) as
+      const x = tf.core.tensor4d(images.subarray(start * pixels, (start + n) * pixels), [n, rows, cols, channels]);
+      const heads = model.encoder.predict(model.kind === 'cvae' ? [x, oneHot(tf, model, labels, start, n)] : x, { batchSize: n }) as
         TfCore.Tensor | TfCore.Tensor[];
       const [first, second] = Array.isArray(heads) ? heads : [heads];
       return [first!, second ?? tf.core.zerosLike(first!)];
@@ -70,19 +72,20 @@ export function encodeDistributions(
 /** Decoded images (pixel probabilities) for codes z; `labels` condition a cvae. */
 export function decode(tf: Tf, model: TrainedModel, z: Float32Array, labels?: ArrayLike<number>): Float32Array {
   const d = model.latentDim;
-  const s = model.imageSize;
+  const { rows, cols, channels } = model.image;
+  const pixels = rows * cols * channels;
   const count = z.length / d;
   if (model.kind === 'cvae' && !labels) throw new Error('a conditional model needs a label for each code');
-  const out = new Float32Array(count * s * s);
+  const out = new Float32Array(count * pixels);
   for (let start = 0; start < count; start += BATCH) {
     const n = Math.min(BATCH, count - start);
     const images = tf.core.tidy(() => {
       const codes = tf.core.tensor2d(z.subarray(start * d, (start + n) * d), [n, d]);
-      return model.decoder.predict(model.kind === 'cvae' ? [codes, oneHot(tf, labels!, start, n)] : codes, {
+      return model.decoder.predict(model.kind === 'cvae' ? [codes, oneHot(tf, model, labels!, start, n)] : codes, {
         batchSize: n,
       }) as TfCore.Tensor;
     });
-    out.set(images.dataSync() as Float32Array, start * s * s);
+    out.set(images.dataSync() as Float32Array, start * pixels);
     images.dispose();
   }
   return out;

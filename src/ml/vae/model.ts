@@ -1,13 +1,15 @@
 /**
- * The seeds' models, as tfjs-layers functions with their shapes (N = batch, S = image side
- * 28 or 32, d = latent_dim, k = classes for the conditional model).
+ * The seeds' models, as tfjs-layers functions with their shapes (N = batch, H×W×C the image,
+ * D = depth, the number of stride-2 blocks, F_i = 32·2^i filters, d = latent_dim, k = classes
+ * for the conditional model).
  *
- * conv encoder:  x [N,S,S,1] → Conv2D(32,3,s2,relu) [N,S/2,S/2,32] → Conv2D(64,3,s2,relu)
- *                [N,S/4,S/4,64] → Flatten → Dense(hidden,relu) → μ [N,d], log σ² [N,d]
- * conv decoder:  z [N,d] → Dense((S/4)²·64,relu) → Reshape [N,S/4,S/4,64]
- *                → Conv2DTranspose(64,3,s2,relu) [N,S/2,S/2,64] → Conv2DTranspose(32,3,s2,relu)
- *                [N,S,S,32] → Conv2DTranspose(1,3) logits [N,S,S,1]
- * dense:         Flatten → Dense(hidden,relu) → μ, log σ²;  z → Dense(hidden,relu) → Dense(S²) → logits
+ * conv encoder:  x [N,H,W,C] → D × Conv2D(F_i,3,s2,relu), halving each side: [N,H/2^D,W/2^D,F_{D−1}]
+ *                → Flatten → Dense(hidden,relu) → μ [N,d], log σ² [N,d]
+ * conv decoder:  z [N,d] → Dense((H/2^D)(W/2^D)·F_{D−1},relu) → Reshape → D × Conv2DTranspose(
+ *                F_{D−1−i},3,s2,relu), doubling each side → Conv2DTranspose(C,3) logits [N,H,W,C]
+ *                With D = 2 on 28×28 or 32×32 grey images this is exactly the seeds' network
+ *                (32 and 64 filters); 64×64 gets D = 3 (32, 64, 128), seed 003's depth for faces.
+ * dense:         Flatten → Dense(hidden,relu) → μ, log σ²;  z → Dense(hidden,relu) → Dense(H·W·C) → logits
  * ae:            the conv body with one Dense(d) code instead of μ and log σ²
  * cvae:          one-hot labels [N,k] joined to the flattened features and to z
  * The decoders output logits: the loss uses them directly (stable); saved decoders end in a
@@ -18,9 +20,18 @@ import type { Tf } from '../backend.js';
 
 export type ModelKind = 'conv' | 'dense' | 'ae' | 'cvae';
 
+/** An image's rows, columns and channels (1 grey, 3 RGB). */
+export interface ImageShape {
+  readonly rows: number;
+  readonly cols: number;
+  readonly channels: number;
+}
+
 export interface ModelConfig {
   readonly kind: ModelKind;
-  readonly imageSize: number;
+  readonly image: ImageShape;
+  /** Stride-2 blocks of the conv models (defaultDepth). */
+  readonly depth: number;
   readonly latentDim: number;
   readonly hidden: number;
   readonly classes: number;
@@ -30,7 +41,7 @@ export interface ModelConfig {
 export interface VaeModels {
   /** x (and one-hot y for cvae) → [μ, log σ²], or [code] for the ae. */
   readonly encoder: TfLayers.LayersModel;
-  /** z (and one-hot y) → logits [N,S,S,1]. */
+  /** z (and one-hot y) → logits [N,H,W,C]. */
   readonly decoderLogits: TfLayers.LayersModel;
   /** Same layers, ending in a sigmoid: what is saved and used for figures. */
   readonly decoder: TfLayers.LayersModel;
@@ -42,6 +53,23 @@ export interface VaeModels {
  * model.json depended on how many models the process had built before (a worker process that
  * trained two variants in turn wrote other names than two processes did).
  */
+/**
+ * The seeds' two stride-2 blocks up to 32 pixels a side, then one more per doubling, so the
+ * smallest feature map stays at most 8 pixels a side (7×7 for MNIST, 8×8 for 64×64 faces).
+ */
+export function defaultDepth(image: ImageShape): number {
+  let depth = 2;
+  while (Math.max(image.rows, image.cols) / 2 ** depth > 8) depth++;
+  return depth;
+}
+
+/** Why the conv models cannot take this image at this depth, or undefined when they can. */
+export function convShapeProblem(image: ImageShape, depth: number): string | undefined {
+  const step = 2 ** depth;
+  if (image.rows % step === 0 && image.cols % step === 0) return undefined;
+  return `${image.rows}×${image.cols} images do not halve evenly ${depth} times (depth ${depth} needs both sides divisible by ${step}); pad them (preprocess pad_to) or choose another depth`;
+}
+
 function seededInit(tf: Tf, seed: number) {
   let next = seed;
   return () => tf.layers.initializers.glorotUniform({ seed: next++ });
@@ -50,39 +78,25 @@ function seededInit(tf: Tf, seed: number) {
 export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
   const L = tf.layers.layers;
   const init = seededInit(tf, config.seed);
-  const { imageSize: s, latentDim: d, hidden, kind } = config;
-  if (kind !== 'dense' && s % 4 !== 0) throw new Error(`image size ${s} is not divisible by 4, as the conv models need`);
+  const { image, depth, latentDim: d, hidden, kind } = config;
+  const { rows, cols, channels } = image;
+  const problem = kind === 'dense' ? undefined : convShapeProblem(image, depth);
+  if (problem) throw new Error(problem);
+  const filters = Array.from({ length: depth }, (_, i) => 32 * 2 ** i);
   const conditional = kind === 'cvae';
   const label = conditional ? L.input({ shape: [config.classes], name: 'label' }) : undefined;
   const withLabel = (t: TfLayers.SymbolicTensor) =>
     label ? (L.concatenate({ name: 'enc_join_label' }).apply([t, label]) as TfLayers.SymbolicTensor) : t;
+  const stride2 = (layer: 'conv2d' | 'conv2dTranspose', name: string, units: number, input: TfLayers.SymbolicTensor) =>
+    L[layer]({ name, filters: units, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(
+      input,
+    ) as TfLayers.SymbolicTensor;
 
   // Encoder.
-  const x = L.input({ shape: [s, s, 1], name: 'image' });
-  let h: TfLayers.SymbolicTensor;
-  if (kind === 'dense') {
-    h = L.flatten({ name: 'enc_flatten' }).apply(x) as TfLayers.SymbolicTensor;
-  } else {
-    h = L.conv2d({
-      name: 'enc_conv1',
-      filters: 32,
-      kernelSize: 3,
-      strides: 2,
-      padding: 'same',
-      activation: 'relu',
-      kernelInitializer: init(),
-    }).apply(x) as TfLayers.SymbolicTensor;
-    h = L.conv2d({
-      name: 'enc_conv2',
-      filters: 64,
-      kernelSize: 3,
-      strides: 2,
-      padding: 'same',
-      activation: 'relu',
-      kernelInitializer: init(),
-    }).apply(h) as TfLayers.SymbolicTensor;
-    h = L.flatten({ name: 'enc_flatten' }).apply(h) as TfLayers.SymbolicTensor;
-  }
+  const x = L.input({ shape: [rows, cols, channels], name: 'image' });
+  let h = x;
+  if (kind !== 'dense') filters.forEach((units, i) => (h = stride2('conv2d', `enc_conv${i + 1}`, units, h)));
+  h = L.flatten({ name: 'enc_flatten' }).apply(h) as TfLayers.SymbolicTensor;
   h = L.dense({ name: 'enc_dense', units: hidden, activation: 'relu', kernelInitializer: init() }).apply(
     withLabel(h),
   ) as TfLayers.SymbolicTensor;
@@ -102,35 +116,23 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
   let g: TfLayers.SymbolicTensor;
   if (kind === 'dense') {
     g = L.dense({ name: 'dec_dense1', units: hidden, activation: 'relu', kernelInitializer: init() }).apply(zIn) as TfLayers.SymbolicTensor;
-    g = L.dense({ name: 'dec_dense2', units: s * s, kernelInitializer: init() }).apply(g) as TfLayers.SymbolicTensor;
-    g = L.reshape({ targetShape: [s, s, 1], name: 'logits' }).apply(g) as TfLayers.SymbolicTensor;
+    g = L.dense({ name: 'dec_dense2', units: rows * cols * channels, kernelInitializer: init() }).apply(g) as TfLayers.SymbolicTensor;
+    g = L.reshape({ targetShape: [rows, cols, channels], name: 'logits' }).apply(g) as TfLayers.SymbolicTensor;
   } else {
-    const base = s / 4;
-    g = L.dense({ name: 'dec_dense', units: base * base * 64, activation: 'relu', kernelInitializer: init() }).apply(
+    const [baseRows, baseCols, top] = [rows / 2 ** depth, cols / 2 ** depth, filters[depth - 1]!];
+    g = L.dense({ name: 'dec_dense', units: baseRows * baseCols * top, activation: 'relu', kernelInitializer: init() }).apply(
       zIn,
     ) as TfLayers.SymbolicTensor;
-    g = L.reshape({ name: 'dec_reshape', targetShape: [base, base, 64] }).apply(g) as TfLayers.SymbolicTensor;
+    g = L.reshape({ name: 'dec_reshape', targetShape: [baseRows, baseCols, top] }).apply(g) as TfLayers.SymbolicTensor;
+    [...filters].reverse().forEach((units, i) => (g = stride2('conv2dTranspose', `dec_deconv${i + 1}`, units, g)));
     g = L.conv2dTranspose({
-      name: 'dec_deconv1',
-      filters: 64,
+      filters: channels,
       kernelSize: 3,
-      strides: 2,
+      strides: 1,
       padding: 'same',
-      activation: 'relu',
+      name: 'logits',
       kernelInitializer: init(),
     }).apply(g) as TfLayers.SymbolicTensor;
-    g = L.conv2dTranspose({
-      name: 'dec_deconv2',
-      filters: 32,
-      kernelSize: 3,
-      strides: 2,
-      padding: 'same',
-      activation: 'relu',
-      kernelInitializer: init(),
-    }).apply(g) as TfLayers.SymbolicTensor;
-    g = L.conv2dTranspose({ filters: 1, kernelSize: 3, strides: 1, padding: 'same', name: 'logits', kernelInitializer: init() }).apply(
-      g,
-    ) as TfLayers.SymbolicTensor;
   }
   const decoderInputs = zLabel ? [z, zLabel] : z;
   const decoderLogits = tf.layers.model({ inputs: decoderInputs, outputs: g, name: 'decoder_logits' });

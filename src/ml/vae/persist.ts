@@ -10,7 +10,25 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 import { StageError } from '../../core/contract.js';
 import type { Tf } from '../backend.js';
-import type { ModelKind } from './model.js';
+import type { ImageShape, ModelKind } from './model.js';
+
+/** model/config.json: what a stage that loads the model needs to know about it. */
+export interface ModelFileConfig {
+  readonly model: ModelKind;
+  readonly latent_dim: number;
+  readonly hidden: number;
+  /** Stride-2 blocks of the conv models. */
+  readonly depth: number;
+  /** The images it reads and writes. */
+  readonly image: ImageShape;
+  /** Name of each label: evaluate's per-class rows, a cvae's one-hot width. */
+  readonly classes: readonly string[];
+}
+
+export function saveModelConfig(dir: string, config: ModelFileConfig): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+}
 
 export async function saveLayersModel(tf: Tf, model: TfLayers.LayersModel, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
@@ -47,17 +65,26 @@ export async function loadLayersModel(tf: Tf, dir: string): Promise<TfLayers.Lay
 export async function loadTrainedModel(
   tf: Tf,
   dir: string,
-): Promise<{ kind: ModelKind; latentDim: number; imageSize: number; encoder: TfLayers.LayersModel; decoder: TfLayers.LayersModel }> {
+): Promise<{
+  kind: ModelKind;
+  latentDim: number;
+  image: ImageShape;
+  /** Name of each label, as the dataset stage gave them. */
+  classes: readonly string[];
+  encoder: TfLayers.LayersModel;
+  decoder: TfLayers.LayersModel;
+}> {
   const configFile = join(dir, 'config.json');
   if (!existsSync(configFile))
     throw new StageError(
       `${dir} is not a trained model (no config.json): bind the input to a train-vae stage's model output, e.g. \`model: train.model\``,
     );
-  const config = JSON.parse(readFileSync(configFile, 'utf8')) as { model: ModelKind; latent_dim: number; image_size: number };
+  const config = JSON.parse(readFileSync(configFile, 'utf8')) as ModelFileConfig;
   return {
     kind: config.model,
     latentDim: config.latent_dim,
-    imageSize: config.image_size,
+    image: config.image,
+    classes: config.classes,
     encoder: await loadLayersModel(tf, join(dir, 'encoder')),
     decoder: await loadLayersModel(tf, join(dir, 'decoder')),
   };

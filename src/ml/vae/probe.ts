@@ -13,7 +13,15 @@ export const TRAIN_BATCH = 128;
 export const INFER_BATCH = 500;
 
 function seedModel(tf: Tf) {
-  return buildModels(tf, { kind: 'conv', imageSize: 28, latentDim: 2, hidden: 128, classes: 10, seed: 1 });
+  return buildModels(tf, {
+    kind: 'conv',
+    image: { rows: 28, cols: 28, channels: 1 },
+    depth: 2,
+    latentDim: 2,
+    hidden: 128,
+    classes: 10,
+    seed: 1,
+  });
 }
 
 /** A function that runs one training step (its argument seeds the sampling noise). */

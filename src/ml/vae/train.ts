@@ -9,14 +9,14 @@ import { shuffle } from '../sampling.js';
 import { adamOptimizer } from '../adam.js';
 import type { Tf } from '../backend.js';
 import { bceFromLogits, klDivergence, reparameterize } from './loss.js';
-import type { ModelKind, VaeModels } from './model.js';
+import type { ImageShape, ModelKind, VaeModels } from './model.js';
 
-/** Images [N,S,S,1] in [0, 1] and their labels. */
+/** Images [N,H,W,C] in [0, 1] and their labels. */
 export interface ImageSet {
   readonly images: Float32Array;
   readonly labels: Uint8Array;
   readonly count: number;
-  readonly size: number;
+  readonly shape: ImageShape;
 }
 
 export interface TrainOptions {
@@ -57,16 +57,17 @@ export interface TrainResult {
   readonly stoppedEarly: boolean;
 }
 
-/** Copies images `indices` of `set` into one batch tensor [B,S,S,1] (and one-hot labels [B,k]). */
+/** Copies images `indices` of `set` into one batch tensor [B,H,W,C] (and one-hot labels [B,k]). */
 function batchOf(tf: Tf, set: ImageSet, indices: readonly number[], classes: number): { x: TfCore.Tensor4D; y: TfCore.Tensor2D } {
-  const pixels = set.size * set.size;
+  const { rows, cols, channels } = set.shape;
+  const pixels = rows * cols * channels;
   const data = new Float32Array(indices.length * pixels);
   const oneHot = new Float32Array(indices.length * classes);
   indices.forEach((index, k) => {
     data.set(set.images.subarray(index * pixels, (index + 1) * pixels), k * pixels);
     oneHot[k * classes + set.labels[index]!] = 1;
   });
-  return { x: tf.core.tensor4d(data, [indices.length, set.size, set.size, 1]), y: tf.core.tensor2d(oneHot, [indices.length, classes]) };
+  return { x: tf.core.tensor4d(data, [indices.length, rows, cols, channels]), y: tf.core.tensor2d(oneHot, [indices.length, classes]) };
 }
 
 /** Per-image reconstruction and KL for a batch: [N] each (KL is zeros for the plain autoencoder). */
@@ -95,7 +96,7 @@ export function forward(
 
 /**
  * Reconstructions of a batch at z = μ (the autoencoder's code), as pixels in [0, 1]
- * [B,S,S,1]: no noise is drawn, so looking at them never changes what training does next.
+ * [B,H,W,C]: no noise is drawn, so looking at them never changes what training does next.
  */
 export function reconstructAtMean(
   tf: Tf,

@@ -62,7 +62,8 @@ export default defineStage({
   ...DATASET_KIND,
   async run(ctx) {
     const dir = resolve(ctx.pipelineDir, ctx.params.path);
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new StageError(`${dir} is not a folder`);
+    if (!existsSync(dir) || !statSync(dir).isDirectory())
+      throw new StageError(`${dir} is not a folder (param \`path\` ${JSON.stringify(ctx.params.path)}, relative to the pipeline file)`);
     const { files, labels, names } = indexFolder(ctx.listFiles(dir), dir);
     const [rows, cols] = typeof ctx.params.size === 'number' ? [ctx.params.size, ctx.params.size] : ctx.params.size;
     const channels = ctx.params.channels;

@@ -41,6 +41,8 @@ stages:
     assert.equal(run.status, 0, run.stdout + run.stderr);
     const server = await serve(p.path('artifacts/x/train/model'));
     try {
+      // IS_TEST silences the cpu backend's advice to install tfjs-node: it is the web page's backend here.
+      tf.env().set('IS_TEST', true);
       await tf.setBackend('cpu');
       // Plain TensorFlow.js, no ablate code: what a web page (or tfjs-node with file://) does.
       const encoder = await tfl.loadLayersModel(`${server.url}/encoder/model.json`);

@@ -176,6 +176,26 @@ describe('image-folder stage', () => {
     assert.notDeepEqual(readFileSync(p.path('artifacts/i/data/train_images.npy')), before);
   });
 
+  it('decodes only the pictures `limit` keeps, and splits them as if it had decoded all', () => {
+    const p = new TempProject();
+    cpSync(SHAPES, p.path('pipelines/shapes'), { recursive: true });
+    p.write(
+      'pipelines/l.yaml',
+      'pipeline: l\nstages:\n  data: { uses: image-folder, with: { path: shapes, size: 8, limit: 9, test: 0.34 } }\n',
+    );
+    const run = p.cli(['run', 'pipelines/l.yaml', '--plain']);
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /decoded 9 of 18 pictures, 3 classes → 8×8×3/);
+    const info = JSON.parse(p.read('artifacts/l/data/dataset.json')) as { train_per_class: number[]; test_per_class: number[] };
+    assert.deepEqual(
+      [info.train_per_class, info.test_per_class],
+      [
+        [2, 2, 2],
+        [1, 1, 1],
+      ],
+    );
+  });
+
   it('feeds preprocess and a training unchanged when the pictures are grey', async () => {
     const p = new TempProject();
     cpSync(SHAPES, p.path('pipelines/shapes'), { recursive: true });

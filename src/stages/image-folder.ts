@@ -3,6 +3,7 @@ import { extname, resolve } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { DATASET_KIND, PoolSplitParams, writePooledDataset, type ClassNames } from '../ml/dataset.js';
 import { cropAndResize, decodeImage, toChannels } from '../ml/images.js';
+import { stratifiedSample } from '../ml/sampling.js';
 import { defineStage, PATH_FORMAT, StageError } from '../core/contract.js';
 
 const DECODED = new Set(['.png', '.jpg', '.jpeg']);
@@ -64,7 +65,14 @@ export default defineStage({
     const dir = resolve(ctx.pipelineDir, ctx.params.path);
     if (!existsSync(dir) || !statSync(dir).isDirectory())
       throw new StageError(`${dir} is not a folder (param \`path\` ${JSON.stringify(ctx.params.path)}, relative to the pipeline file)`);
-    const { files, labels, names } = indexFolder(ctx.listFiles(dir), dir);
+    const folder = indexFolder(ctx.listFiles(dir), dir);
+    const { names } = folder;
+    // `limit` is drawn from the labels first, so only the kept pictures are decoded (a first
+    // look at 20,000 of CelebA's 202,599 decodes 20,000). writePooledDataset would draw the
+    // same subset with the same random numbers; given the kept pool it draws none.
+    const keep = stratifiedSample(folder.labels, ctx.params.limit ?? folder.files.length, ctx.random);
+    const files = keep.map((i) => folder.files[i]!);
+    const labels = Uint8Array.from(keep, (i) => folder.labels[i]!);
     const [rows, cols] = typeof ctx.params.size === 'number' ? [ctx.params.size, ctx.params.size] : ctx.params.size;
     const channels = ctx.params.channels;
     const pixels = rows * cols * channels;
@@ -80,9 +88,9 @@ export default defineStage({
       if (i % 1000 === 999) ctx.progress(`decoded ${i + 1} of ${files.length} pictures`, (i + 1) / files.length);
     });
     ctx.progress(
-      `${files.length} pictures, ${names.labelled ? `${names.classes.length} classes` : 'unlabelled'} → ${rows}×${cols}×${channels}`,
+      `decoded ${files.length} of ${folder.files.length} pictures, ${names.labelled ? `${names.classes.length} classes` : 'unlabelled'} → ${rows}×${cols}×${channels}`,
     );
-    const pool = { images, labels: Uint8Array.from(labels), count: files.length, rows, cols, channels };
+    const pool = { images, labels, count: files.length, rows, cols, channels };
     // The path as written in the pipeline: an absolute one would differ between checkouts.
     writePooledDataset(ctx.outDir, { pool, names, source: ctx.params.path }, ctx.params, ctx.random);
   },

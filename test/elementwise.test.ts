@@ -158,7 +158,7 @@ if ('addon' in loaded) {
         optimizer.minimize(
           () => {
             const out = forward(tf, models, 'conv', x, y, 100 + s, true);
-            return tfc.mean(tfc.add(out.bce, out.kl)) as tfc.Scalar;
+            return tfc.mean(tfc.add(out.recon, out.kl)) as tfc.Scalar;
           },
           false,
           variables,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { loadTf } from '../src/ml/backend.js';
-import { bceFromLogits, klDivergence, meanSquaredError } from '../src/ml/vae/loss.js';
+import { bceFromLogits, gaussianNll, imqKernel, mmd, reconstructionNll, klDivergence, meanSquaredError } from '../src/ml/vae/loss.js';
 import { psnr, summarize } from '../src/ml/vae/metrics.js';
 import { buildModels, convShapeProblem, defaultDepth } from '../src/ml/vae/model.js';
 import { trainVae } from '../src/ml/vae/train.js';
@@ -33,11 +33,40 @@ describe('loss terms against hand-computed values', () => {
 
   it('PSNR and summaries', () => {
     assert.equal(psnr(0.01), 20);
-    const s = summarize({ bce: new Float32Array([1, 3]), kl: new Float32Array([0.5, 0.5]), mse: new Float32Array([0.01, 0.001]) });
+    const s = summarize({ recon: new Float32Array([1, 3]), kl: new Float32Array([0.5, 0.5]), mse: new Float32Array([0.01, 0.001]) });
     assert.deepEqual(
       { ...s, mse: Number(s.mse.toFixed(4)), psnr: Number(s.psnr.toFixed(6)) },
-      { n: 2, bce: 2, kl: 0.5, neg_elbo: 2.5, mse: 0.0055, psnr: 25 },
+      { n: 2, recon: 2, kl: 0.5, neg_elbo: 2.5, mse: 0.0055, psnr: 25 },
     );
+  });
+
+  it('Gaussian NLL: Σ (x − σ(l))² / 2s² + log(s√2π) per pixel, by hand', async () => {
+    const { core } = await loadTf('wasm', 1);
+    // Logits 0 → mean 0.5; pixels 0.5 and 0.9, s = 0.1: (0 + 0.16) / 0.02 + 2·log(0.1·√(2π)) = 8 − 2.8857…
+    const nll = gaussianNll(core, core.tensor4d([0, 0], [1, 1, 2, 1]), core.tensor4d([0.5, 0.9], [1, 1, 2, 1]), 0.1).dataSync()[0]!;
+    const expected = 0.16 / 0.02 + 2 * Math.log(0.1 * Math.sqrt(2 * Math.PI));
+    assert.ok(Math.abs(nll - expected) < 1e-5, `${nll} vs ${expected}`);
+    const bernoulli = reconstructionNll(core, core.tensor4d([0], [1, 1, 1, 1]), core.tensor4d([1], [1, 1, 1, 1]), { kind: 'bernoulli' });
+    assert.ok(Math.abs(bernoulli.dataSync()[0]! - Math.LN2) < 1e-6, 'Bernoulli at logit 0 is log 2 nats');
+  });
+
+  it('IMQ kernel and MMD² on fixed points, by hand', async () => {
+    const { core } = await loadTf('wasm', 1);
+    // d = 1, points 0 and 1: ‖a − b‖² = 1; k = Σ_s c/(c + 1) with c = 2·s over the seven scales.
+    const scales = [0.1, 0.2, 0.5, 1, 2, 5, 10];
+    const k1 = scales.reduce((sum, s) => sum + (2 * s) / (2 * s + 1), 0);
+    const k0 = scales.length; // k(a, a) = 1 per scale
+    const kernel = imqKernel(core, core.tensor2d([[0], [1]]), core.tensor2d([[0], [1]])).arraySync() as number[][];
+    assert.ok(Math.abs(kernel[0]![0]! - k0) < 1e-5 && Math.abs(kernel[0]![1]! - k1) < 1e-5, JSON.stringify(kernel));
+    // z = {0, 1}, p = {0, 1}: the same sets. Unbiased MMD² = k1 + k1 − 2·(2·k0 + 2·k1)/4 = k1 − k0 (< 0: the estimate is unbiased, not non-negative).
+    const same = mmd(core, core.tensor2d([[0], [1]]), core.tensor2d([[0], [1]])).dataSync()[0]!;
+    assert.ok(Math.abs(same - (k1 - k0)) < 1e-5, `${same} vs ${k1 - k0}`);
+    // z = {5, 5}, p = {0, 1}: far from the prior draws. k(5,5) = 7; k(0,1) = k1; cross: k(5,0) and k(5,1).
+    const k = (dist2: number) => scales.reduce((sum, s) => sum + (2 * s) / (2 * s + dist2), 0);
+    const far = mmd(core, core.tensor2d([[5], [5]]), core.tensor2d([[0], [1]])).dataSync()[0]!;
+    const expected = k(0) + k(1) - (2 * (2 * k(25) + 2 * k(16))) / 4;
+    assert.ok(Math.abs(far - expected) < 1e-5, `${far} vs ${expected}`);
+    assert.ok(far > 1, 'codes far from the prior give a large MMD');
   });
 });
 
@@ -170,7 +199,9 @@ describe('training loop options', () => {
     kind: 'conv' as const,
     batchSize: 16,
     learningRate: 1e-3,
+    likelihood: { kind: 'bernoulli' } as const,
     beta: 2,
+    mmdWeight: 0,
     classes: 10,
     seed: 1,
     signal: new AbortController().signal,
@@ -223,7 +254,7 @@ stages:
   train:
     uses: train-vae
     in: { data: prep }
-    matrix: { model: [conv, ae, cvae, dense] }
+    matrix: { model: [conv, ae, cvae, dense, wae, infovae] }
     with: { model: "\${matrix.model}", epochs: 1, batch_size: 32, hidden: 16, backend: wasm }
   eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: wasm } }
 `;
@@ -249,12 +280,60 @@ describe('train-vae and evaluate on tiny data', () => {
       p.read('artifacts/tiny/eval/model=cvae/per_class.csv'),
       /^class,name,n,bce,kl,neg_elbo,mse,psnr,bce_mu,mse_mu,psnr_mu\n0,0,10,/,
     );
+    // The MMD models: the WAE has codes and an MMD but no KL; InfoVAE has both, its −ELBO still reconstruction + KL.
+    const wae = JSON.parse(p.read('artifacts/tiny/eval/model=wae/metrics.json')) as Record<string, number>;
+    assert.equal(wae.kl, undefined);
+    assert.ok(Number.isFinite(wae.mmd) && Number.isFinite(wae.bce), JSON.stringify(wae));
+    const info = JSON.parse(p.read('artifacts/tiny/eval/model=infovae/metrics.json')) as Record<string, number>;
+    assert.ok(Number.isFinite(info.mmd) && Math.abs(info.neg_elbo! - (info.bce! + info.kl!)) < 1e-3, JSON.stringify(info));
+    const waeHistory = JSON.parse(p.read('artifacts/tiny/train/model=wae/history.json')) as Record<string, number>[];
+    // loss = recon + λ·MMD with λ = 10 (the KL column is zeros for a deterministic encoder).
+    const e = waeHistory[0]!;
+    assert.ok(Math.abs(e.loss! - (e.bce! + 10 * e.mmd!)) < 1e-2 * e.loss!, JSON.stringify(e));
     const lock = readLockfile(p.path('pipelines/tiny.lock.json'))!;
     assert.equal(lock.stages['train[model=conv]']!.fingerprint.environment.backend, 'wasm');
     assert.ok(lock.stages['eval[model=dense]']!.metrics!.psnr! > 0);
 
     const second = await p.run('pipelines/tiny.yaml');
     assert.deepEqual(second.ran, []);
+  });
+
+  it('a Gaussian likelihood names its term nll everywhere and evaluates under the same likelihood', async () => {
+    const p = new TempProject({
+      'pipelines/g.yaml': `pipeline: g
+stages:
+  mnist: { uses: mnist, with: { limit_train: 64, limit_test: 32, validation: 0.25 } }
+  prep: { uses: preprocess, in: { data: mnist } }
+  train: { uses: train-vae, in: { data: prep }, with: { likelihood: gaussian, sigma: 0.2, epochs: 1, batch_size: 16, hidden: 8, backend: wasm } }
+  eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: wasm } }
+  curves: { uses: training-curves, in: { run: train } }
+`,
+    });
+    const result = await p.run('pipelines/g.yaml');
+    assert.deepEqual(result.failed, []);
+    const history = JSON.parse(p.read('artifacts/g/train/history.json')) as Record<string, number>[];
+    assert.deepEqual(Object.keys(history[0]!), ['epoch', 'loss', 'nll', 'kl', 'beta', 'val_loss', 'val_nll', 'val_kl']);
+    assert.deepEqual((JSON.parse(p.read('artifacts/g/train/model/config.json')) as { likelihood: unknown }).likelihood, {
+      kind: 'gaussian',
+      sigma: 0.2,
+    });
+    const metrics = JSON.parse(p.read('artifacts/g/eval/metrics.json')) as Record<string, number>;
+    assert.equal(metrics.bce, undefined);
+    assert.ok(Math.abs(metrics.neg_elbo! - (metrics.nll! + metrics.kl!)) < 1e-3, JSON.stringify(metrics));
+    // 784 pixels: the constant alone is 784·log(0.2·√(2π)) ≈ −343 nats; squared errors add (x − μ)²/0.08 each.
+    assert.ok(metrics.nll! > 784 * Math.log(0.2 * Math.sqrt(2 * Math.PI)), `${metrics.nll}`);
+    assert.match(p.read('artifacts/g/eval/per_class.csv'), /^class,name,n,nll,kl,neg_elbo,mse,psnr,nll_mu,mse_mu,psnr_mu\n/);
+  });
+
+  it('refuses beta on infovae, whose KL weight is 1 − info_alpha', async () => {
+    const p = new TempProject({
+      'pipelines/i.yaml':
+        'pipeline: i\nstages:\n  mnist: { uses: mnist, with: { limit_train: 32, limit_test: 8 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { model: infovae, beta: 4, epochs: 1, backend: wasm } }\n',
+    });
+    const result = await p.run('pipelines/i.yaml');
+    assert.deepEqual(result.failed, ['train']);
+    const failure = result.events.find((e) => e.type === 'failed');
+    assert.match(failure?.type === 'failed' ? failure.message : '', /infovae's is 1 − info_alpha/);
   });
 
   it('is deterministic: same seed, same backend → byte-identical outputs, every file; a retrain keeps evaluate cached', async () => {

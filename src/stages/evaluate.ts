@@ -42,12 +42,18 @@ export default defineStage({
     const { loadTf } = await import('../ml/backend.js');
     const { readNpyAs, encodeNpy } = await import('../ml/npy.js');
     const { loadTrainedModel } = await import('../ml/vae/persist.js');
-    const { bceFromLogits, klDivergence, meanSquaredError, reparameterize } = await import('../ml/vae/loss.js');
+    const { klDivergence, meanSquaredError, mmd, reconstructionNll, reparameterize } = await import('../ml/vae/loss.js');
+    const { hasDeterministicEncoder } = await import('../ml/vae/model.js');
     const { summarize } = await import('../ml/vae/metrics.js');
     const tf = await loadTf(ctx.params.backend, ctx.threads);
     const core = tf.core;
-    const { kind, latentDim: d, image, classes, encoder, decoder } = await loadTrainedModel(tf, ctx.input('model'));
-    // The decoder ends in a sigmoid; its input is the logits, which give an exact, stable BCE.
+    const { kind, latentDim: d, image, classes, likelihood, encoder, decoder } = await loadTrainedModel(tf, ctx.input('model'));
+    const deterministic = hasDeterministicEncoder(kind);
+    // The MMD models are judged by how close their codes are to the prior too.
+    const withMmd = kind === 'wae' || kind === 'infovae';
+    // The reconstruction term is named by its likelihood, as in the training's history.
+    const rk = likelihood.kind === 'bernoulli' ? 'bce' : 'nll';
+    // The decoder ends in a sigmoid; its input is the logits, which give an exact, stable likelihood.
     const logitsModel = tf.layers.model({ inputs: decoder.inputs, outputs: decoder.getLayer('logits').output });
     const split = ctx.params.split;
     const images = readNpyAs(join(ctx.input('data'), `${split}_images.npy`), 'float32');
@@ -58,8 +64,9 @@ export default defineStage({
       throw new StageError(
         `the model was trained on ${image.rows}×${image.cols}×${image.channels} images but ${split}_images.npy holds ${rows}×${cols}×${channels} ones`,
       );
-    const sampled = { bce: new Float32Array(count), kl: new Float32Array(count), mse: new Float32Array(count) };
-    const atMean = { bce: new Float32Array(count), kl: new Float32Array(count), mse: new Float32Array(count) };
+    const sampled = { recon: new Float32Array(count), kl: new Float32Array(count), mse: new Float32Array(count) };
+    const atMean = { recon: new Float32Array(count), kl: new Float32Array(count), mse: new Float32Array(count) };
+    let mmdSum = 0;
     const mus = new Float32Array(count * d);
     const logVars = new Float32Array(count * d);
     const pixels = rows * cols * channels;
@@ -76,31 +83,38 @@ export default defineStage({
         const heads = encoder.predict(kind === 'cvae' ? [x, y] : x, { batchSize: n }) as TfTensor | TfTensor[];
         const [mu, logVar] = Array.isArray(heads) ? heads : [heads];
         const decodeLogits = (z: TfTensor) => logitsModel.predict(kind === 'cvae' ? [z, y] : z, { batchSize: n }) as TfTensor;
-        const zSample = kind === 'ae' ? mu! : reparameterize(core, mu!, logVar!, ctx.params.seed * 100_000 + start);
+        const noise = ctx.params.seed * 100_000 + start;
+        const zSample = deterministic ? mu! : reparameterize(core, mu!, logVar!, noise);
         const lSample = decodeLogits(zSample);
         const lMean = decodeLogits(mu!);
-        const kl = kind === 'ae' ? core.zeros([n]) : klDivergence(core, mu!, logVar!);
+        const kl = deterministic ? core.zeros([n]) : klDivergence(core, mu!, logVar!);
+        // This batch's MMD between its codes and prior draws, weighted by its images.
+        const batchMmd = withMmd
+          ? core.mul(mmd(core, zSample, core.randomNormal(zSample.shape, 0, 1, 'float32', -noise - 1)), n)
+          : core.scalar(0);
         return [
-          bceFromLogits(core, lSample, x),
+          reconstructionNll(core, lSample, x, likelihood),
           meanSquaredError(core, core.sigmoid(lSample), x),
-          bceFromLogits(core, lMean, x),
+          reconstructionNll(core, lMean, x, likelihood),
           meanSquaredError(core, core.sigmoid(lMean), x),
           kl,
           mu!,
           logVar ?? core.zeros(mu!.shape),
           core.sigmoid(lMean),
+          batchMmd,
         ];
       });
-      const [bS, mS, bM, mM, kl, mu, lv, recon] = results.map((t) => t.dataSync() as Float32Array);
+      const [bS, mS, bM, mM, kl, mu, lv, recon, batchMmd] = results.map((t) => t.dataSync() as Float32Array);
+      mmdSum += batchMmd![0]!;
       for (let i = 0; i < n * pixels; i++) {
         const v = recon![i]!;
         reconSum[i % pixels]! += v;
         reconSquares[i % pixels]! += v * v;
       }
-      sampled.bce.set(bS!, start);
+      sampled.recon.set(bS!, start);
       sampled.mse.set(mS!, start);
       sampled.kl.set(kl!, start);
-      atMean.bce.set(bM!, start);
+      atMean.recon.set(bM!, start);
       atMean.mse.set(mM!, start);
       atMean.kl.set(kl!, start);
       mus.set(mu!, start * d);
@@ -112,8 +126,8 @@ export default defineStage({
     const overallMean = summarize(atMean);
     const metrics: Record<string, number | string> = { model: kind, images: count };
     const put = (suffix: string, s: ReturnType<typeof summarize>) => {
-      metrics[`bce${suffix}`] = s.bce;
-      if (kind !== 'ae') {
+      metrics[`${rk}${suffix}`] = s.recon;
+      if (!deterministic) {
         metrics[`kl${suffix}`] = s.kl;
         metrics[`neg_elbo${suffix}`] = s.neg_elbo;
       }
@@ -122,15 +136,16 @@ export default defineStage({
     };
     // The AE's code is deterministic: its "sampled" and "mean" metrics are the same numbers.
     put('', overallSampled);
-    if (kind !== 'ae') put('_mu', overallMean);
-    const table = ['class,name,n,bce,kl,neg_elbo,mse,psnr,bce_mu,mse_mu,psnr_mu'];
+    if (!deterministic) put('_mu', overallMean);
+    if (withMmd) metrics.mmd = mmdSum / count;
+    const table = [`class,name,n,${rk},kl,neg_elbo,mse,psnr,${rk}_mu,mse_mu,psnr_mu`];
     for (let c = 0; c < classes.length; c++) {
       const indices = Array.from(labels.data.keys()).filter((i) => labels.data[i] === c);
       const s = summarize(sampled, indices);
       const m = summarize(atMean, indices);
       table.push(
         csvLine(
-          [c, classes[c]!, s.n, s.bce, s.kl, s.neg_elbo, s.mse, s.psnr, m.bce, m.mse, m.psnr].map((v) =>
+          [c, classes[c]!, s.n, s.recon, s.kl, s.neg_elbo, s.mse, s.psnr, m.recon, m.mse, m.psnr].map((v) =>
             typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(6) : String(v),
           ),
         ),
@@ -138,7 +153,12 @@ export default defineStage({
       metrics[`psnr_class_${c}`] = s.psnr;
       metrics[`mse_class_${c}`] = s.mse;
     }
-    const warnings = outcomeWarnings(kind, metrics.kl, reconstructionSpread(reconSum, reconSquares, count), ctx.params.collapse_kl);
+    const warnings = outcomeWarnings(
+      deterministic,
+      metrics.kl,
+      reconstructionSpread(reconSum, reconSquares, count),
+      ctx.params.collapse_kl,
+    );
     for (const w of warnings) ctx.log(`warning: ${w}`);
     writeFileSync(
       join(ctx.outDir, 'metrics.json'),
@@ -167,9 +187,9 @@ function reconstructionSpread(sum: Float64Array, squares: Float64Array, count: n
  * reconstructions that barely vary across images mean the decoder ignores its input.
  * 0.01 is a fiftieth of the spread of MNIST's own pixels (≈ 0.3).
  */
-function outcomeWarnings(kind: string, kl: number | string | undefined, spread: number, collapseKl: number): string[] {
+function outcomeWarnings(deterministic: boolean, kl: number | string | undefined, spread: number, collapseKl: number): string[] {
   const warnings: string[] = [];
-  if (kind !== 'ae' && typeof kl === 'number' && kl < collapseKl)
+  if (!deterministic && typeof kl === 'number' && kl < collapseKl)
     warnings.push(
       `posterior collapse: mean KL ${kl.toPrecision(2)} nats per image (< ${collapseKl}); z carries almost nothing, so samples and traversals show one average image. Train longer or on more images, or lower beta / add a KL warm-up`,
     );

@@ -8,10 +8,26 @@ import type { EpochRecord } from '../ml/vae/train.js';
 
 const Params = Type.Object(
   {
-    model: Type.Union([Type.Literal('conv'), Type.Literal('dense'), Type.Literal('ae'), Type.Literal('cvae')], {
-      default: 'conv',
-      description: "conv: the seeds' conv VAE; dense: MLP VAE; ae: deterministic autoencoder baseline; cvae: label-conditioned VAE.",
+    model: Type.Union(
+      [Type.Literal('conv'), Type.Literal('dense'), Type.Literal('ae'), Type.Literal('cvae'), Type.Literal('wae'), Type.Literal('infovae')],
+      {
+        default: 'conv',
+        description:
+          "conv: the seeds' conv VAE; dense: MLP VAE; ae: deterministic autoencoder baseline; cvae: label-conditioned VAE; wae: Wasserstein autoencoder (WAE-MMD, deterministic encoder); infovae: InfoVAE (KL and MMD).",
+      },
+    ),
+    likelihood: Type.Union([Type.Literal('bernoulli'), Type.Literal('gaussian')], {
+      default: 'bernoulli',
+      description:
+        "Pixel likelihood of the reconstruction term: bernoulli (BCE on [0, 1], the seeds' choice) or gaussian (N(σ(logits), sigma²), for continuous RGB).",
     }),
+    sigma: Type.Number({ exclusiveMinimum: 0, default: 0.1, description: 'Standard deviation of the gaussian likelihood.' }),
+    mmd_weight: Type.Number({
+      minimum: 0,
+      default: 10,
+      description: "λ of wae (recon + λ·MMD, the WAE paper's 10 for MNIST) and infovae (recon + (1 − α)·KL + (α + λ − 1)·MMD).",
+    }),
+    info_alpha: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'α of infovae: its KL weighs 1 − α.' }),
     latent_dim: Type.Integer({ minimum: 1, maximum: 4096, default: 2 }),
     hidden: Type.Integer({
       minimum: 1,
@@ -62,6 +78,7 @@ const SHOWN_IMAGES = 8;
  */
 function tensorboardEvents(
   history: readonly EpochRecord[],
+  reconKey: string,
   images: readonly Uint8Array[],
   imageSize: { rows: number; cols: number; channels: 1 | 3 },
 ) {
@@ -82,9 +99,10 @@ function tensorboardEvents(
       step: r.epoch,
       values: [
         scalar('epoch_loss', r.loss),
-        scalar('epoch_bce', r.bce),
+        scalar(`epoch_${reconKey}`, r.recon),
         scalar('epoch_kl', r.kl),
         scalar('epoch_beta', r.beta),
+        ...(r.mmd === undefined ? [] : [scalar('epoch_mmd', r.mmd)]),
         ...withImage,
       ],
     });
@@ -92,7 +110,13 @@ function tensorboardEvents(
       validation.push({
         wallTime: r.epoch,
         step: r.epoch,
-        values: [scalar('epoch_loss', r.val_loss), scalar('epoch_bce', r.val_bce!), scalar('epoch_kl', r.val_kl!), image],
+        values: [
+          scalar('epoch_loss', r.val_loss),
+          scalar(`epoch_${reconKey}`, r.val_recon!),
+          scalar('epoch_kl', r.val_kl!),
+          ...(r.val_mmd === undefined ? [] : [scalar('epoch_mmd', r.val_mmd)]),
+          image,
+        ],
       });
   });
   return { train, validation };
@@ -167,6 +191,16 @@ export default defineStage({
       classes: classes.length,
       seed: p.seed,
     });
+    if (p.model === 'infovae' && p.beta !== 1)
+      throw new StageError(`beta is the VAE's KL weight; infovae's is 1 − info_alpha (${1 - p.info_alpha}): leave beta at 1`);
+    const likelihood = p.likelihood === 'gaussian' ? ({ kind: 'gaussian', sigma: p.sigma } as const) : ({ kind: 'bernoulli' } as const);
+    // The objective's weights (loss.ts): β·KL for the VAEs, λ·MMD for the WAE, both for InfoVAE.
+    const weights =
+      p.model === 'wae'
+        ? { beta: p.beta, mmdWeight: p.mmd_weight }
+        : p.model === 'infovae'
+          ? { beta: 1 - p.info_alpha, mmdWeight: p.info_alpha + p.mmd_weight - 1 }
+          : { beta: p.beta, mmdWeight: 0 };
     ctx.log(
       `training ${p.model} d=${p.latent_dim} β=${p.beta} on ${train.count} images (${validation.count} validation), ${p.epochs} epochs`,
     );
@@ -179,7 +213,8 @@ export default defineStage({
       epochs: p.epochs,
       batchSize: p.batch_size,
       learningRate: p.lr,
-      beta: p.beta,
+      likelihood,
+      ...weights,
       klWarmupEpochs: p.kl_warmup,
       patience: p.early_stopping,
       classes: classes.length,
@@ -197,11 +232,27 @@ export default defineStage({
     });
     await saveLayersModel(tf, models.encoder, join(ctx.outDir, 'model', 'encoder'));
     await saveLayersModel(tf, models.decoder, join(ctx.outDir, 'model', 'decoder'));
-    saveModelConfig(join(ctx.outDir, 'model'), { model: p.model, latent_dim: p.latent_dim, hidden: p.hidden, depth, image, classes });
-    writeFileSync(join(ctx.outDir, 'history.json'), JSON.stringify(result.history, null, 2) + '\n');
-    writeFileSync(join(ctx.outDir, 'history.csv'), csv(result.history as unknown as Record<string, number>[]));
+    saveModelConfig(join(ctx.outDir, 'model'), {
+      model: p.model,
+      latent_dim: p.latent_dim,
+      hidden: p.hidden,
+      depth,
+      image,
+      classes,
+      ...(likelihood.kind === 'gaussian' ? { likelihood } : {}),
+    });
+    // The reconstruction term is named by its likelihood: `bce` for Bernoulli pixels, `nll` for Gaussian ones.
+    const reconKey = likelihood.kind === 'bernoulli' ? 'bce' : 'nll';
+    const rows = result.history.map(({ recon, val_recon, ...rest }) => {
+      const { epoch, loss, kl, beta, mmd, val_loss, val_kl, val_mmd } = rest;
+      // Key order as before this had other likelihoods: history.json of a Bernoulli model keeps its bytes.
+      const row = { epoch, loss, [reconKey]: recon, kl, beta, mmd, val_loss, [`val_${reconKey}`]: val_recon, val_kl, val_mmd };
+      return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined)) as Record<string, number>;
+    });
+    writeFileSync(join(ctx.outDir, 'history.json'), JSON.stringify(rows, null, 2) + '\n');
+    writeFileSync(join(ctx.outDir, 'history.csv'), csv(rows));
     const grid = gridLayout({ tile: image, rows: 2, cols: shownIndices.length, scale: 2 });
-    const runs = tensorboardEvents(result.history, epochImages, {
+    const runs = tensorboardEvents(result.history, reconKey, epochImages, {
       rows: grid.height,
       cols: grid.width,
       channels: image.channels === 1 ? 1 : 3,
@@ -239,8 +290,9 @@ export default defineStage({
       JSON.stringify(
         {
           train_loss: last.loss,
-          train_bce: last.bce,
+          [`train_${reconKey}`]: last.recon,
           train_kl: last.kl,
+          ...(last.mmd === undefined ? {} : { train_mmd: last.mmd }),
           ...(best.val_loss === undefined ? {} : { val_loss: best.val_loss }),
           best_epoch: result.bestEpoch,
           epochs_run: result.history.length,

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { defineStage } from '../core/contract.js';
 import { modelTitle } from '../ml/figures/titles.js';
 
-/** Seed 002's figure 3: total loss, BCE and KL per epoch, training and validation, one panel each. */
+/** Seed 002's figure 3: total loss, reconstruction (BCE or Gaussian NLL), KL and MMD per epoch, training and validation, one panel each. */
 export default defineStage({
   name: 'training-curves',
   description: 'Training and validation loss, BCE and KL per epoch (PNG + Vega-Lite spec).',
@@ -20,15 +20,20 @@ export default defineStage({
       : undefined;
     // An autoencoder has no KL term: a panel of zeros would only look like a bug.
     const noKl = history.every((e) => !e.kl && !e.val_kl);
-    const terms = noKl ? ['loss', 'BCE'] : ['loss', 'BCE', 'KL'];
+    // The reconstruction term as train-vae names it by likelihood; MMD for the WAE and InfoVAE.
+    const [recon, reconKey] = history.some((e) => 'nll' in e) ? ['Gaussian NLL', 'nll'] : ['BCE', 'bce'];
+    const hasMmd = history.some((e) => 'mmd' in e);
+    const terms = ['loss', recon, ...(noKl ? [] : ['KL']), ...(hasMmd ? ['MMD'] : [])];
     const values = history.flatMap((e) =>
       [
         ['loss', 'train', e.loss],
         ['loss', 'validation', e.val_loss],
-        ['BCE', 'train', e.bce],
-        ['BCE', 'validation', e.val_bce],
+        [recon, 'train', e[reconKey]],
+        [recon, 'validation', e[`val_${reconKey}`]],
         ['KL', 'train', e.kl],
         ['KL', 'validation', e.val_kl],
+        ['MMD', 'train', e.mmd],
+        ['MMD', 'validation', e.val_mmd],
       ]
         .filter(([term, , v]) => typeof v === 'number' && terms.includes(term as string))
         .map(([term, split, value]) => ({ epoch: e.epoch, term, split, value })),

@@ -4,7 +4,8 @@
  * (002) reports it per digit.
  */
 export interface ImageMetrics {
-  readonly bce: Float32Array;
+  /** −log p(x|z) under the model's likelihood (BCE for Bernoulli pixels). */
+  readonly recon: Float32Array;
   readonly kl: Float32Array;
   readonly mse: Float32Array;
 }
@@ -15,28 +16,28 @@ export function psnr(mse: number): number {
 
 export interface Summary {
   readonly n: number;
-  readonly bce: number;
+  readonly recon: number;
   readonly kl: number;
   readonly neg_elbo: number;
   readonly mse: number;
   readonly psnr: number;
 }
 
-/** Means over `indices` (default: all) of BCE, KL, −ELBO = BCE + KL, MSE and per-image PSNR. */
+/** Means over `indices` (default: all) of the reconstruction term, KL, −ELBO = reconstruction + KL, MSE and per-image PSNR. */
 export function summarize(m: ImageMetrics, indices?: readonly number[]): Summary {
-  const picked = indices ?? Array.from({ length: m.bce.length }, (_, i) => i);
+  const picked = indices ?? Array.from({ length: m.recon.length }, (_, i) => i);
   const n = picked.length;
-  let bce = 0;
+  let recon = 0;
   let kl = 0;
   let mse = 0;
   let p = 0;
   for (const i of picked) {
-    bce += m.bce[i]!;
+    recon += m.recon[i]!;
     kl += m.kl[i]!;
     mse += m.mse[i]!;
     p += psnr(m.mse[i]!);
   }
   return n === 0
-    ? { n, bce: NaN, kl: NaN, neg_elbo: NaN, mse: NaN, psnr: NaN }
-    : { n, bce: bce / n, kl: kl / n, neg_elbo: (bce + kl) / n, mse: mse / n, psnr: p / n };
+    ? { n, recon: NaN, kl: NaN, neg_elbo: NaN, mse: NaN, psnr: NaN }
+    : { n, recon: recon / n, kl: kl / n, neg_elbo: (recon + kl) / n, mse: mse / n, psnr: p / n };
 }

@@ -10,7 +10,8 @@
  *                With D = 2 on 28×28 or 32×32 grey images this is exactly the seeds' network
  *                (32 and 64 filters); 64×64 gets D = 3 (32, 64, 128), seed 003's depth for faces.
  * dense:         Flatten → Dense(hidden,relu) → μ, log σ²;  z → Dense(hidden,relu) → Dense(H·W·C) → logits
- * ae:            the conv body with one Dense(d) code instead of μ and log σ²
+ * ae, wae:       the conv body with one Dense(d) code instead of μ and log σ²
+ * infovae:       the conv VAE (μ, log σ²); only its objective differs (loss.ts)
  * cvae:          one-hot labels [N,k] joined to the flattened features and to z
  * The decoders output logits: the loss uses them directly (stable); saved decoders end in a
  * sigmoid so they return pixel probabilities.
@@ -18,7 +19,15 @@
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 import type { Tf } from '../backend.js';
 
-export type ModelKind = 'conv' | 'dense' | 'ae' | 'cvae';
+export type ModelKind = 'conv' | 'dense' | 'ae' | 'cvae' | 'wae' | 'infovae';
+
+/**
+ * Kinds whose encoder gives one code per image and no σ: the autoencoder, and the WAE, whose
+ * deterministic encoder is the one Tolstikhin et al. train (the MMD, not noise, shapes its codes).
+ */
+export function hasDeterministicEncoder(kind: ModelKind): boolean {
+  return kind === 'ae' || kind === 'wae';
+}
 
 /** An image's rows, columns and channels (1 grey, 3 RGB). */
 export interface ImageShape {
@@ -100,13 +109,12 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
   h = L.dense({ name: 'enc_dense', units: hidden, activation: 'relu', kernelInitializer: init() }).apply(
     withLabel(h),
   ) as TfLayers.SymbolicTensor;
-  const heads =
-    kind === 'ae'
-      ? [L.dense({ units: d, name: 'code', kernelInitializer: init() }).apply(h) as TfLayers.SymbolicTensor]
-      : [
-          L.dense({ units: d, name: 'z_mean', kernelInitializer: init() }).apply(h) as TfLayers.SymbolicTensor,
-          L.dense({ units: d, name: 'z_log_var', kernelInitializer: init() }).apply(h) as TfLayers.SymbolicTensor,
-        ];
+  const heads = hasDeterministicEncoder(kind)
+    ? [L.dense({ units: d, name: 'code', kernelInitializer: init() }).apply(h) as TfLayers.SymbolicTensor]
+    : [
+        L.dense({ units: d, name: 'z_mean', kernelInitializer: init() }).apply(h) as TfLayers.SymbolicTensor,
+        L.dense({ units: d, name: 'z_log_var', kernelInitializer: init() }).apply(h) as TfLayers.SymbolicTensor,
+      ];
   const encoder = tf.layers.model({ inputs: label ? [x, label] : x, outputs: heads, name: 'encoder' });
 
   // Decoder.

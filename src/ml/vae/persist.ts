@@ -10,6 +10,7 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 import { StageError } from '../../core/contract.js';
 import type { Tf } from '../backend.js';
+import type { Likelihood } from './loss.js';
 import type { ImageShape, ModelKind } from './model.js';
 
 /** model/config.json: what a stage that loads the model needs to know about it. */
@@ -23,6 +24,8 @@ export interface ModelFileConfig {
   readonly image: ImageShape;
   /** Name of each label: evaluate's per-class rows, a cvae's one-hot width. */
   readonly classes: readonly string[];
+  /** Absent for Bernoulli pixels (the default), so those models' config.json stays as it was. */
+  readonly likelihood?: Likelihood;
 }
 
 export function saveModelConfig(dir: string, config: ModelFileConfig): void {
@@ -71,6 +74,7 @@ export async function loadTrainedModel(
   image: ImageShape;
   /** Name of each label, as the dataset stage gave them. */
   classes: readonly string[];
+  likelihood: Likelihood;
   encoder: TfLayers.LayersModel;
   decoder: TfLayers.LayersModel;
 }> {
@@ -85,6 +89,7 @@ export async function loadTrainedModel(
     latentDim: config.latent_dim,
     image: config.image,
     classes: config.classes,
+    likelihood: config.likelihood ?? { kind: 'bernoulli' },
     encoder: await loadLayersModel(tf, join(dir, 'encoder')),
     decoder: await loadLayersModel(tf, join(dir, 'decoder')),
   };

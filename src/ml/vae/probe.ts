@@ -36,7 +36,7 @@ export function trainingStep(tf: Tf): (noiseSeed: number) => void {
     const loss = optimizer.minimize(
       () => {
         const out = forward(tf, models, 'conv', x, y, noiseSeed, true);
-        return core.mean(core.add(out.bce, out.kl)) as TfCore.Scalar;
+        return core.mean(core.add(out.recon, out.kl)) as TfCore.Scalar;
       },
       true,
       variables,

@@ -8,8 +8,8 @@ import { seededRandom } from '../../core/random.js';
 import { shuffle } from '../sampling.js';
 import { adamOptimizer } from '../adam.js';
 import type { Tf } from '../backend.js';
-import { bceFromLogits, klDivergence, reparameterize } from './loss.js';
-import type { ImageShape, ModelKind, VaeModels } from './model.js';
+import { klDivergence, mmd, reconstructionNll, reparameterize, type Likelihood } from './loss.js';
+import { hasDeterministicEncoder, type ImageShape, type ModelKind, type VaeModels } from './model.js';
 
 /** Images [N,H,W,C] in [0, 1] and their labels. */
 export interface ImageSet {
@@ -24,7 +24,11 @@ export interface TrainOptions {
   readonly epochs: number;
   readonly batchSize: number;
   readonly learningRate: number;
+  readonly likelihood: Likelihood;
+  /** Weight of KL: β for the VAEs, 1 − α for InfoVAE (0 terms for the deterministic encoders). */
   readonly beta: number;
+  /** Weight of the MMD between the batch's codes and prior draws: λ for the WAE, α + λ − 1 for InfoVAE, 0 otherwise. */
+  readonly mmdWeight: number;
   /** Epochs over which β ramps linearly from 0 (0: no warm-up). */
   readonly klWarmupEpochs: number;
   /** Stop after this many epochs without a better validation loss (0: never), keeping the best weights. */
@@ -39,15 +43,19 @@ export interface TrainOptions {
   readonly onEpoch?: (record: EpochRecord) => void;
 }
 
+/** One epoch's means per image; `recon` is −log p(x|z) under the model's likelihood (BCE for Bernoulli pixels). */
 export interface EpochRecord {
   readonly epoch: number;
   readonly loss: number;
-  readonly bce: number;
+  readonly recon: number;
   readonly kl: number;
   readonly beta: number;
+  /** Mean over batches of the batch MMD, for the models that train with one. */
+  readonly mmd?: number;
   readonly val_loss?: number;
-  readonly val_bce?: number;
+  readonly val_recon?: number;
   readonly val_kl?: number;
+  readonly val_mmd?: number;
 }
 
 export interface TrainResult {
@@ -70,7 +78,10 @@ function batchOf(tf: Tf, set: ImageSet, indices: readonly number[], classes: num
   return { x: tf.core.tensor4d(data, [indices.length, rows, cols, channels]), y: tf.core.tensor2d(oneHot, [indices.length, classes]) };
 }
 
-/** Per-image reconstruction and KL for a batch: [N] each (KL is zeros for the plain autoencoder). */
+/**
+ * Per-image reconstruction −log p(x|z) and KL for a batch, [N] each (KL is zeros for the
+ * deterministic encoders), and the codes z [N,d] the decoder saw (what an MMD compares).
+ */
 export function forward(
   tf: Tf,
   models: VaeModels,
@@ -79,19 +90,25 @@ export function forward(
   y: TfCore.Tensor,
   noiseSeed: number | 'mean',
   training: boolean,
-): { bce: TfCore.Tensor1D; kl: TfCore.Tensor1D } {
+  likelihood: Likelihood = { kind: 'bernoulli' },
+): { recon: TfCore.Tensor1D; kl: TfCore.Tensor1D; z: TfCore.Tensor } {
   const core = tf.core;
   const inputs = kind === 'cvae' ? [x, y] : x;
   const heads = models.encoder.apply(inputs, { training }) as TfCore.Tensor | TfCore.Tensor[];
-  if (kind === 'ae') {
+  if (hasDeterministicEncoder(kind)) {
     const code = Array.isArray(heads) ? heads[0]! : heads;
     const logits = models.decoderLogits.apply(code, { training }) as TfCore.Tensor;
-    return { bce: bceFromLogits(core, logits, x), kl: core.zeros([x.shape[0]!]) };
+    return { recon: reconstructionNll(core, logits, x, likelihood), kl: core.zeros([x.shape[0]!]), z: code };
   }
   const [mu, logVar] = heads as TfCore.Tensor[];
   const z = noiseSeed === 'mean' ? mu! : reparameterize(core, mu!, logVar!, noiseSeed);
   const logits = models.decoderLogits.apply(kind === 'cvae' ? [z, y] : z, { training }) as TfCore.Tensor;
-  return { bce: bceFromLogits(core, logits, x), kl: klDivergence(core, mu!, logVar!) };
+  return { recon: reconstructionNll(core, logits, x, likelihood), kl: klDivergence(core, mu!, logVar!), z };
+}
+
+/** The batch MMD between codes z [N,d] and as many draws from N(0, I), seeded apart from the reparameterization's noise. */
+function priorMmd(tf: Tf, z: TfCore.Tensor, seed: number): TfCore.Scalar {
+  return mmd(tf.core, z, tf.core.randomNormal(z.shape, 0, 1, 'float32', -seed - 1));
 }
 
 /**
@@ -118,29 +135,40 @@ export function reconstructAtMean(
   return data;
 }
 
-/** Mean loss, BCE and KL over a whole set, with fixed noise so epochs compare fairly. */
+/** Mean loss, reconstruction, KL (and MMD) over a whole set, with fixed noise so epochs compare fairly. */
 function evaluateSet(
   tf: Tf,
   models: VaeModels,
   set: ImageSet,
   options: TrainOptions,
   beta: number,
-): { loss: number; bce: number; kl: number } {
-  let bce = 0;
+): { loss: number; recon: number; kl: number; mmd?: number } {
+  let recon = 0;
   let kl = 0;
+  let mmdSum = 0;
   for (let start = 0; start < set.count; start += options.batchSize) {
     const indices = Array.from({ length: Math.min(options.batchSize, set.count - start) }, (_, i) => start + i);
-    const [b, k] = tf.core.tidy(() => {
+    const sums = tf.core.tidy(() => {
       const { x, y } = batchOf(tf, set, indices, options.classes);
-      const out = forward(tf, models, options.kind, x, y, options.seed + start, false);
-      return [tf.core.sum(out.bce), tf.core.sum(out.kl)];
+      const out = forward(tf, models, options.kind, x, y, options.seed + start, false, options.likelihood);
+      const terms = [tf.core.sum(out.recon), tf.core.sum(out.kl)];
+      // A batch's MMD weighs by its images, so a short last batch counts for what it holds.
+      return options.mmdWeight ? [...terms, tf.core.mul(priorMmd(tf, out.z, options.seed + start), indices.length)] : terms;
     });
-    bce += b!.dataSync()[0]!;
-    kl += k!.dataSync()[0]!;
-    b!.dispose();
-    k!.dispose();
+    const [r, k, m] = sums.map((t) => t.dataSync()[0]!);
+    recon += r!;
+    kl += k!;
+    mmdSum += m ?? 0;
+    tf.core.dispose(sums);
   }
-  return { loss: (bce + beta * kl) / set.count, bce: bce / set.count, kl: kl / set.count };
+  if (!options.mmdWeight) return { loss: (recon + beta * kl) / set.count, recon: recon / set.count, kl: kl / set.count };
+  const mmdMean = mmdSum / set.count;
+  return {
+    loss: (recon + beta * kl) / set.count + options.mmdWeight * mmdMean,
+    recon: recon / set.count,
+    kl: kl / set.count,
+    mmd: mmdMean,
+  };
 }
 
 export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation: ImageSet | undefined, options: TrainOptions): TrainResult {
@@ -159,8 +187,9 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
       seededRandom(options.seed * 1000 + epoch),
     );
     let sumLoss = 0;
-    let sumBce = 0;
+    let sumRecon = 0;
     let sumKl = 0;
+    let sumMmd = 0;
     let beta = options.beta;
     for (let b = 0; b < batchesPerEpoch; b++) {
       if (options.signal.aborted) throw new StageError('training interrupted');
@@ -170,24 +199,30 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
       const { x, y } = batchOf(tf, train, indices, options.classes);
       // The terms are kept out of the tape's cleanup so their values can be logged.
       const terms: TfCore.Tensor[] = [];
+      const noiseSeed = (options.seed * 1000 + epoch) * 100_000 + b;
       const loss = optimizer.minimize(
         () => {
-          const out = forward(tf, models, options.kind, x, y, (options.seed * 1000 + epoch) * 100_000 + b, true);
-          const bceMean = core.keep(core.mean(out.bce));
+          const out = forward(tf, models, options.kind, x, y, noiseSeed, true, options.likelihood);
+          const reconMean = core.keep(core.mean(out.recon));
           const klMean = core.keep(core.mean(out.kl));
-          terms.push(bceMean, klMean);
-          return core.add(bceMean, core.mul(beta, klMean)) as TfCore.Scalar;
+          terms.push(reconMean, klMean);
+          const elbo = core.add(reconMean, core.mul(beta, klMean)) as TfCore.Scalar;
+          if (!options.mmdWeight) return elbo;
+          const batchMmd = core.keep(priorMmd(tf, out.z, noiseSeed));
+          terms.push(batchMmd);
+          return core.add(elbo, core.mul(options.mmdWeight, batchMmd)) as TfCore.Scalar;
         },
         true,
         variables,
       )!;
-      const [l, bc, kl] = [loss.dataSync()[0]!, terms[0]!.dataSync()[0]!, terms[1]!.dataSync()[0]!];
+      const [l, bc, kl, mm] = [loss, ...terms].map((t) => t.dataSync()[0]!) as [number, number, number, number?];
       core.dispose([x, y, loss, ...terms]);
       if (!Number.isFinite(l))
         throw new StageError(`loss became ${l} at epoch ${epoch}, batch ${b + 1} of ${batchesPerEpoch} (try a lower lr or a KL warm-up)`);
       sumLoss += l * indices.length;
-      sumBce += bc * indices.length;
+      sumRecon += bc * indices.length;
       sumKl += kl * indices.length;
+      sumMmd += (mm ?? 0) * indices.length;
       const now = performance.now();
       if (now - lastReport > 500 || b === batchesPerEpoch - 1) {
         lastReport = now;
@@ -204,10 +239,11 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
     history.push({
       epoch,
       loss: sumLoss / train.count,
-      bce: sumBce / train.count,
+      recon: sumRecon / train.count,
       kl: sumKl / train.count,
       beta,
-      ...(val ? { val_loss: val.loss, val_bce: val.bce, val_kl: val.kl } : {}),
+      ...(options.mmdWeight ? { mmd: sumMmd / train.count } : {}),
+      ...(val ? { val_loss: val.loss, val_recon: val.recon, val_kl: val.kl, ...(val.mmd === undefined ? {} : { val_mmd: val.mmd }) } : {}),
     });
     options.onEpoch?.(history[history.length - 1]!);
     // Speed goes to the log and the progress line, not into the outputs: those must be the same

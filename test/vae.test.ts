@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import type { Tensor } from '@tensorflow/tfjs-core';
 import { loadTf } from '../src/ml/backend.js';
+import { codebookUsage, quantize, stopGradient, updateCodebook, vqLoss } from '../src/ml/vae/vq.js';
 import { bceFromLogits, gaussianNll, imqKernel, mmd, reconstructionNll, klDivergence, meanSquaredError } from '../src/ml/vae/loss.js';
 import { psnr, summarize } from '../src/ml/vae/metrics.js';
 import { buildModels, convShapeProblem, defaultDepth } from '../src/ml/vae/model.js';
@@ -67,6 +69,49 @@ describe('loss terms against hand-computed values', () => {
     const expected = k(0) + k(1) - (2 * (2 * k(25) + 2 * k(16))) / 4;
     assert.ok(Math.abs(far - expected) < 1e-5, `${far} vs ${expected}`);
     assert.ok(far > 1, 'codes far from the prior give a large MMD');
+  });
+
+  it('VQ: nearest entries, straight-through gradients, commitment, EMA updates and perplexity, by hand', async () => {
+    const { core } = await loadTf('wasm', 1);
+    // Two images, each one vector of dim 2; entries (0, 0), (1, 1), (5, 5).
+    const codebook = core.variable(
+      core.tensor2d([
+        [0, 0],
+        [1, 1],
+        [5, 5],
+      ]),
+      false,
+    );
+    const ze = core.tensor2d([
+      [0.9, 1.2],
+      [4, 6],
+    ]);
+    const { zq, indices } = quantize(core, ze, codebook, 2);
+    assert.deepEqual([...indices.dataSync()], [1, 2]);
+    assert.deepEqual([...zq.dataSync()], [1, 1, 5, 5]);
+    const { loss } = vqLoss(core, ze, zq, 0.25);
+    // 0.25 · ‖z_e − z_q‖²: (0.01 + 0.04)·0.25 and (1 + 1)·0.25.
+    const values = [...loss.dataSync()];
+    assert.ok(Math.abs(values[0]! - 0.0125) < 1e-6 && Math.abs(values[1]! - 0.5) < 1e-6, `${values}`);
+    // The decoder's input has z_q's value and passes the gradient to z_e unchanged.
+    const grad = core.grad((x: Tensor) => core.sum(core.mul(vqLoss(core, x, quantize(core, x, codebook, 2).zq, 0).decoderInput, 3)))(ze);
+    assert.deepEqual([...grad.dataSync()], [3, 3, 3, 3]);
+    assert.deepEqual(
+      [...stopGradient(core, ze).dataSync()].map((v) => Math.round(v * 10) / 10),
+      [0.9, 1.2, 4, 6],
+    );
+    // EMA (γ = 0.99) from counts 1 and sums = entries: entry 1 moves to (0.99·1 + 0.01·0.9, 0.99·1 + 0.01·1.2) / (0.99 + 0.01).
+    const averages = { counts: core.variable(core.ones([3]), false), sums: core.variable(codebook.clone(), false) };
+    updateCodebook(core, codebook, averages, ze, indices);
+    const moved = codebook.arraySync() as number[][];
+    assert.ok(
+      Math.abs(moved[1]![0]! - 0.999 / (1 + 1e-5)) < 1e-5 && Math.abs(moved[1]![1]! - 1.002 / (1 + 1e-5)) < 1e-5,
+      JSON.stringify(moved),
+    );
+    assert.ok(Math.abs(moved[0]![0]!) < 1e-6, 'an unused entry at 0 stays at 0');
+    // Perplexity: counts 2, 2 of 4 entries → exp(log 2) = 2 with 2 used; all in one → 1.
+    assert.deepEqual(codebookUsage([2, 2, 0, 0]), { perplexity: 2, used: 2 });
+    assert.deepEqual(codebookUsage([0, 7, 0]), { perplexity: 1, used: 1 });
   });
 });
 
@@ -254,7 +299,7 @@ stages:
   train:
     uses: train-vae
     in: { data: prep }
-    matrix: { model: [conv, ae, cvae, dense, wae, infovae] }
+    matrix: { model: [conv, ae, cvae, dense, wae, infovae, vqvae] }
     with: { model: "\${matrix.model}", epochs: 1, batch_size: 32, hidden: 16, backend: wasm }
   eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: wasm } }
 `;
@@ -286,6 +331,9 @@ describe('train-vae and evaluate on tiny data', () => {
     assert.ok(Number.isFinite(wae.mmd) && Number.isFinite(wae.bce), JSON.stringify(wae));
     const info = JSON.parse(p.read('artifacts/tiny/eval/model=infovae/metrics.json')) as Record<string, number>;
     assert.ok(Number.isFinite(info.mmd) && Math.abs(info.neg_elbo! - (info.bce! + info.kl!)) < 1e-3, JSON.stringify(info));
+    const vq = JSON.parse(p.read('artifacts/tiny/eval/model=vqvae/metrics.json')) as Record<string, number>;
+    assert.equal(vq.kl, undefined, 'a VQ-VAE has no KL');
+    assert.ok(vq.codebook_used! >= 1 && vq.codebook_perplexity! >= 1 && vq.codebook_perplexity! <= vq.codebook_used!, JSON.stringify(vq));
     const waeHistory = JSON.parse(p.read('artifacts/tiny/train/model=wae/history.json')) as Record<string, number>[];
     // loss = recon + λ·MMD with λ = 10 (the KL column is zeros for a deterministic encoder).
     const e = waeHistory[0]!;

@@ -47,7 +47,10 @@ export default defineStage({
     const { summarize } = await import('../ml/vae/metrics.js');
     const tf = await loadTf(ctx.params.backend, ctx.threads);
     const core = tf.core;
-    const { kind, latentDim: d, image, classes, likelihood, encoder, decoder } = await loadTrainedModel(tf, ctx.input('model'));
+    const { kind, latentDim: d, image, classes, likelihood, encoder, decoder, codebook } = await loadTrainedModel(tf, ctx.input('model'));
+    const { codebookUsage, quantize } = await import('../ml/vae/vq.js');
+    // How often each codebook entry stands for a vector of a test image (vqvae).
+    const usage = new Float64Array(codebook?.shape[0] ?? 0);
     const deterministic = hasDeterministicEncoder(kind);
     // The MMD models are judged by how close their codes are to the prior too.
     const withMmd = kind === 'wae' || kind === 'infovae';
@@ -81,7 +84,10 @@ export default defineStage({
         const x = core.tensor4d(images.data.subarray(start * pixels, (start + n) * pixels), [n, rows, cols, channels]);
         const y = core.oneHot(core.tensor1d(labels.data.subarray(start, start + n), 'int32'), classes.length);
         const heads = encoder.predict(kind === 'cvae' ? [x, y] : x, { batchSize: n }) as TfTensor | TfTensor[];
-        const [mu, logVar] = Array.isArray(heads) ? heads : [heads];
+        const [first, logVar] = Array.isArray(heads) ? heads : [heads];
+        // A vqvae decodes its codes' nearest codebook entries; there is no posterior to sample.
+        const quantized = codebook ? quantize(core, first!, codebook, codebook.shape[1]!) : undefined;
+        const mu = quantized ? quantized.zq : first;
         const decodeLogits = (z: TfTensor) => logitsModel.predict(kind === 'cvae' ? [z, y] : z, { batchSize: n }) as TfTensor;
         const noise = ctx.params.seed * 100_000 + start;
         const zSample = deterministic ? mu! : reparameterize(core, mu!, logVar!, noise);
@@ -102,9 +108,11 @@ export default defineStage({
           logVar ?? core.zeros(mu!.shape),
           core.sigmoid(lMean),
           batchMmd,
+          quantized ? quantized.indices : core.zeros([0]),
         ];
       });
-      const [bS, mS, bM, mM, kl, mu, lv, recon, batchMmd] = results.map((t) => t.dataSync() as Float32Array);
+      const [bS, mS, bM, mM, kl, mu, lv, recon, batchMmd, codes] = results.map((t) => t.dataSync() as Float32Array);
+      for (const code of codes!) usage[code]!++;
       mmdSum += batchMmd![0]!;
       for (let i = 0; i < n * pixels; i++) {
         const v = recon![i]!;
@@ -138,6 +146,12 @@ export default defineStage({
     put('', overallSampled);
     if (!deterministic) put('_mu', overallMean);
     if (withMmd) metrics.mmd = mmdSum / count;
+    if (codebook) {
+      const { perplexity, used } = codebookUsage(usage);
+      metrics.codebook_perplexity = perplexity;
+      metrics.codebook_used = used;
+      ctx.log(`codebook: ${used} of ${usage.length} entries used, perplexity ${perplexity.toFixed(1)}`);
+    }
     const table = [`class,name,n,${rk},kl,neg_elbo,mse,psnr,${rk}_mu,mse_mu,psnr_mu`];
     for (let c = 0; c < classes.length; c++) {
       const indices = Array.from(labels.data.keys()).filter((i) => labels.data[i] === c);

@@ -28,6 +28,8 @@ export default defineStage({
     const { gridLayout, gridPng } = await import('../ml/figures/grid.js');
     const { annotateGrid, sweepTicks } = await import('../ml/figures/annotate.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
+    if (model.kind === 'vqvae')
+      throw new StageError("a VQ-VAE's codes are a grid of codebook entries, not a 2-D latent space to decode a grid over");
     if (model.latentDim !== 2)
       throw new StageError(`the manifold figure needs latent_dim 2; this model has ${model.latentDim} (use traversals instead)`);
     const { n, range } = ctx.params;

@@ -32,6 +32,10 @@ export default defineStage({
     const { annotateGrid } = await import('../ml/figures/annotate.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
     if (model.kind === 'ae') throw new StageError('an autoencoder has no prior to sample from: prior samples need a VAE');
+    if (model.kind === 'vqvae')
+      throw new StageError(
+        "a VQ-VAE's prior over its codes is learned after it, by a separate autoregressive model (PixelCNN in the paper), which ablate does not train; N(0, I) draws are not codes: use reconstructions and interpolations for a vqvae",
+      );
     const conditional = model.kind === 'cvae';
     const rows = conditional ? model.classes.length : ctx.params.rows;
     const cols = ctx.params.cols;

@@ -5,6 +5,7 @@ import { BackendParam, backendEnvironment } from '../ml/backend.js';
 import { MODEL_AND_DATA_INPUTS, firstOfEachClass, gatherImages, loadModel, loadSplit, ScaleParam } from '../ml/figures/inputs.js';
 import { decode, encodeDistributions, normalDraws } from '../ml/figures/model-io.js';
 import { modelTitle } from '../ml/figures/titles.js';
+import { hasDeterministicEncoder } from '../ml/vae/model.js';
 import { defineStage } from '../core/contract.js';
 
 /**
@@ -39,7 +40,9 @@ export default defineStage({
     const labels = indices.map((i) => set.labels[i]!);
     const { mu, logVar } = encodeDistributions(tf, model, originals, labels, indices.length);
     const eps = normalDraws(mu.length, ctx.random);
-    const sampled = mu.map((m, i) => (model.kind === 'ae' ? m : m + Math.exp(0.5 * logVar[i]!) * eps[i]!));
+    // A deterministic encoder (ae, wae, vqvae) has one code per image: nothing to sample.
+    const deterministic = hasDeterministicEncoder(model.kind);
+    const sampled = mu.map((m, i) => (deterministic ? m : m + Math.exp(0.5 * logVar[i]!) * eps[i]!));
     const fromSample = decode(tf, model, sampled, labels);
     const fromMean = decode(tf, model, mu, labels);
     const pixels = set.shape.rows * set.shape.cols * set.shape.channels;
@@ -55,8 +58,9 @@ export default defineStage({
     const layout = gridLayout(grid);
     const bandCentre = (b: number) => (layout.colX(b * k) + layout.colX(b * k + k - 1) + layout.cellWidth) / 2;
     // An autoencoder has one code per image: its two reconstruction bands are the same decoding.
-    const headers =
-      model.kind === 'ae' ? ['original', 'reconstruction', 'same (an AE has no sampling)'] : ['original', 'sampled z', 'z = μ'];
+    const headers = deterministic
+      ? ['original', 'reconstruction', `same (a ${model.kind} code is not sampled)`]
+      : ['original', 'sampled z', 'z = μ'];
     const { png } = await annotateGrid(gridPng({ tiles, ...grid }), layout.width, layout.height, {
       title: `Reconstructions · ${modelTitle(model, ctx.variant)}`,
       columns: headers.map((text, b) => ({ at: bandCentre(b), text })),

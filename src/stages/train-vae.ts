@@ -9,11 +9,19 @@ import type { EpochRecord } from '../ml/vae/train.js';
 const Params = Type.Object(
   {
     model: Type.Union(
-      [Type.Literal('conv'), Type.Literal('dense'), Type.Literal('ae'), Type.Literal('cvae'), Type.Literal('wae'), Type.Literal('infovae')],
+      [
+        Type.Literal('conv'),
+        Type.Literal('dense'),
+        Type.Literal('ae'),
+        Type.Literal('cvae'),
+        Type.Literal('wae'),
+        Type.Literal('infovae'),
+        Type.Literal('vqvae'),
+      ],
       {
         default: 'conv',
         description:
-          "conv: the seeds' conv VAE; dense: MLP VAE; ae: deterministic autoencoder baseline; cvae: label-conditioned VAE; wae: Wasserstein autoencoder (WAE-MMD, deterministic encoder); infovae: InfoVAE (KL and MMD).",
+          "conv: the seeds' conv VAE; dense: MLP VAE; ae: deterministic autoencoder baseline; cvae: label-conditioned VAE; wae: Wasserstein autoencoder (WAE-MMD, deterministic encoder); infovae: InfoVAE (KL and MMD); vqvae: VQ-VAE (a grid of codebook entries; latent_dim is each entry's size).",
       },
     ),
     likelihood: Type.Union([Type.Literal('bernoulli'), Type.Literal('gaussian')], {
@@ -28,6 +36,8 @@ const Params = Type.Object(
       description: "λ of wae (recon + λ·MMD, the WAE paper's 10 for MNIST) and infovae (recon + (1 − α)·KL + (α + λ − 1)·MMD).",
     }),
     info_alpha: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'α of infovae: its KL weighs 1 − α.' }),
+    codebook_size: Type.Integer({ minimum: 2, maximum: 65_536, default: 64, description: 'Entries K of the vqvae codebook.' }),
+    commitment: Type.Number({ minimum: 0, default: 0.25, description: "The vqvae's commitment weight (the paper's 0.25)." }),
     latent_dim: Type.Integer({ minimum: 1, maximum: 4096, default: 2 }),
     hidden: Type.Integer({
       minimum: 1,
@@ -103,6 +113,7 @@ function tensorboardEvents(
         scalar('epoch_kl', r.kl),
         scalar('epoch_beta', r.beta),
         ...(r.mmd === undefined ? [] : [scalar('epoch_mmd', r.mmd)]),
+        ...(r.vq === undefined ? [] : [scalar('epoch_vq', r.vq)]),
         ...withImage,
       ],
     });
@@ -115,6 +126,7 @@ function tensorboardEvents(
           scalar(`epoch_${reconKey}`, r.val_recon!),
           scalar('epoch_kl', r.val_kl!),
           ...(r.val_mmd === undefined ? [] : [scalar('epoch_mmd', r.val_mmd)]),
+          ...(r.val_vq === undefined ? [] : [scalar('epoch_vq', r.val_vq)]),
           image,
         ],
       });
@@ -148,7 +160,7 @@ export default defineStage({
   environment: backendEnvironment,
   async run(ctx) {
     const { loadTf } = await import('../ml/backend.js');
-    const { readNpyAs } = await import('../ml/npy.js');
+    const { encodeNpy, readNpyAs } = await import('../ml/npy.js');
     const { buildModels, convShapeProblem, defaultDepth } = await import('../ml/vae/model.js');
     const { classNamesIn } = await import('../ml/dataset.js');
     const { reconstructAtMean, trainVae } = await import('../ml/vae/train.js');
@@ -189,6 +201,7 @@ export default defineStage({
       latentDim: p.latent_dim,
       hidden: p.hidden,
       classes: classes.length,
+      codebookSize: p.codebook_size,
       seed: p.seed,
     });
     if (p.model === 'infovae' && p.beta !== 1)
@@ -215,6 +228,7 @@ export default defineStage({
       learningRate: p.lr,
       likelihood,
       ...weights,
+      commitment: p.commitment,
       klWarmupEpochs: p.kl_warmup,
       patience: p.early_stopping,
       classes: classes.length,
@@ -240,13 +254,19 @@ export default defineStage({
       image,
       classes,
       ...(likelihood.kind === 'gaussian' ? { likelihood } : {}),
+      ...(models.codebook ? { codebook: { size: p.codebook_size, dim: p.latent_dim } } : {}),
     });
+    if (models.codebook)
+      writeFileSync(
+        join(ctx.outDir, 'model', 'codebook.npy'),
+        encodeNpy({ dtype: 'float32', shape: [p.codebook_size, p.latent_dim], data: models.codebook.dataSync() as Float32Array }),
+      );
     // The reconstruction term is named by its likelihood: `bce` for Bernoulli pixels, `nll` for Gaussian ones.
     const reconKey = likelihood.kind === 'bernoulli' ? 'bce' : 'nll';
     const rows = result.history.map(({ recon, val_recon, ...rest }) => {
-      const { epoch, loss, kl, beta, mmd, val_loss, val_kl, val_mmd } = rest;
+      const { epoch, loss, kl, beta, mmd, vq, val_loss, val_kl, val_mmd, val_vq } = rest;
       // Key order as before this had other likelihoods: history.json of a Bernoulli model keeps its bytes.
-      const row = { epoch, loss, [reconKey]: recon, kl, beta, mmd, val_loss, [`val_${reconKey}`]: val_recon, val_kl, val_mmd };
+      const row = { epoch, loss, [reconKey]: recon, kl, beta, mmd, vq, val_loss, [`val_${reconKey}`]: val_recon, val_kl, val_mmd, val_vq };
       return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== undefined)) as Record<string, number>;
     });
     writeFileSync(join(ctx.outDir, 'history.json'), JSON.stringify(rows, null, 2) + '\n');
@@ -293,6 +313,7 @@ export default defineStage({
           [`train_${reconKey}`]: last.recon,
           train_kl: last.kl,
           ...(last.mmd === undefined ? {} : { train_mmd: last.mmd }),
+          ...(last.vq === undefined ? {} : { train_vq: last.vq }),
           ...(best.val_loss === undefined ? {} : { val_loss: best.val_loss }),
           best_epoch: result.bestEpoch,
           epochs_run: result.history.length,

@@ -31,6 +31,10 @@ export default defineStage({
     const { gridLayout, gridPng } = await import('../ml/figures/grid.js');
     const { annotateGrid, sweepTicks } = await import('../ml/figures/annotate.js');
     const { tf, model } = await loadModel(ctx.input('model'), ctx.params.backend, ctx.threads);
+    if (model.kind === 'vqvae')
+      throw new StageError(
+        `a VQ-VAE's code is a grid of ${model.latentDim} numbers snapped to codebook entries: sweeping one of them does not move along anything it learned; use interpolations`,
+      );
     const set = loadSplit(ctx.input('data'), 'test', model);
     const index = ctx.params.image;
     if (index >= set.count) throw new StageError(`image ${index} is beyond the ${set.count} test images`);

@@ -5,6 +5,7 @@
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type { Tf } from '../backend.js';
 import type { loadTrainedModel } from '../vae/persist.js';
+import { quantize } from '../vae/vq.js';
 
 export type TrainedModel = Awaited<ReturnType<typeof loadTrainedModel>>;
 
@@ -21,7 +22,12 @@ function oneHot(tf: Tf, model: TrainedModel, labels: ArrayLike<number>, from: nu
   ) as TfCore.Tensor2D;
 }
 
-/** μ of each image (the AE's code). */
+/** A vqvae's codes replaced by their nearest codebook entries (what its decoder was trained on); other codes as they are. */
+function quantized(tf: Tf, model: TrainedModel, codes: TfCore.Tensor): TfCore.Tensor {
+  return model.codebook ? quantize(tf.core, codes, model.codebook, model.codebook.shape[1]).zq : codes;
+}
+
+/** μ of each image (the AE's code; a vqvae's quantized grid, flattened). */
 export function encodeMeans(tf: Tf, model: TrainedModel, images: Float32Array, labels: ArrayLike<number>, count: number): Float32Array {
   const { rows, cols, channels } = model.image;
   const pixels = rows * cols * channels;
@@ -32,7 +38,7 @@ export function encodeMeans(tf: Tf, model: TrainedModel, images: Float32Array, l
       const x = tf.core.tensor4d(images.subarray(start * pixels, (start + n) * pixels), [n, rows, cols, channels]);
       const heads = model.encoder.predict(model.kind === 'cvae' ? [x, oneHot(tf, model, labels, start, n)] : x, { batchSize: n }) as
         TfCore.Tensor | TfCore.Tensor[];
-      return Array.isArray(heads) ? heads[0]! : heads;
+      return quantized(tf, model, Array.isArray(heads) ? heads[0]! : heads);
     });
     out.set(mu.dataSync() as Float32Array, start * model.latentDim);
     mu.dispose();
@@ -60,7 +66,7 @@ export function encodeDistributions(
       const heads = model.encoder.predict(model.kind === 'cvae' ? [x, oneHot(tf, model, labels, start, n)] : x, { batchSize: n }) as
         TfCore.Tensor | TfCore.Tensor[];
       const [first, second] = Array.isArray(heads) ? heads : [heads];
-      return [first!, second ?? tf.core.zerosLike(first!)];
+      return [quantized(tf, model, first!), second ?? tf.core.zerosLike(first!)];
     });
     mu.set(m!.dataSync() as Float32Array, start * d);
     logVar.set(v!.dataSync() as Float32Array, start * d);

@@ -6,6 +6,9 @@ const KIND_NAMES: Readonly<Record<string, string>> = {
   dense: 'dense VAE',
   ae: 'autoencoder',
   cvae: 'conditional VAE',
+  wae: 'WAE-MMD',
+  infovae: 'InfoVAE',
+  vqvae: 'VQ-VAE',
 };
 
 /**

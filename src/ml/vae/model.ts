@@ -12,21 +12,25 @@
  * dense:         Flatten → Dense(hidden,relu) → μ, log σ²;  z → Dense(hidden,relu) → Dense(H·W·C) → logits
  * ae, wae:       the conv body with one Dense(d) code instead of μ and log σ²
  * infovae:       the conv VAE (μ, log σ²); only its objective differs (loss.ts)
+ * vqvae:         the conv body → Conv2D(d,1) z_e [N,H/2^D,W/2^D,d], flattened; each of its
+ *                vectors is replaced by its nearest of K codebook entries (vq.ts); the decoder
+ *                reshapes the flat codes back to the grid and runs the conv decoder from there
  * cvae:          one-hot labels [N,k] joined to the flattened features and to z
  * The decoders output logits: the loss uses them directly (stable); saved decoders end in a
  * sigmoid so they return pixel probabilities.
  */
+import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 import type { Tf } from '../backend.js';
 
-export type ModelKind = 'conv' | 'dense' | 'ae' | 'cvae' | 'wae' | 'infovae';
+export type ModelKind = 'conv' | 'dense' | 'ae' | 'cvae' | 'wae' | 'infovae' | 'vqvae';
 
 /**
  * Kinds whose encoder gives one code per image and no σ: the autoencoder, and the WAE, whose
  * deterministic encoder is the one Tolstikhin et al. train (the MMD, not noise, shapes its codes).
  */
 export function hasDeterministicEncoder(kind: ModelKind): boolean {
-  return kind === 'ae' || kind === 'wae';
+  return kind === 'ae' || kind === 'wae' || kind === 'vqvae';
 }
 
 /** An image's rows, columns and channels (1 grey, 3 RGB). */
@@ -44,6 +48,8 @@ export interface ModelConfig {
   readonly latentDim: number;
   readonly hidden: number;
   readonly classes: number;
+  /** Codebook entries K of the vqvae. */
+  readonly codebookSize?: number;
   readonly seed: number;
 }
 
@@ -54,14 +60,10 @@ export interface VaeModels {
   readonly decoderLogits: TfLayers.LayersModel;
   /** Same layers, ending in a sigmoid: what is saved and used for figures. */
   readonly decoder: TfLayers.LayersModel;
+  /** The vqvae's codebook [K, d], trained with the layers. */
+  readonly codebook?: TfCore.Variable;
 }
 
-/**
- * Glorot-uniform initializers with distinct, reproducible seeds per layer. Every layer is also
- * named: tfjs-layers otherwise numbers layers with a process-wide counter, so the saved
- * model.json depended on how many models the process had built before (a worker process that
- * trained two variants in turn wrote other names than two processes did).
- */
 /**
  * The seeds' two stride-2 blocks up to 32 pixels a side, then one more per doubling, so the
  * smallest feature map stays at most 8 pixels a side (7×7 for MNIST, 8×8 for 64×64 faces).
@@ -79,6 +81,12 @@ export function convShapeProblem(image: ImageShape, depth: number): string | und
   return `${image.rows}×${image.cols} images do not halve evenly ${depth} times (depth ${depth} needs both sides divisible by ${step}); pad them (preprocess pad_to) or choose another depth`;
 }
 
+/**
+ * Glorot-uniform initializers with distinct, reproducible seeds per layer. Every layer is also
+ * named: tfjs-layers otherwise numbers layers with a process-wide counter, so the saved
+ * model.json depended on how many models the process had built before (a worker process that
+ * trained two variants in turn wrote other names than two processes did).
+ */
 function seededInit(tf: Tf, seed: number) {
   let next = seed;
   return () => tf.layers.initializers.glorotUniform({ seed: next++ });
@@ -105,6 +113,8 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
   const x = L.input({ shape: [rows, cols, channels], name: 'image' });
   let h = x;
   if (kind !== 'dense') filters.forEach((units, i) => (h = stride2('conv2d', `enc_conv${i + 1}`, units, h)));
+  const [baseRows, baseCols, top] = [rows / 2 ** depth, cols / 2 ** depth, filters[depth - 1]!];
+  if (kind === 'vqvae') return buildVqModels(tf, config, x, h, init, stride2, filters, { baseRows, baseCols });
   h = L.flatten({ name: 'enc_flatten' }).apply(h) as TfLayers.SymbolicTensor;
   h = L.dense({ name: 'enc_dense', units: hidden, activation: 'relu', kernelInitializer: init() }).apply(
     withLabel(h),
@@ -127,7 +137,6 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
     g = L.dense({ name: 'dec_dense2', units: rows * cols * channels, kernelInitializer: init() }).apply(g) as TfLayers.SymbolicTensor;
     g = L.reshape({ targetShape: [rows, cols, channels], name: 'logits' }).apply(g) as TfLayers.SymbolicTensor;
   } else {
-    const [baseRows, baseCols, top] = [rows / 2 ** depth, cols / 2 ** depth, filters[depth - 1]!];
     g = L.dense({ name: 'dec_dense', units: baseRows * baseCols * top, activation: 'relu', kernelInitializer: init() }).apply(
       zIn,
     ) as TfLayers.SymbolicTensor;
@@ -147,4 +156,42 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
   const probabilities = L.activation({ activation: 'sigmoid', name: 'pixels' }).apply(g) as TfLayers.SymbolicTensor;
   const decoder = tf.layers.model({ inputs: decoderInputs, outputs: probabilities, name: 'decoder' });
   return { encoder, decoderLogits, decoder };
+}
+
+/** The vqvae's halves and codebook (shapes in the header); `h` is the conv body's output. */
+function buildVqModels(
+  tf: Tf,
+  config: ModelConfig,
+  x: TfLayers.SymbolicTensor,
+  h: TfLayers.SymbolicTensor,
+  init: () => ReturnType<Tf['layers']['initializers']['glorotUniform']>,
+  stride2: (layer: 'conv2d' | 'conv2dTranspose', name: string, units: number, input: TfLayers.SymbolicTensor) => TfLayers.SymbolicTensor,
+  filters: readonly number[],
+  grid: { baseRows: number; baseCols: number },
+): VaeModels {
+  const L = tf.layers.layers;
+  const d = config.latentDim;
+  const k = config.codebookSize ?? 64;
+  const ze = L.conv2d({ name: 'z_e', filters: d, kernelSize: 1, padding: 'same', kernelInitializer: init() }).apply(
+    h,
+  ) as TfLayers.SymbolicTensor;
+  const flat = L.flatten({ name: 'enc_flatten' }).apply(ze) as TfLayers.SymbolicTensor;
+  const encoder = tf.layers.model({ inputs: x, outputs: flat, name: 'encoder' });
+  const z = L.input({ shape: [grid.baseRows * grid.baseCols * d], name: 'z' });
+  let g = L.reshape({ name: 'dec_reshape', targetShape: [grid.baseRows, grid.baseCols, d] }).apply(z) as TfLayers.SymbolicTensor;
+  [...filters].reverse().forEach((units, i) => (g = stride2('conv2dTranspose', `dec_deconv${i + 1}`, units, g)));
+  g = L.conv2dTranspose({
+    filters: config.image.channels,
+    kernelSize: 3,
+    strides: 1,
+    padding: 'same',
+    name: 'logits',
+    kernelInitializer: init(),
+  }).apply(g) as TfLayers.SymbolicTensor;
+  const decoderLogits = tf.layers.model({ inputs: z, outputs: g, name: 'decoder_logits' });
+  const probabilities = L.activation({ activation: 'sigmoid', name: 'pixels' }).apply(g) as TfLayers.SymbolicTensor;
+  const decoder = tf.layers.model({ inputs: z, outputs: probabilities, name: 'decoder' });
+  // Replaced by vectors of the first batch before training (vq.ts); not trainable: moving averages move it.
+  const codebook = tf.core.variable(tf.core.randomUniform([k, d], -1 / k, 1 / k, 'float32', config.seed + 1000), false, 'codebook');
+  return { encoder, decoderLogits, decoder, codebook };
 }

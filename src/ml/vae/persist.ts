@@ -10,6 +10,7 @@ import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 import { StageError } from '../../core/contract.js';
 import type { Tf } from '../backend.js';
+import { readNpyAs } from '../npy.js';
 import type { Likelihood } from './loss.js';
 import type { ImageShape, ModelKind } from './model.js';
 
@@ -26,6 +27,8 @@ export interface ModelFileConfig {
   readonly classes: readonly string[];
   /** Absent for Bernoulli pixels (the default), so those models' config.json stays as it was. */
   readonly likelihood?: Likelihood;
+  /** The vqvae's codebook (model/codebook.npy, [size, dim]). */
+  readonly codebook?: { readonly size: number; readonly dim: number };
 }
 
 export function saveModelConfig(dir: string, config: ModelFileConfig): void {
@@ -77,6 +80,8 @@ export async function loadTrainedModel(
   likelihood: Likelihood;
   encoder: TfLayers.LayersModel;
   decoder: TfLayers.LayersModel;
+  /** The vqvae's codebook [K, dim]: its encoder's flat output is quantized against it before decoding. */
+  codebook?: TfCore.Tensor2D;
 }> {
   const configFile = join(dir, 'config.json');
   if (!existsSync(configFile))
@@ -84,13 +89,18 @@ export async function loadTrainedModel(
       `${dir} is not a trained model (no config.json): bind the input to a train-vae stage's model output, e.g. \`model: train.model\``,
     );
   const config = JSON.parse(readFileSync(configFile, 'utf8')) as ModelFileConfig;
+  const encoder = await loadLayersModel(tf, join(dir, 'encoder'));
   return {
     kind: config.model,
-    latentDim: config.latent_dim,
+    // A vqvae's code is its whole grid of vectors, flattened: what the decoder takes.
+    latentDim: config.codebook ? (encoder.outputs[0]!.shape[1] as number) : config.latent_dim,
     image: config.image,
     classes: config.classes,
     likelihood: config.likelihood ?? { kind: 'bernoulli' },
-    encoder: await loadLayersModel(tf, join(dir, 'encoder')),
+    encoder,
     decoder: await loadLayersModel(tf, join(dir, 'decoder')),
+    ...(config.codebook
+      ? { codebook: tf.core.tensor2d(readNpyAs(join(dir, 'codebook.npy'), 'float32').data, [config.codebook.size, config.codebook.dim]) }
+      : {}),
   };
 }

@@ -10,6 +10,7 @@ import { adamOptimizer } from '../adam.js';
 import type { Tf } from '../backend.js';
 import { klDivergence, mmd, reconstructionNll, reparameterize, type Likelihood } from './loss.js';
 import { hasDeterministicEncoder, type ImageShape, type ModelKind, type VaeModels } from './model.js';
+import { initCodebook, quantize, updateCodebook, vqLoss } from './vq.js';
 
 /** Images [N,H,W,C] in [0, 1] and their labels. */
 export interface ImageSet {
@@ -29,6 +30,8 @@ export interface TrainOptions {
   readonly beta: number;
   /** Weight of the MMD between the batch's codes and prior draws: λ for the WAE, α + λ − 1 for InfoVAE, 0 otherwise. */
   readonly mmdWeight: number;
+  /** The vqvae's commitment weight c (vq.ts). */
+  readonly commitment?: number;
   /** Epochs over which β ramps linearly from 0 (0: no warm-up). */
   readonly klWarmupEpochs: number;
   /** Stop after this many epochs without a better validation loss (0: never), keeping the best weights. */
@@ -52,10 +55,13 @@ export interface EpochRecord {
   readonly beta: number;
   /** Mean over batches of the batch MMD, for the models that train with one. */
   readonly mmd?: number;
+  /** The vqvae's codebook + commitment term per image. */
+  readonly vq?: number;
   readonly val_loss?: number;
   readonly val_recon?: number;
   readonly val_kl?: number;
   readonly val_mmd?: number;
+  readonly val_vq?: number;
 }
 
 export interface TrainResult {
@@ -91,10 +97,24 @@ export function forward(
   noiseSeed: number | 'mean',
   training: boolean,
   likelihood: Likelihood = { kind: 'bernoulli' },
-): { recon: TfCore.Tensor1D; kl: TfCore.Tensor1D; z: TfCore.Tensor } {
+  commitment = 0.25,
+): {
+  recon: TfCore.Tensor1D;
+  kl: TfCore.Tensor1D;
+  z: TfCore.Tensor;
+  /** The vqvae's commitment term [N], its encoder output and the codebook entry of each vector. */
+  vq?: { loss: TfCore.Tensor1D; ze: TfCore.Tensor; indices: TfCore.Tensor1D };
+} {
   const core = tf.core;
   const inputs = kind === 'cvae' ? [x, y] : x;
   const heads = models.encoder.apply(inputs, { training }) as TfCore.Tensor | TfCore.Tensor[];
+  if (kind === 'vqvae') {
+    const ze = heads as TfCore.Tensor;
+    const { zq, indices } = quantize(core, ze, models.codebook!, models.codebook!.shape[1]!);
+    const { decoderInput, loss } = vqLoss(core, ze, zq, commitment);
+    const logits = models.decoderLogits.apply(decoderInput, { training }) as TfCore.Tensor;
+    return { recon: reconstructionNll(core, logits, x, likelihood), kl: core.zeros([x.shape[0]!]), z: zq, vq: { loss, ze, indices } };
+  }
   if (hasDeterministicEncoder(kind)) {
     const code = Array.isArray(heads) ? heads[0]! : heads;
     const logits = models.decoderLogits.apply(code, { training }) as TfCore.Tensor;
@@ -126,7 +146,8 @@ export function reconstructAtMean(
   const pixels = tf.core.tidy(() => {
     const { x, y } = batchOf(tf, set, indices, classes);
     const heads = models.encoder.apply(kind === 'cvae' ? [x, y] : x, { training: false }) as TfCore.Tensor | TfCore.Tensor[];
-    const code = Array.isArray(heads) ? heads[0]! : heads;
+    const first = Array.isArray(heads) ? heads[0]! : heads;
+    const code = kind === 'vqvae' ? quantize(tf.core, first, models.codebook!, models.codebook!.shape[1]!).zq : first;
     const logits = models.decoderLogits.apply(kind === 'cvae' ? [code, y] : code, { training: false }) as TfCore.Tensor;
     return tf.core.sigmoid(logits);
   });
@@ -142,27 +163,30 @@ function evaluateSet(
   set: ImageSet,
   options: TrainOptions,
   beta: number,
-): { loss: number; recon: number; kl: number; mmd?: number } {
+): { loss: number; recon: number; kl: number; mmd?: number; vq?: number } {
   let recon = 0;
   let kl = 0;
-  let mmdSum = 0;
+  let regularizerSum = 0;
   for (let start = 0; start < set.count; start += options.batchSize) {
     const indices = Array.from({ length: Math.min(options.batchSize, set.count - start) }, (_, i) => start + i);
     const sums = tf.core.tidy(() => {
       const { x, y } = batchOf(tf, set, indices, options.classes);
-      const out = forward(tf, models, options.kind, x, y, options.seed + start, false, options.likelihood);
+      const out = forward(tf, models, options.kind, x, y, options.seed + start, false, options.likelihood, options.commitment);
       const terms = [tf.core.sum(out.recon), tf.core.sum(out.kl)];
+      if (out.vq) return [...terms, tf.core.sum(out.vq.loss)];
       // A batch's MMD weighs by its images, so a short last batch counts for what it holds.
       return options.mmdWeight ? [...terms, tf.core.mul(priorMmd(tf, out.z, options.seed + start), indices.length)] : terms;
     });
     const [r, k, m] = sums.map((t) => t.dataSync()[0]!);
     recon += r!;
     kl += k!;
-    mmdSum += m ?? 0;
+    regularizerSum += m ?? 0;
     tf.core.dispose(sums);
   }
+  if (options.kind === 'vqvae')
+    return { loss: (recon + regularizerSum) / set.count, recon: recon / set.count, kl: 0, vq: regularizerSum / set.count };
   if (!options.mmdWeight) return { loss: (recon + beta * kl) / set.count, recon: recon / set.count, kl: kl / set.count };
-  const mmdMean = mmdSum / set.count;
+  const mmdMean = regularizerSum / set.count;
   return {
     loss: (recon + beta * kl) / set.count + options.mmdWeight * mmdMean,
     recon: recon / set.count,
@@ -171,10 +195,23 @@ function evaluateSet(
   };
 }
 
+/** A vqvae's codebook from the encoder's vectors for the first batch of the training set (file order). */
+function startCodebook(tf: Tf, models: VaeModels, train: ImageSet, options: TrainOptions) {
+  const first = Array.from({ length: Math.min(options.batchSize, train.count) }, (_, i) => i);
+  const { x, y } = batchOf(tf, train, first, options.classes);
+  const ze = models.encoder.apply(x, { training: false }) as TfCore.Tensor;
+  const averages = initCodebook(tf.core, models.codebook!, ze);
+  tf.core.dispose([x, y, ze]);
+  return averages;
+}
+
 export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation: ImageSet | undefined, options: TrainOptions): TrainResult {
   const core = tf.core;
   const optimizer = adamOptimizer(tf, options.learningRate);
+  // Adam trains the layers; a vqvae's codebook moves by moving averages (vq.ts) but is kept with the best weights.
   const variables = [...models.encoder.trainableWeights, ...models.decoderLogits.trainableWeights].map((w) => w.read() as TfCore.Variable);
+  const kept = models.codebook ? [...variables, models.codebook] : variables;
+  const averages = models.codebook ? startCodebook(tf, models, train, options) : undefined;
   const history: EpochRecord[] = [];
   const batchesPerEpoch = Math.ceil(train.count / options.batchSize);
   let best = { loss: Infinity, epoch: 0, weights: [] as TfCore.Tensor[] };
@@ -189,7 +226,7 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
     let sumLoss = 0;
     let sumRecon = 0;
     let sumKl = 0;
-    let sumMmd = 0;
+    let sumRegularizer = 0;
     let beta = options.beta;
     for (let b = 0; b < batchesPerEpoch; b++) {
       if (options.signal.aborted) throw new StageError('training interrupted');
@@ -199,14 +236,21 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
       const { x, y } = batchOf(tf, train, indices, options.classes);
       // The terms are kept out of the tape's cleanup so their values can be logged.
       const terms: TfCore.Tensor[] = [];
+      const assignments: TfCore.Tensor[] = [];
       const noiseSeed = (options.seed * 1000 + epoch) * 100_000 + b;
       const loss = optimizer.minimize(
         () => {
-          const out = forward(tf, models, options.kind, x, y, noiseSeed, true, options.likelihood);
+          const out = forward(tf, models, options.kind, x, y, noiseSeed, true, options.likelihood, options.commitment);
           const reconMean = core.keep(core.mean(out.recon));
           const klMean = core.keep(core.mean(out.kl));
           terms.push(reconMean, klMean);
           const elbo = core.add(reconMean, core.mul(beta, klMean)) as TfCore.Scalar;
+          if (out.vq) {
+            const vqMean = core.keep(core.mean(out.vq.loss));
+            terms.push(vqMean);
+            assignments.push(core.keep(out.vq.ze), core.keep(out.vq.indices));
+            return core.add(reconMean, vqMean) as TfCore.Scalar;
+          }
           if (!options.mmdWeight) return elbo;
           const batchMmd = core.keep(priorMmd(tf, out.z, noiseSeed));
           terms.push(batchMmd);
@@ -216,13 +260,15 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
         variables,
       )!;
       const [l, bc, kl, mm] = [loss, ...terms].map((t) => t.dataSync()[0]!) as [number, number, number, number?];
-      core.dispose([x, y, loss, ...terms]);
+      // The codebook follows the vectors this step assigned to it (vq.ts), outside the gradient step.
+      if (models.codebook && averages) updateCodebook(core, models.codebook, averages, assignments[0]!, assignments[1]!);
+      core.dispose([x, y, loss, ...terms, ...assignments]);
       if (!Number.isFinite(l))
         throw new StageError(`loss became ${l} at epoch ${epoch}, batch ${b + 1} of ${batchesPerEpoch} (try a lower lr or a KL warm-up)`);
       sumLoss += l * indices.length;
       sumRecon += bc * indices.length;
       sumKl += kl * indices.length;
-      sumMmd += (mm ?? 0) * indices.length;
+      sumRegularizer += (mm ?? 0) * indices.length;
       const now = performance.now();
       if (now - lastReport > 500 || b === batchesPerEpoch - 1) {
         lastReport = now;
@@ -242,8 +288,16 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
       recon: sumRecon / train.count,
       kl: sumKl / train.count,
       beta,
-      ...(options.mmdWeight ? { mmd: sumMmd / train.count } : {}),
-      ...(val ? { val_loss: val.loss, val_recon: val.recon, val_kl: val.kl, ...(val.mmd === undefined ? {} : { val_mmd: val.mmd }) } : {}),
+      ...(options.kind === 'vqvae' ? { vq: sumRegularizer / train.count } : options.mmdWeight ? { mmd: sumRegularizer / train.count } : {}),
+      ...(val
+        ? {
+            val_loss: val.loss,
+            val_recon: val.recon,
+            val_kl: val.kl,
+            ...(val.mmd === undefined ? {} : { val_mmd: val.mmd }),
+            ...(val.vq === undefined ? {} : { val_vq: val.vq }),
+          }
+        : {}),
     });
     options.onEpoch?.(history[history.length - 1]!);
     // Speed goes to the log and the progress line, not into the outputs: those must be the same
@@ -255,15 +309,16 @@ export function trainVae(tf: Tf, models: VaeModels, train: ImageSet, validation:
     const score = val ? val.loss : -epoch;
     if (score < best.loss) {
       core.dispose(best.weights);
-      best = { loss: score, epoch, weights: variables.map((v) => core.clone(v)) };
+      best = { loss: score, epoch, weights: kept.map((v) => core.clone(v)) };
     } else if (options.patience > 0 && val && epoch - best.epoch >= options.patience) {
       stoppedEarly = true;
       break;
     }
   }
   // Keep the best epoch's weights (by validation loss when there is a validation set).
-  variables.forEach((v, i) => v.assign(best.weights[i]!));
+  kept.forEach((v, i) => v.assign(best.weights[i]!));
   core.dispose(best.weights);
+  if (averages) core.dispose([averages.counts, averages.sums]);
   optimizer.dispose();
   return { history, bestEpoch: best.epoch, stoppedEarly };
 }

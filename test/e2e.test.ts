@@ -97,7 +97,17 @@ describe('every pipeline in pipelines/', () => {
     const p = project();
     const r = p.cli(['run', '--all', '--dry-run', ...REDUCED]);
     assert.equal(r.status, 0, r.stderr);
-    for (const name of ['ablation-beta', 'ablation-latent', 'cvae', 'faces', 'fashion', 'quickstart', 'reference', 'vae-mnist'])
+    for (const name of [
+      'ablation-beta',
+      'ablation-latent',
+      'cvae',
+      'faces',
+      'fashion',
+      'quickstart',
+      'reference',
+      'vae-family',
+      'vae-mnist',
+    ])
       assert.match(r.stdout, new RegExp(`== pipelines/${name}\\.yaml`));
     assert.equal(p.cli(['run', '--all', '--set', 'nope=1']).status, 2);
   });

@@ -141,21 +141,38 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
       zIn,
     ) as TfLayers.SymbolicTensor;
     g = L.reshape({ name: 'dec_reshape', targetShape: [baseRows, baseCols, top] }).apply(g) as TfLayers.SymbolicTensor;
-    [...filters].reverse().forEach((units, i) => (g = stride2('conv2dTranspose', `dec_deconv${i + 1}`, units, g)));
-    g = L.conv2dTranspose({
-      filters: channels,
-      kernelSize: 3,
-      strides: 1,
-      padding: 'same',
-      name: 'logits',
-      kernelInitializer: init(),
-    }).apply(g) as TfLayers.SymbolicTensor;
+    g = deconvolutions(tf, g, filters, channels, init, stride2);
   }
-  const decoderInputs = zLabel ? [z, zLabel] : z;
-  const decoderLogits = tf.layers.model({ inputs: decoderInputs, outputs: g, name: 'decoder_logits' });
-  const probabilities = L.activation({ activation: 'sigmoid', name: 'pixels' }).apply(g) as TfLayers.SymbolicTensor;
-  const decoder = tf.layers.model({ inputs: decoderInputs, outputs: probabilities, name: 'decoder' });
-  return { encoder, decoderLogits, decoder };
+  return { encoder, ...decoderModels(tf, zLabel ? [z, zLabel] : z, g) };
+}
+
+/** The conv decoder's upsampling: one stride-2 transposed convolution per encoder block, then C logits per pixel. */
+function deconvolutions(
+  tf: Tf,
+  input: TfLayers.SymbolicTensor,
+  filters: readonly number[],
+  channels: number,
+  init: () => ReturnType<Tf['layers']['initializers']['glorotUniform']>,
+  stride2: (layer: 'conv2d' | 'conv2dTranspose', name: string, units: number, input: TfLayers.SymbolicTensor) => TfLayers.SymbolicTensor,
+): TfLayers.SymbolicTensor {
+  let g = input;
+  [...filters].reverse().forEach((units, i) => (g = stride2('conv2dTranspose', `dec_deconv${i + 1}`, units, g)));
+  const logits = tf.layers.layers.conv2dTranspose({
+    filters: channels,
+    kernelSize: 3,
+    strides: 1,
+    padding: 'same',
+    name: 'logits',
+    kernelInitializer: init(),
+  });
+  return logits.apply(g) as TfLayers.SymbolicTensor;
+}
+
+/** The decoder twice: ending in logits (for the loss) and in a sigmoid (what is saved: pixel probabilities). */
+function decoderModels(tf: Tf, inputs: TfLayers.SymbolicTensor | TfLayers.SymbolicTensor[], logits: TfLayers.SymbolicTensor) {
+  const decoderLogits = tf.layers.model({ inputs, outputs: logits, name: 'decoder_logits' });
+  const probabilities = tf.layers.layers.activation({ activation: 'sigmoid', name: 'pixels' }).apply(logits) as TfLayers.SymbolicTensor;
+  return { decoderLogits, decoder: tf.layers.model({ inputs, outputs: probabilities, name: 'decoder' }) };
 }
 
 /** The vqvae's halves and codebook (shapes in the header); `h` is the conv body's output. */
@@ -178,19 +195,8 @@ function buildVqModels(
   const flat = L.flatten({ name: 'enc_flatten' }).apply(ze) as TfLayers.SymbolicTensor;
   const encoder = tf.layers.model({ inputs: x, outputs: flat, name: 'encoder' });
   const z = L.input({ shape: [grid.baseRows * grid.baseCols * d], name: 'z' });
-  let g = L.reshape({ name: 'dec_reshape', targetShape: [grid.baseRows, grid.baseCols, d] }).apply(z) as TfLayers.SymbolicTensor;
-  [...filters].reverse().forEach((units, i) => (g = stride2('conv2dTranspose', `dec_deconv${i + 1}`, units, g)));
-  g = L.conv2dTranspose({
-    filters: config.image.channels,
-    kernelSize: 3,
-    strides: 1,
-    padding: 'same',
-    name: 'logits',
-    kernelInitializer: init(),
-  }).apply(g) as TfLayers.SymbolicTensor;
-  const decoderLogits = tf.layers.model({ inputs: z, outputs: g, name: 'decoder_logits' });
-  const probabilities = L.activation({ activation: 'sigmoid', name: 'pixels' }).apply(g) as TfLayers.SymbolicTensor;
-  const decoder = tf.layers.model({ inputs: z, outputs: probabilities, name: 'decoder' });
+  const grid3d = L.reshape({ name: 'dec_reshape', targetShape: [grid.baseRows, grid.baseCols, d] }).apply(z) as TfLayers.SymbolicTensor;
+  const { decoderLogits, decoder } = decoderModels(tf, z, deconvolutions(tf, grid3d, filters, config.image.channels, init, stride2));
   // Replaced by vectors of the first batch before training (vq.ts); not trainable: moving averages move it.
   const codebook = tf.core.variable(tf.core.randomUniform([k, d], -1 / k, 1 / k, 'float32', config.seed + 1000), false, 'codebook');
   return { encoder, decoderLogits, decoder, codebook };

@@ -4,9 +4,9 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { significant } from '../src/core/format.js';
+import { manifestDigest, subManifest } from '../src/runner/caching/manifest.js';
 import { aggregateReplicates } from '../src/core/stats.js';
 import { readLockfile, type LockEntry } from '../src/runner/lockfile.js';
-import { parseInstanceId } from '../src/runner/plan.js';
 import { lockfileResults } from '../src/runner/results.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -29,11 +29,6 @@ interface Evaluation {
   readonly metrics: Readonly<Record<string, number>>;
 }
 
-/** `eval[latent_dim=16,beta=1]` → { latent_dim: '16', beta: '1' }. */
-function variantOf(id: string): Record<string, string> {
-  return Object.fromEntries(Object.entries(parseInstanceId(id).variant).map(([k, v]) => [k, String(v)]));
-}
-
 /** Evaluate entries joined with the train entry of the same variant (for model, d, β, epochs). */
 function evaluations(file: string): Evaluation[] {
   const lock = readLockfile(file);
@@ -43,9 +38,10 @@ function evaluations(file: string): Evaluation[] {
   return entries
     .filter(([, e]) => e.fingerprint.kind === 'evaluate' && e.metrics)
     .map(([id, e]) => {
-      const variant = variantOf(id);
-      const train = trains.find(([tid]) => Object.entries(variantOf(tid)).every(([k, v]) => variant[k] === v))?.[1] as
-        LockEntry | undefined;
+      // The training whose model/ is this evaluation's model input, by content digest: a stage name or
+      // variant would mislead where one pipeline has several training stages (vae-family's beta_vae).
+      const modelDigest = e.fingerprint.inputs.model;
+      const train = trains.find(([, t]) => manifestDigest(subManifest(t.outputs, 'model/')) === modelDigest)?.[1] as LockEntry | undefined;
       const p = (train?.fingerprint.params ?? {}) as Record<string, number | string>;
       const data = entries.find(([, x]) => x.fingerprint.kind === 'mnist' || x.fingerprint.kind === 'fashion-mnist')?.[1].metrics ?? {};
       return {
@@ -184,6 +180,26 @@ for (const file of lockfiles) {
       }),
     );
   }
+}
+// Pipelines that compare model kinds (vae-family): the columns each kind has, side by side.
+const FAMILY_KINDS = new Set(['wae', 'infovae', 'vqvae']);
+for (const file of lockfiles) {
+  const rows = evaluations(file);
+  if (!rows.some((e) => FAMILY_KINDS.has(e.model))) continue;
+  lines.push(
+    '',
+    `## ${rows[0]!.pipeline}: the model family`,
+    '',
+    'KL and −ELBO only where the encoder has a posterior; MMD (to N(0, I), the IMQ kernel) for the WAE and InfoVAE; codebook perplexity and entries used for the VQ-VAE.',
+    '',
+    '| evaluation | model | d | β | epochs | −ELBO | BCE | KL | MMD | codebook perplexity (used) | MSE | PSNR |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...rows.map((e) => {
+      const m = e.metrics;
+      const codebook = m.codebook_perplexity === undefined ? '–' : `${f(m.codebook_perplexity, 1)} (${m.codebook_used})`;
+      return `| \`${e.id}\` | ${e.model} | ${e.latentDim} | ${e.model === 'conv' ? e.beta : '–'} | ${e.epochs} | ${f(m.neg_elbo)} | ${f(m.bce)} | ${f(m.kl, 2)} | ${f(m.mmd, 4)} | ${codebook} | ${f(m.mse, 4)} | ${f(m.psnr, 2)} |`;
+    }),
+  );
 }
 writeFileSync(out, lines.join('\n') + '\n');
 console.log(`wrote ${relative(process.cwd(), out)} (${all.length} evaluated models from ${lockfiles.length} lockfiles)`);

@@ -58,9 +58,7 @@ export default defineStage({
     const layout = gridLayout(grid);
     const bandCentre = (b: number) => (layout.colX(b * k) + layout.colX(b * k + k - 1) + layout.cellWidth) / 2;
     // An autoencoder has one code per image: its two reconstruction bands are the same decoding.
-    const headers = deterministic
-      ? ['original', 'reconstruction', `same (a ${model.kind} code is not sampled)`]
-      : ['original', 'sampled z', 'z = μ'];
+    const headers = deterministic ? ['original', 'reconstruction', 'same (not sampled)'] : ['original', 'sampled z', 'z = μ'];
     const { png } = await annotateGrid(gridPng({ tiles, ...grid }), layout.width, layout.height, {
       title: `Reconstructions · ${modelTitle(model, ctx.variant)}`,
       columns: headers.map((text, b) => ({ at: bandCentre(b), text })),

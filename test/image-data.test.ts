@@ -230,6 +230,8 @@ stages:
   eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { backend: wasm } }
   recon: { uses: reconstructions, in: { model: train.model, data: prep }, with: { per_digit: 1, backend: wasm } }
   samples: { uses: prior-samples, in: { model: cvae.model }, with: { cols: 2, backend: wasm } }
+  pca: { uses: pca, in: { latents: eval } }
+  scatter: { uses: latent-scatter, in: { points: pca } }
 `,
     );
     const run = p.cli(['run', 'pipelines/rgb.yaml', '--plain']);
@@ -253,6 +255,10 @@ stages:
     }
     assert.ok(saturated > 500, `${saturated} strongly coloured pixels: the grid is drawn in RGB`);
     assert.equal(run.stdout.includes('✓ samples'), true, 'a cvae samples a row per class');
+    // The scatter's legend names the classes, passed from evaluate through the projection.
+    const spec = JSON.parse(p.read('artifacts/rgb/scatter/scatter.vl.json')) as { encoding: { color: { field: string; sort: string[] } } };
+    assert.equal(spec.encoding.color.field, 'class');
+    assert.deepEqual(spec.encoding.color.sort, ['circle', 'square', 'triangle']);
   });
 
   it('refuses a depth the image does not halve evenly into, naming both', () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { StageError, type StageContext } from '../core/contract.js';
 import { encodeNpy, readNpyAs } from './npy.js';
+import { classNamesIn } from './dataset.js';
 import { stratifiedSample } from './sampling.js';
 import { knnLabelAgreement } from './tsne.js';
 
@@ -33,9 +34,19 @@ function readLatents(dir: string, subsample: number | undefined, random: () => n
   return { data, labels: Uint8Array.from(picked, (i) => labels.data[i]!), count: picked.length, dims };
 }
 
-function writeProjection(outDir: string, latents: Latents, coords: Float32Array, method: string, extra: Record<string, unknown>): void {
+function writeProjection(
+  outDir: string,
+  latents: Latents,
+  coords: Float32Array,
+  method: string,
+  extra: Record<string, unknown>,
+  inputDir: string,
+): void {
   writeFileSync(join(outDir, 'coords.npy'), encodeNpy({ dtype: 'float32', shape: [latents.count, 2], data: coords }));
   writeFileSync(join(outDir, 'labels.npy'), encodeNpy({ dtype: 'uint8', shape: [latents.count], data: latents.labels }));
+  // The class names come along (evaluate writes them; other latents get the label values).
+  const { classes } = classNamesIn(inputDir, [latents.labels]);
+  writeFileSync(join(outDir, 'classes.json'), JSON.stringify({ classes }, null, 2) + '\n');
   const info = {
     method,
     points: latents.count,
@@ -47,7 +58,7 @@ function writeProjection(outDir: string, latents: Latents, coords: Float32Array,
   writeFileSync(join(outDir, 'projection.json'), JSON.stringify(info, null, 2) + '\n');
 }
 
-export const PROJECTION_OUTPUTS = { coords: 'coords.npy', labels: 'labels.npy', info: 'projection.json' } as const;
+export const PROJECTION_OUTPUTS = { coords: 'coords.npy', labels: 'labels.npy', classes: 'classes.json', info: 'projection.json' } as const;
 
 export const LATENTS_INPUT = { latents: { description: 'an evaluate stage' } } as const;
 
@@ -66,5 +77,5 @@ export async function projectLatents(
   const started = performance.now();
   const { coords, extra } = await project(latents);
   ctx.log(`${method}: ${latents.count} points in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  writeProjection(ctx.outDir, latents, coords, method, extra);
+  writeProjection(ctx.outDir, latents, coords, method, extra, ctx.input('latents'));
 }

@@ -35,6 +35,7 @@ export default defineStage({
     mu: 'latent_mu.npy',
     log_var: 'latent_log_var.npy',
     labels: 'labels.npy',
+    classes: 'classes.json',
   }),
   metrics: () => 'metrics.json',
   environment: backendEnvironment,
@@ -182,6 +183,8 @@ export default defineStage({
     writeFileSync(join(ctx.outDir, 'latent_mu.npy'), encodeNpy({ dtype: 'float32', shape: [count, d], data: mus }));
     writeFileSync(join(ctx.outDir, 'latent_log_var.npy'), encodeNpy({ dtype: 'float32', shape: [count, d], data: logVars }));
     writeFileSync(join(ctx.outDir, 'labels.npy'), encodeNpy(labels));
+    // The names travel with the labels, so a scatter of these latents can say which class is which.
+    writeFileSync(join(ctx.outDir, 'classes.json'), JSON.stringify({ classes }, null, 2) + '\n');
   },
 });
 

@@ -10,7 +10,7 @@ import { defineStage, StageError } from '../core/contract.js';
  */
 export default defineStage({
   name: 'latent-scatter',
-  description: 'Scatter of 2-D latents or projections, coloured by digit, with legend (PNG + Vega-Lite spec).',
+  description: 'Scatter of 2-D latents or projections, coloured by class (by digit for MNIST), with legend (PNG + Vega-Lite spec).',
   params: Type.Object(
     {
       title: Type.Optional(Type.String()),
@@ -38,16 +38,20 @@ export default defineStage({
     const method = projected ? (JSON.parse(readFileSync(join(dir, 'projection.json'), 'utf8')) as { method: string }).method : 'latent';
     const axis = method === 'latent' ? ['z₁ (μ)', 'z₂ (μ)'] : [`${method} 1`, `${method} 2`];
     const n = Math.min(count, ctx.params.max_points);
+    // Points are coloured by class name; MNIST's (and any IDX set's) names are its label values, its digits.
+    const classesFile = join(dir, 'classes.json');
+    const classes = existsSync(classesFile) ? (JSON.parse(readFileSync(classesFile, 'utf8')) as { classes: string[] }).classes : undefined;
+    const noun = !classes || classes.every((name, i) => name === String(i)) ? 'digit' : 'class';
     const values = Array.from({ length: n }, (_, i) => ({
       x: coords.data[2 * i],
       y: coords.data[2 * i + 1],
-      digit: String(labels.data[i]),
+      [noun]: classes?.[labels.data[i]!] ?? String(labels.data[i]),
     }));
     await renderChart(
       {
         title:
           ctx.params.title ??
-          `${method === 'latent' ? 'Test-set latent means' : `Test-set latents (${method})`}, by digit${variantWords(ctx.variant)
+          `${method === 'latent' ? 'Test-set latent means' : `Test-set latents (${method})`}, by ${noun}${variantWords(ctx.variant)
             .map((w, i) => (i ? `, ${w}` : ` · ${w}`))
             .join('')}`,
         width: 480,
@@ -57,7 +61,14 @@ export default defineStage({
         encoding: {
           x: { field: 'x', type: 'quantitative', title: axis[0], scale: { zero: false } },
           y: { field: 'y', type: 'quantitative', title: axis[1], scale: { zero: false } },
-          color: { field: 'digit', type: 'nominal', title: 'digit', scale: { scheme: 'category10' }, sort: 'ascending' },
+          color: {
+            field: noun,
+            type: 'nominal',
+            title: noun,
+            // Ten colours tell MNIST's classes apart; more classes need the twenty-colour scheme.
+            scale: { scheme: (classes?.length ?? 10) > 10 ? 'tableau20' : 'category10' },
+            sort: classes ?? 'ascending',
+          },
         },
       },
       ctx.outDir,

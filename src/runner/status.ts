@@ -97,3 +97,55 @@ export async function pipelineStatus(
 function withoutInputs(current: Fingerprint, before: Fingerprint | undefined): Fingerprint {
   return before ? { ...current, inputs: before.inputs } : current;
 }
+
+/** A stage whose committed lockfile entry is not what the pipeline and code give now. */
+export interface LockfileMismatch {
+  readonly id: string;
+  /** Its own entry differs, or only an upstream stage's does (its inputs may then change too). */
+  readonly kind: 'differs' | 'waits';
+  /** Why, in words: the fingerprint fields that differ, that the lockfile has no entry, or which upstream it waits for. */
+  readonly explanation: readonly string[];
+}
+
+/**
+ * The CI gate (`ablate status --check`): does the committed lockfile match the pipeline and the
+ * code, without artifacts or a cache to look at? Each instance's fingerprint is computed from
+ * its upstream outputs as the lockfile records them, and compared with the fingerprint the
+ * lockfile says it last completed with. Nothing is read from artifacts/ or the cache, so a fresh
+ * clone answers the same as the machine that wrote the lockfile (facts of this machine, such as
+ * the native route's instruction set, are part of a fingerprint, as they are for `run`).
+ */
+export async function lockfileMismatches(
+  plan: Plan,
+  workspace: Workspace,
+  lockfile = lockfilePathFor(plan.file),
+): Promise<LockfileMismatch[]> {
+  const lock = readLockfile(lockfile);
+  const caches = { statCache: StatCache.load(workspace.statCacheFile), codeDigests: new Map() };
+  const mismatches: LockfileMismatch[] = [];
+  const flagged = new Set<string>();
+  for (const instance of plan.instances) {
+    const entry = lock?.stages[instance.id];
+    const report = (kind: LockfileMismatch['kind'], explanation: string[]) => {
+      flagged.add(instance.id);
+      mismatches.push({ id: instance.id, kind, explanation });
+    };
+    if (!entry) {
+      report('differs', ['not in the lockfile']);
+      continue;
+    }
+    const fingerprint = await computeFingerprint(instance, plan, (id) => lock?.stages[id]?.outputs, caches);
+    if ('missing' in fingerprint) {
+      report('differs', [`its input ${fingerprint.missing} is not in the lockfile`]);
+      continue;
+    }
+    if (fingerprintDigest(fingerprint) !== entry.digest) {
+      report('differs', describeReasons(diffFingerprints(entry.fingerprint, fingerprint), instance.ref.name));
+      continue;
+    }
+    // Its own entry matches the upstream outputs the lockfile records; an upstream that reruns may change them.
+    const upstream = (plan.graph.get(instance.id) ?? []).find((id) => flagged.has(id));
+    if (upstream) report('waits', [`waits for ${upstream}, whose outputs may change`]);
+  }
+  return mismatches;
+}

@@ -42,6 +42,9 @@ export function greySquare(side: number) {
   return { image: { rows: side, cols: side, channels: 1 }, depth: 2 } as const;
 }
 
+/** Far beyond the slowest command the tests run (a reduced ablation in CI takes about a minute). */
+const CLI_HANG_MS = 15 * 60_000;
+
 /** A throwaway project: package.json marks its root; the toy stages sit in pipelines/stages/. */
 export class TempProject {
   readonly root = mkdtempSync(join(tmpdir(), 'ablate-test-'));
@@ -84,14 +87,24 @@ export class TempProject {
     }
   }
 
-  /** The CLI as a user runs it (compiled, from bin/), in this project. */
+  /**
+   * The CLI as a user runs it (compiled, from bin/), in this project. A command that has not
+   * ended after CLI_HANG_MS is killed and reported, so a hang fails its test instead of
+   * blocking the whole suite (a synchronous wait leaves the test runner no way to time out).
+   */
   cli(args: string[], env: NodeJS.ProcessEnv = {}): { status: number; stdout: string; stderr: string } {
     const r = spawnSync(process.execPath, [cliPath, ...args], {
       cwd: this.root,
       encoding: 'utf8',
       env: { ...process.env, CI: '1', ...env },
+      timeout: CLI_HANG_MS,
+      killSignal: 'SIGKILL',
     });
-    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+    const hung = r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT';
+    const note = hung
+      ? `\n[test helper: \`ablate ${args.join(' ')}\` had not ended after ${CLI_HANG_MS / 60_000} min and was killed]\n`
+      : '';
+    return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr + note };
   }
 
   /** The CLI started in the background. */

@@ -1,5 +1,5 @@
 import { displayPath } from '../runner/fsutil.js';
-import { readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { ParseCache } from '../runner/caching/parse-cache.js';
@@ -8,9 +8,10 @@ import type { Executor } from '../runner/executor/types.js';
 import { formatDuration } from '../runner/logging/plain.js';
 import { loadPipeline, type Plan } from '../runner/plan.js';
 import { runPlan } from '../runner/scheduler.js';
-import { pipelineStatus } from '../runner/status.js';
-import { findWorkspaceRoot, workspaceAt } from '../runner/workspace.js';
-import { printStatus } from './status.js';
+import { lockfilePathFor } from '../runner/lockfile.js';
+import { lockfileMismatches, pipelineStatus } from '../runner/status.js';
+import { findWorkspaceRoot, workspaceAt, type Workspace } from '../runner/workspace.js';
+import { printMismatches, printStatus } from './status.js';
 import {
   allowOutsideOption,
   EXIT,
@@ -18,6 +19,7 @@ import {
   integerOption,
   listOption,
   load,
+  pipelineFiles,
   makeReporter,
   setOption,
   stringOption,
@@ -39,6 +41,10 @@ export const runCommand: Command = {
     { flags: '-j, --jobs <N>', description: 'stages at once (default: number of cores)' },
     { flags: '--force [STAGES]', description: 'rerun even if cached: every selected stage, or STAGE,... (repeatable)', repeatable: true },
     { flags: '--dry-run', description: 'say what would run and why; change nothing' },
+    {
+      flags: '--frozen',
+      description: "never rewrite the lockfile: fail, naming the stage and why, if a run would change a committed entry (CI's npm ci)",
+    },
     { flags: '-k, --keep-going', description: 'keep running independent stages after a failure' },
     { flags: '--all', description: 'every stage of the given pipelines (default: all in pipelines/)' },
     { flags: '--plain', description: 'line-per-event output even on a terminal' },
@@ -94,6 +100,8 @@ async function runOne(args: Args, file: string | undefined, ignoreUnknownOverrid
     printStatus(await pipelineStatus(plan, workspace, selection), 'dry-run');
     return EXIT.ok;
   }
+  const frozen = flag(args, 'frozen');
+  if (frozen && !(await lockfileHolds(plan, workspace, targets))) return EXIT.failed;
   const executorName = stringOption(args, 'executor') ?? 'local';
   const redis = stringOption(args, 'redis');
   if (executorName === 'bullmq' && !redis) throw new UsageError('--executor bullmq needs --redis URL (e.g. redis://127.0.0.1:6390)');
@@ -124,6 +132,7 @@ async function runOne(args: Args, file: string | undefined, ignoreUnknownOverrid
       ...selection,
       keepGoing: flag(args, 'keepGoing'),
       signal: controller.signal,
+      frozen,
     });
     await reporter.close();
     const parts = [
@@ -144,6 +153,26 @@ async function runOne(args: Args, file: string | undefined, ignoreUnknownOverrid
 }
 
 /**
+ * `run --frozen`, before anything runs: the committed lockfile must already match the pipeline
+ * and code (as `status --check` says), or the run would rewrite it. What only running shows,
+ * outputs that differ, the scheduler checks stage by stage.
+ */
+async function lockfileHolds(plan: Plan, workspace: Workspace, targets: readonly string[]): Promise<boolean> {
+  const lockfile = lockfilePathFor(plan.file);
+  if (!existsSync(lockfile)) {
+    console.log(
+      `${displayPath(plan.file)}: --frozen needs ${displayPath(lockfile)}, and there is none; nothing was run (run without --frozen and commit the lockfile)`,
+    );
+    return false;
+  }
+  const mismatches = await lockfileMismatches(plan, workspace, targets.length ? { targets } : {});
+  if (!mismatches.length) return true;
+  printMismatches(plan, mismatches);
+  console.log(`--frozen: ${displayPath(lockfile)} would change; nothing was run (run without --frozen to update it, and commit it)`);
+  return false;
+}
+
+/**
  * `ablate run --all [FILE...]`: every stage of the given pipelines — by default every pipeline
  * in the workspace's pipelines/ folder — one pipeline after another, with the same options;
  * `--set NAME=VALUE` applies to the pipelines that define NAME. The exit code is the worst.
@@ -152,15 +181,8 @@ async function runAll(args: Args): Promise<number> {
   const named = [...args.positionals];
   if (named.some((p) => !/\.ya?ml$/.test(p)))
     throw new UsageError('--all takes pipeline files, not stage names: it runs every stage of each');
+  const files = pipelineFiles(named);
   const root = findWorkspaceRoot(process.cwd());
-  const dir = resolve(root, 'pipelines');
-  const files = named.length
-    ? named
-    : readdirSync(dir)
-        .filter((f) => /\.ya?ml$/.test(f))
-        .sort()
-        .map((f) => displayPath(resolve(dir, f)));
-  if (!files.length) throw new UsageError(`no pipeline files in ${dir}`);
   const overrides = listOption(args, 'set');
   const workspace = workspaceAt(root);
   const plans: Plan[] = [];
@@ -171,7 +193,7 @@ async function runAll(args: Args): Promise<number> {
   for (const assignment of overrides) {
     const name = assignment.split('=')[0]!;
     if (!plans.some((plan) => Object.hasOwn(plan.params, name)))
-      throw new UsageError(`--set ${assignment}: no pipeline in ${dir} has a param '${name}'`);
+      throw new UsageError(`--set ${assignment}: no pipeline of ${files.join(', ')} has a param '${name}'`);
   }
   let worst: number = EXIT.ok;
   for (const file of files) {

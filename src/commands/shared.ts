@@ -1,4 +1,6 @@
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { displayPath } from '../runner/fsutil.js';
 import { ParseCache } from '../runner/caching/parse-cache.js';
 import { formatDiagnostic, type PipelineError } from '../runner/diagnostics.js';
 import type { Reporter } from '../runner/logging/events.js';
@@ -82,6 +84,15 @@ export async function load(file: string | undefined, options: LoadOptions = {}):
     allowOutsideModules: options.allowOutsideModules ?? false,
     parseCache: new ParseCache(workspace.parsedDir, options.writeParseCache ?? false),
   });
+}
+
+/** The named pipeline files, or, with none named, every one in the workspace's pipelines/ folder (sorted). */
+export function pipelineFiles(named: readonly string[]): string[] {
+  if (named.length) return [...named];
+  const dir = resolve(findWorkspaceRoot(process.cwd()), 'pipelines');
+  const files = existsSync(dir) ? readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)) : [];
+  if (!files.length) throw new UsageError(`no pipeline files in ${displayPath(dir)}`);
+  return files.sort().map((f) => displayPath(resolve(dir, f)));
 }
 
 export function workspaceFor(plan: Plan): Workspace {

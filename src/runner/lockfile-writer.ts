@@ -22,6 +22,8 @@ export class LockfileWriter {
     private readonly currentIds: readonly string[],
     private readonly locksDir: string,
     private readonly previous: Lockfile | undefined,
+    /** `run --frozen`: the file is never written (the run checks each entry instead). */
+    private readonly options: { readOnly: boolean } = { readOnly: false },
   ) {
     this.writing = Promise.resolve(previous);
   }
@@ -42,6 +44,7 @@ export class LockfileWriter {
       return;
     const { createdAt: _createdAt, ...rest } = record;
     this.updates.set(instance.id, { ...rest, artifactDir: instance.artifactDir });
+    if (this.options.readOnly) return;
     this.timer ??= setTimeout(() => void this.flush(), FLUSH_MS);
   }
 
@@ -52,7 +55,7 @@ export class LockfileWriter {
   flush(): Promise<Lockfile | undefined> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.isCurrent()) return this.writing;
+    if (this.options.readOnly || this.isCurrent()) return this.writing;
     const batch = new Map(this.updates);
     this.writing = this.writing.then(() => updateLockfile(this.path, this.pipeline, batch, this.currentIds, this.locksDir));
     return this.writing;

@@ -10,12 +10,14 @@ import type { Executor } from './executor/types.js';
 import {
   computeFingerprint,
   describeReasons,
+  diffFingerprints,
   fingerprintDigest,
   type Fingerprint,
   type FingerprintCaches,
   type FingerprintDigest,
 } from './fingerprint.js';
 import { appendHistory, historyEntry, writeRunInfo } from './history.js';
+import { displayPath } from './fsutil.js';
 import { FileLock } from './locks.js';
 import { LockfileWriter } from './lockfile-writer.js';
 import { sweepLeftovers } from './maintenance.js';
@@ -37,6 +39,13 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** The lockfile to read and write; default: the one beside the pipeline file (verify --recompute uses a scratch one). */
   readonly lockfile?: string;
+  /**
+   * Hold the run to the lockfile (`run --frozen`, CI's counterpart of `npm ci`): it is never
+   * rewritten, and a stage whose fingerprint or outputs would change its entry fails, naming
+   * why, instead of being materialized. Callers check the lockfile as a whole first
+   * (lockfileMismatches); this guards what only running can show: outputs that differ.
+   */
+  readonly frozen?: boolean;
 }
 
 export interface RunSummary {
@@ -127,7 +136,9 @@ class PlanRun {
     this.caches = { statCache: this.statCache, codeDigests: new Map() };
     this.lockPath = options.lockfile ?? lockfilePathFor(plan.file);
     this.previousLock = readLockfile(this.lockPath);
-    this.lockfile = new LockfileWriter(this.lockPath, plan.name, [...plan.graph.keys()], workspace.locksDir, this.previousLock);
+    this.lockfile = new LockfileWriter(this.lockPath, plan.name, [...plan.graph.keys()], workspace.locksDir, this.previousLock, {
+      readOnly: options.frozen ?? false,
+    });
     this.slots = new SlotPool(executor.slots);
     const { selected, forced } = selection(plan, options);
     this.selected = selected;
@@ -194,6 +205,7 @@ class PlanRun {
     const fingerprint = await computeFingerprint(instance, this.plan, (id) => this.outputs.get(id), this.caches);
     if ('missing' in fingerprint) throw new Error(`internal: ${instance.id} scheduled before ${fingerprint.missing}`);
     const digest = fingerprintDigest(fingerprint);
+    if (this.options.frozen) this.holdToLockfile(instance, fingerprint, digest);
     const decideNow = () =>
       decide({
         instance,
@@ -252,6 +264,8 @@ class PlanRun {
     digest: FingerprintDigest,
     decision: Exclude<Decision, { action: 'run' }>,
   ): Promise<boolean> {
+    if (this.options.frozen)
+      this.holdOutputsToLockfile(instance, decision.action === 'restore' ? decision.record.outputs : decision.outputs);
     let outputs: Manifest;
     if (decision.action === 'restore') {
       try {
@@ -301,6 +315,8 @@ class PlanRun {
     } finally {
       this.slots.give(held);
     }
+    // The cache keeps the record (it is what this code produced); artifacts/ and the lockfile do not change.
+    if (this.options.frozen) this.holdOutputsToLockfile(instance, record.outputs);
     this.store.materialize(
       record.outputs,
       join(this.workspace.root, instance.artifactDir),
@@ -318,6 +334,33 @@ class PlanRun {
       ...(record.warnings?.length ? { warnings: record.warnings } : {}),
     });
     return true;
+  }
+
+  /** --frozen: the fingerprint must be the one the lockfile's entry completed with. */
+  private holdToLockfile(instance: StageInstance, fingerprint: Fingerprint, digest: FingerprintDigest): void {
+    const entry = this.previousLock?.stages[instance.id];
+    if (!entry) throw new FrozenLockfileError(this.lockPath, instance.id, 'it is not in the lockfile');
+    if (entry.digest !== digest)
+      throw new FrozenLockfileError(
+        this.lockPath,
+        instance.id,
+        `its fingerprint differs from the lockfile's entry (${describeReasons(diffFingerprints(entry.fingerprint, fingerprint), instance.ref.name).join('; ')})`,
+      );
+  }
+
+  /** --frozen: the outputs must be the files, byte for byte, that the lockfile's entry records. */
+  private holdOutputsToLockfile(instance: StageInstance, outputs: Manifest): void {
+    const recorded = this.previousLock?.stages[instance.id]?.outputs ?? {};
+    const paths = [...new Set([...Object.keys(recorded), ...Object.keys(outputs)])].sort();
+    const differing = paths.filter((p) => recorded[p]?.digest !== outputs[p]?.digest || recorded[p]?.executable !== outputs[p]?.executable);
+    if (!differing.length) return;
+    const shown = differing.slice(0, 5).map((p) => (!recorded[p] ? `${p} (new)` : !outputs[p] ? `${p} (not written)` : p));
+    const more = differing.length > shown.length ? ` and ${differing.length - shown.length} more` : '';
+    throw new FrozenLockfileError(
+      this.lockPath,
+      instance.id,
+      `its outputs differ from the lockfile's entry: ${shown.join(', ')}${more} (the same fingerprint gave other bytes: another machine, or a stage that is not deterministic)`,
+    );
   }
 
   /** Every instance this one depends on, directly or not. */
@@ -341,6 +384,14 @@ class PlanRun {
 
   private haltReason(): string | undefined {
     return this.signal.aborted ? 'interrupted' : this.stopScheduling ? 'stopped after a failure' : undefined;
+  }
+}
+
+/** `run --frozen` met a stage that would change the lockfile. */
+export class FrozenLockfileError extends Error {
+  override readonly name = 'FrozenLockfileError';
+  constructor(lockfile: string, id: string, why: string) {
+    super(`--frozen: ${id} would change ${displayPath(lockfile)}: ${why}; the lockfile was left as it is`);
   }
 }
 

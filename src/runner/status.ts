@@ -101,8 +101,11 @@ function withoutInputs(current: Fingerprint, before: Fingerprint | undefined): F
 /** A stage whose committed lockfile entry is not what the pipeline and code give now. */
 export interface LockfileMismatch {
   readonly id: string;
-  /** Its own entry differs, or only an upstream stage's does (its inputs may then change too). */
-  readonly kind: 'differs' | 'waits';
+  /**
+   * Its own entry differs; or only an upstream stage's does (its inputs may then change too);
+   * or the lockfile has an entry for an instance the pipeline no longer has (a run drops it).
+   */
+  readonly kind: 'differs' | 'waits' | 'removed';
   /** Why, in words: the fingerprint fields that differ, that the lockfile has no entry, or which upstream it waits for. */
   readonly explanation: readonly string[];
 }
@@ -118,13 +121,15 @@ export interface LockfileMismatch {
 export async function lockfileMismatches(
   plan: Plan,
   workspace: Workspace,
-  lockfile = lockfilePathFor(plan.file),
+  options: { lockfile?: string; targets?: readonly string[] } = {},
 ): Promise<LockfileMismatch[]> {
-  const lock = readLockfile(lockfile);
+  const lock = readLockfile(options.lockfile ?? lockfilePathFor(plan.file));
   const caches = { statCache: StatCache.load(workspace.statCacheFile), codeDigests: new Map() };
+  const { selected } = selection(plan, options);
   const mismatches: LockfileMismatch[] = [];
   const flagged = new Set<string>();
   for (const instance of plan.instances) {
+    if (!selected.has(instance.id)) continue;
     const entry = lock?.stages[instance.id];
     const report = (kind: LockfileMismatch['kind'], explanation: string[]) => {
       flagged.add(instance.id);
@@ -147,5 +152,8 @@ export async function lockfileMismatches(
     const upstream = (plan.graph.get(instance.id) ?? []).find((id) => flagged.has(id));
     if (upstream) report('waits', [`waits for ${upstream}, whose outputs may change`]);
   }
+  // Any run drops them, whatever stages it selects.
+  for (const id of Object.keys(lock?.stages ?? {}))
+    if (!plan.byId.has(id)) mismatches.push({ id, kind: 'removed', explanation: ['in the lockfile, no longer in the pipeline'] });
   return mismatches;
 }

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command as Program, CommanderError, Option } from 'commander';
+import { cacheCommand } from './commands/cache.js';
 import { completionScript } from './commands/completion.js';
 import { dagCommand } from './commands/dag.js';
 import { diffCommand } from './commands/diff.js';
@@ -38,6 +39,7 @@ const COMMANDS: readonly Command[] = [
   validateCommand,
   verifyCommand,
   gcCommand,
+  cacheCommand,
   workerCommand,
   doctorCommand,
 ];
@@ -113,7 +115,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (
       error instanceof WorkspaceBusyError ||
-      (error instanceof Error && (error.name === 'UnsafePathError' || error.name === 'StaleBundleError'))
+      (error instanceof Error && (error.name === 'UnsafePathError' || error.name === 'StaleBundleError' || error.name === 'ArchiveError'))
     ) {
       console.error(`ablate ${command}: ${error.message}`);
       return EXIT.failed;

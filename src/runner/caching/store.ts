@@ -46,11 +46,20 @@ export class CacheStore {
   constructor(readonly root: string) {}
 
   objectPath(digest: Digest): string {
-    return join(this.root, 'objects', digest.slice(0, 2), digest.slice(2));
+    return join(this.root, this.relativeObjectPath(digest));
+  }
+
+  /** Below the store's root, '/'-separated: the name an archive of the store gives it. */
+  relativeObjectPath(digest: Digest): string {
+    return `objects/${digest.slice(0, 2)}/${digest.slice(2)}`;
+  }
+
+  relativeRunPath(digest: FingerprintDigest): string {
+    return `runs/${digest.slice(0, 2)}/${digest.slice(2)}.json`;
   }
 
   private runPath(digest: FingerprintDigest): string {
-    return join(this.root, 'runs', digest.slice(0, 2), `${digest.slice(2)}.json`);
+    return join(this.root, this.relativeRunPath(digest));
   }
 
   readRun(digest: FingerprintDigest): RunRecord | undefined {

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { diffMarkdown, markdownTable } from '../src/commands/diff-markdown.js';
+import type { LockfileDiff } from '../src/commands/diff.js';
+import { diffResults } from '../src/runner/results-diff.js';
+import type { InstanceResult } from '../src/runner/results.js';
 import { describe, it, before } from 'node:test';
 import { aggregateReplicates, summarize, welch, type MetricRow } from '../src/core/stats.js';
 import { inChromium, TempProject } from './helpers.js';
@@ -241,6 +245,30 @@ describe('show, diff and log: the results of a pipeline, across runs and git rev
     assert.match(bad.stderr, /'no-such-rev' is neither a file nor a git revision/);
   });
 
+  it('diff --md: a pull-request comment; a replicated stage as mean ± 95 % CI per configuration, saying whether the change is outside it', () => {
+    const r = p.cli(['diff', 'HEAD~1', 'HEAD', '--md']);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.split('\n');
+    assert.match(lines[0]!, /^### ablate diff: HEAD~1 \([0-9a-f]{7}\) → HEAD \([0-9a-f]{7}\)$/);
+    assert.ok(lines.includes('**`pipelines/d.lock.json`**: 7 of 7 instances changed'), r.stdout);
+    assert.ok(lines.includes('| `sum` | outputs changed (no metric did) |  |  |  |  |'), r.stdout);
+    assert.ok(lines.includes('- fit: param params.offset 0 → 0.5'), r.stdout);
+    // kl at β = 1: 10 + s/7 (s = 1, 2, 3, written to 4 decimals) before, 0.5 more after; equal
+    // spreads, so Welch's ν = 4 and se = √(2·sd²/3).
+    const kl = [10.1429, 10.2857, 10.4286];
+    const mean = (kl[0]! + kl[1]! + kl[2]!) / 3;
+    const sd = Math.sqrt(kl.reduce((a, v) => a + (v - mean) ** 2, 0) / 2);
+    const ci = (4.302652729749464 * sd) / Math.sqrt(3);
+    const welchCi = 2.7764451051977987 * Math.sqrt((2 * sd ** 2) / 3);
+    const row = lines.find((l) => l.startsWith('| fit | beta=1 | kl |'));
+    assert.equal(
+      row,
+      `| fit | beta=1 | kl | 10.29 ± ${ci.toPrecision(4)} (3) | 10.79 ± ${ci.toPrecision(4)} (3) | +0.5000 | +4.861 % | +0.5000 ± ${welchCi.toPrecision(4)} | **yes** |`,
+    );
+    assert.ok(!lines.some((l) => l.includes('| bce |')), 'unchanged metrics are left out');
+    assert.match(p.cli(['diff', 'HEAD', '--md']).stdout, /No lockfile changed \(`pipelines\/d\.lock\.json`\)\./);
+  });
+
   it('diff --html writes one offline page with both revisions side by side, its charts live in Chromium', async (t) => {
     const r = p.cli(['diff', 'HEAD~1', 'HEAD', '--html', 'diff.html']);
     assert.equal(r.status, 0, r.stderr);
@@ -277,5 +305,63 @@ describe('show, diff and log: the results of a pipeline, across runs and git rev
     }[];
     assert.equal(json.length, 1);
     assert.equal(Object.keys(json[0]!.instances).length, 7);
+  });
+});
+
+describe('diff --md tables', () => {
+  const result = (stage: string, variant: Record<string, number>, metrics: Record<string, number>): InstanceResult => {
+    const id = `${stage}[${Object.entries(variant)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',')}]`;
+    const digest = JSON.stringify(metrics);
+    return {
+      id,
+      stage,
+      kind: 'shell',
+      variant,
+      params: {},
+      allParams: {},
+      metrics,
+      outputDigest: digest,
+      digest,
+      warnings: [],
+      outputs: {},
+    };
+  };
+  const lockfile = (before: InstanceResult[], after: InstanceResult[]): LockfileDiff => ({
+    lockfile: 'pipelines/x.lock.json',
+    instances: diffResults(before, after),
+    before,
+    after,
+  });
+  const a = { label: 'main (1111111)', commit: '1'.repeat(40) };
+  const b = { label: 'HEAD (2222222)', commit: '2'.repeat(40) };
+
+  it('a move within seed noise is not outside the CI; one replicate per side cannot say', () => {
+    const before = [1, 2, 3].map((seed) => result('train', { beta: 1, seed }, { loss: [100, 104, 96][seed - 1]! }));
+    const after = [1, 2, 3].map((seed) => result('train', { beta: 1, seed }, { loss: [101, 103, 98][seed - 1]! }));
+    const md = diffMarkdown(a, b, [lockfile(before, after)], () => ['seed']);
+    const row = md.split('\n').find((l) => l.startsWith('| train | beta=1 | loss |'))!;
+    const cells = row.split(' | ');
+    assert.equal(cells[5], '+0.6667', 'mean 100 → 100.67');
+    assert.equal(cells.at(-1), 'no |');
+    assert.match(
+      md,
+      /\| stage \| configuration \| metric \| main \(1111111\) \| HEAD \(2222222\) \| change \| relative \| 95 % CI of change \| outside \|\n\| --- \| --- \| --- \|/,
+    );
+
+    const one = diffMarkdown(a, b, [lockfile(before.slice(0, 1), after.slice(0, 1))], () => ['seed']);
+    assert.match(one, /\| train \| beta=1 \| loss \| 100 \(1\) \| 101 \(1\) \| \+1 \| \+1 % \|  \| n\/a \(needs 2 per side\) \|/);
+  });
+
+  it('without replicates: one row per changed metric of each changed instance, numbers right-aligned, pipes escaped', () => {
+    const before = [result('eval', { d: 2 }, { elbo: 120, kl: 5 })];
+    const after = [result('eval', { d: 2 }, { elbo: 110, kl: 5 }), result('eval', { d: 4 }, { elbo: 100, kl: 7 })];
+    const md = diffMarkdown(a, b, [lockfile(before, after)], () => []);
+    assert.match(md, /\*\*`pipelines\/x\.lock\.json`\*\*: 2 of 2 instances changed/);
+    assert.match(md, /\| `eval\[d=2\]` \| elbo \| 120 \| 110 \| -10 \| -8\.333 % \|\n/);
+    assert.match(md, /\| `eval\[d=4\]` \| added \|/);
+    assert.doesNotMatch(md, /\| `eval\[d=2\]` \| kl/, 'kl did not change');
+    assert.equal(markdownTable(['a', 'n'], [['x|y', '1']]), '| a | n |\n| --- | ---: |\n| x\\|y | 1 |');
   });
 });

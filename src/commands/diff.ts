@@ -3,7 +3,7 @@ import { join, relative, resolve } from 'node:path';
 import { filesAtRevision, gitRoot, isRevision, resolveRevision, showAtRevision } from '../runner/git.js';
 import { lockfilePathFor, parseLockfile } from '../runner/lockfile.js';
 import { findLockfiles } from '../runner/maintenance.js';
-import { lockfileResults, type InstanceResult } from '../runner/results.js';
+import { lockfileResults, pipelineHeader, type InstanceResult } from '../runner/results.js';
 import { diffResults, type InstanceDiff } from '../runner/results-diff.js';
 import { EXIT, flag, stringOption, UsageError, type Command } from './shared.js';
 import { cellText, keyText, textTable } from './table.js';
@@ -35,6 +35,11 @@ export const diffCommand: Command = {
       flags: '--html <OUT>',
       description: "an offline page: the changes, both revisions' metrics side by side and training curves overlaid (from the cache)",
     },
+    {
+      flags: '--md',
+      description:
+        'Markdown for a pull-request comment: the changed metrics with relative change; replicated stages as mean ± 95 % CI, and whether each change is outside it',
+    },
   ],
   async run(args) {
     const root = gitRoot(process.cwd());
@@ -50,6 +55,9 @@ export const diffCommand: Command = {
       const { writeDiffPage } = await import('./diff-page.js');
       const missing = await writeDiffPage(html, root, a, b, diffs);
       console.log(`wrote ${html}${missing.length ? `; not in this cache, so not drawn: ${missing.join(', ')}` : ''}`);
+    } else if (flag(args, 'md')) {
+      const { diffMarkdown } = await import('./diff-markdown.js');
+      process.stdout.write(diffMarkdown(a, b, diffs, (lockfile) => replicatesAt(root, lockfile, b, a)));
     } else if (flag(args, 'json')) {
       const json = { a, b, lockfiles: diffs.map((d) => ({ lockfile: d.lockfile, instances: d.instances })) };
       process.stdout.write(JSON.stringify(json, null, 2) + '\n');
@@ -83,13 +91,26 @@ function allLockfiles(root: string, a: Side, b: Side): string[] {
   return [...new Set([...at(a), ...at(b)])].sort();
 }
 
+/** A file's text at one side (git's copy at a commit, the file on disk for the working tree); undefined where it does not exist. */
+function textAt(root: string, s: Side, path: string): string | undefined {
+  if (s.commit) return showAtRevision(root, s.commit, path);
+  return existsSync(join(root, path)) ? readFileSync(join(root, path), 'utf8') : undefined;
+}
+
 function readSide(root: string, s: Side, lockfile: string): InstanceResult[] {
-  const text = s.commit
-    ? showAtRevision(root, s.commit, lockfile)
-    : existsSync(join(root, lockfile))
-      ? readFileSync(join(root, lockfile), 'utf8')
-      : undefined;
+  const text = textAt(root, s, lockfile);
   return text === undefined ? [] : lockfileResults(parseLockfile(text, s.commit ? `${s.label}:${lockfile}` : lockfile));
+}
+
+/** The `replicates:` of the pipeline beside a lockfile, as the first side that has the pipeline file says. */
+function replicatesAt(root: string, lockfile: string, ...sides: Side[]): string[] {
+  const base = lockfile.replace(/\.lock\.json$/, '');
+  for (const s of sides)
+    for (const file of [`${base}.yaml`, `${base}.yml`]) {
+      const text = textAt(root, s, file);
+      if (text !== undefined) return pipelineHeader(text).replicates;
+    }
+  return [];
 }
 
 export function diffLockfile(root: string, lockfile: string, a: Side, b: Side): LockfileDiff {

@@ -424,7 +424,7 @@ describe('the CI templates in docs/ci', () => {
         const first = run(origin, event, cacheRoot);
         report(t, 'first', first);
         const firstOutput = assertSucceeded(first);
-        assert.match(firstOutput, /quickstart: the lockfile matches the pipeline and code \(21 stages\)/);
+        assert.match(firstOutput, /quickstart\.yaml: the lockfile matches the pipeline and code \(21 stages\)/);
         assert.match(firstOutput, /quickstart: 21 ran, 0 up to date, 0 restored, 0 failed/);
         assert.match(firstOutput, /verify: \d+ files of 21 stages match/);
         assert.match(firstOutput, /verify --recompute: 2 identical bytes .*; passed/);

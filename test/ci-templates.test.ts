@@ -430,11 +430,8 @@ describe('the CI templates in docs/ci', () => {
         assert.match(firstOutput, /verify --recompute: 2 identical bytes .*; passed/);
         const comment = readFileSync(join(first.out, 'comment.md'), 'utf8');
         assert.match(comment, /^### ablate diff: origin\/base \([0-9a-f]{7}\) → working tree\n/);
-        assert.ok(
-          existsSync(
-            join(first.out, 'uploads', ...(name === 'github-actions' ? ['ablate-reports'] : []), 'artifacts/quickstart/report/report.html'),
-          ),
-        );
+        const uploaded = join(first.out, 'uploads', ...(name === 'github-actions' ? ['ablate-reports'] : []));
+        assert.match(readFileSync(join(uploaded, 'artifacts/quickstart/report/report.html'), 'utf8'), /<h1>ablate quickstart/);
         assert.ok(readdirSync(cacheRoot).length === 1, 'one cache entry saved');
 
         const second = run(origin, event, cacheRoot);

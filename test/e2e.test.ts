@@ -1,4 +1,5 @@
-// Slow end-to-end checks on the real pipelines (minutes): run with ABLATE_E2E=1, as CI does.
+// Slow end-to-end checks on the real pipelines (minutes): run with ABLATE_E2E=1, as CI does. The
+// quickstart's own end-to-end run is test/ci-templates.test.ts: the CI templates' steps, twice.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync } from 'node:fs';
@@ -21,17 +22,6 @@ function project(): TempProject {
 }
 
 describe('the seed pipelines end to end', { skip: !enabled && 'set ABLATE_E2E=1 to run (CI does)' }, () => {
-  it('quickstart: runs, then a second run executes nothing, and verify passes', () => {
-    const p = project();
-    const first = p.cli(['run', 'pipelines/quickstart.yaml']);
-    assert.equal(first.status, 0, first.stdout.slice(-3000) + first.stderr);
-    assert.match(first.stdout, /quickstart: 21 ran, 0 up to date/);
-    const second = p.cli(['run', 'pipelines/quickstart.yaml']);
-    assert.match(second.stdout, /quickstart: 0 ran, 21 up to date, 0 restored, 0 failed/);
-    assert.equal(p.cli(['verify', 'pipelines/quickstart.yaml']).status, 0);
-    assert.match(readFileSync(p.path('artifacts/quickstart/report/report.html'), 'utf8'), /<h1>ablate quickstart/);
-  });
-
   it('a reduced β ablation: rerun is a no-op; adding β = 8 runs only its variant and the gathers; a figure edit reruns that figure and the report', () => {
     const p = project();
     const first = p.cli(['run', 'pipelines/ablation-beta.yaml', ...REDUCED]);

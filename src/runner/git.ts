@@ -58,14 +58,16 @@ export function filesAtRevision(root: string, rev: string, suffix: string): stri
 
 /** HEAD's commit and whether tracked files differ from it; undefined outside a repository. */
 export function headState(cwd: string): { commit: string; dirty: boolean } | undefined {
-  const root = gitRoot(cwd);
-  if (!root) return undefined;
+  // One git process instead of three (top folder, HEAD, status): every run records this.
+  let status: string;
   try {
-    const commit = git(root, ['rev-parse', 'HEAD']).trim();
-    const dirty = git(root, ['status', '--porcelain', '--untracked-files=no']).trim() !== '';
-    return { commit, dirty };
+    status = git(cwd, ['status', '--porcelain=v2', '--branch', '--untracked-files=no']);
   } catch {
-    // A repository without a commit yet.
+    // Not a git work tree, or no git.
     return undefined;
   }
+  const commit = /^# branch\.oid ([0-9a-f]{40,64})$/m.exec(status)?.[1];
+  // `(initial)`: a repository without a commit yet.
+  if (!commit) return undefined;
+  return { commit, dirty: status.split('\n').some((line) => line !== '' && !line.startsWith('#')) };
 }

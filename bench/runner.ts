@@ -60,6 +60,30 @@ const peak = (runs: readonly Measured[]) => {
 };
 
 /**
+ * Node's own start, which every ablate command pays and Snakemake does not. Where
+ * NODE_EXTRA_CA_CERTS is set (this sandbox sets it), Node reads the whole CA bundle before any
+ * script runs: measured beside an unset start, so a reader can tell the environment's share.
+ */
+function nodeStartRows(): BenchRow[] {
+  const start = (env: NodeJS.ProcessEnv) => Array.from({ length: 7 }, () => measure(tmpdir(), process.execPath, ['-e', '0'], env));
+  const plain = start({ NODE_EXTRA_CA_CERTS: undefined });
+  const rows: BenchRow[] = [
+    { name: 'node start (node -e 0)', unit: 's', median: seconds(plain), runs: plain.length, target: 'in every ablate call' },
+  ];
+  if (process.env.NODE_EXTRA_CA_CERTS) {
+    const withCerts = start({});
+    rows.push({
+      name: 'node start with NODE_EXTRA_CA_CERTS set (as here)',
+      unit: 's',
+      median: seconds(withCerts),
+      runs: withCerts.length,
+      target: `+${(seconds(withCerts) - seconds(plain)).toFixed(3)} s in every ablate call below`,
+    });
+  }
+  return rows;
+}
+
+/**
  * n trivial shell stages, stage i needs stage ⌊(i−1)/2⌋: a cold run at -j2 in a fresh
  * project, then no-op reruns (every output verified by content through the stat cache) and
  * `status`, beside Snakemake on the same tree in the same bench run; then the same at 10×
@@ -75,6 +99,7 @@ export function benchRunner(stages = 1000, repeats = { cold: 3, warm: 7 }): Benc
       : 'Snakemake not installed (apt-get install -y snakemake)';
   const growth = (a: readonly Measured[], b: readonly Measured[]) => `${(seconds(b) / seconds(a)).toFixed(1)}× the ${stages}-stage time`;
   return [
+    ...nodeStartRows(),
     {
       name: `runner: cold run, ${stages} shell stages, -j2`,
       unit: 's',

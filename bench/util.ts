@@ -14,15 +14,15 @@ export interface Measured {
   readonly peakMb?: number;
 }
 
-/** Wall time (and peak RSS) of one command in `cwd`; throws if it fails. */
-export function measure(cwd: string, command: string, args: readonly string[]): Measured {
+/** Wall time (and peak RSS) of one command in `cwd`; throws if it fails. `env` replaces variables (undefined: removes one). */
+export function measure(cwd: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Measured {
   const memoryFile = join(cwd, '.peak-rss');
   const wrapped = existsSync(GNU_TIME);
   const start = performance.now();
   const r = spawnSync(wrapped ? GNU_TIME : command, wrapped ? ['-f', '%M', '-o', memoryFile, command, ...args] : args, {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, CI: '1' },
+    env: Object.fromEntries(Object.entries({ ...process.env, CI: '1', ...env }).filter(([, v]) => v !== undefined)),
     maxBuffer: 256 * 1024 * 1024,
   });
   const ms = performance.now() - start;

@@ -9,9 +9,8 @@
 import { summarize, welch, type Summary } from '../core/stats.js';
 import type { InstanceDiff } from '../runner/results-diff.js';
 import type { InstanceResult } from '../runner/results.js';
-import type { LockfileDiff, Side } from './diff.js';
+import { changeRows, type LockfileDiff, type Side } from './diff.js';
 import { cellText, keyText } from './table.js';
-import { changeRows } from './diff.js';
 
 /** A configuration of a replicated stage at both sides: the values of each metric over its replicates. */
 interface ReplicateComparison {

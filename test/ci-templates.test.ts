@@ -213,12 +213,17 @@ function baseEnv(bin: string): NodeJS.ProcessEnv {
   return env;
 }
 
-/** The workflow's one job, step by step, as GitHub's runner does it; `cacheRoot` holds the cache entries by key. */
-function runGithub(origin: string, event: Event, cacheRoot: string): JobRun {
-  const root = mkdtempSync(join(tmpdir(), 'ablate-gha-'));
+/** A job's scratch space: its root (the clone goes there), `out` for what it leaves (comment, uploads), `bin` with the shims. */
+function jobDirectories(prefix: string): { root: string; out: string; bin: string } {
+  const root = mkdtempSync(join(tmpdir(), prefix));
   const out = join(root, 'out');
   mkdirSync(out);
-  const bin = shims(join(root, 'bin'), out);
+  return { root, out, bin: shims(join(root, 'bin'), out) };
+}
+
+/** The workflow's one job, step by step, as GitHub's runner does it; `cacheRoot` holds the cache entries by key. */
+function runGithub(origin: string, event: Event, cacheRoot: string): JobRun {
+  const { root, out, bin } = jobDirectories('ablate-gha-');
   const doc = template('github-actions');
   const steps: StepResult[] = [];
   let work = '';
@@ -291,10 +296,7 @@ function gitlabRule(rule: string, env: NodeJS.ProcessEnv): boolean {
 
 /** The `ablate` job as GitLab's shell executor runs it: cache restore, script, after_script, cache save, artifacts. */
 function runGitlab(origin: string, event: Event, cacheRoot: string): JobRun {
-  const root = mkdtempSync(join(tmpdir(), 'ablate-glc-'));
-  const out = join(root, 'out');
-  mkdirSync(out);
-  const bin = shims(join(root, 'bin'), out);
+  const { root, out, bin } = jobDirectories('ablate-glc-');
   const doc = template('gitlab-ci');
   const job = gitlabJob();
   const steps: StepResult[] = [];

@@ -69,7 +69,7 @@ export function integerOption(value: unknown, flag: string, fallback: number, mi
 
 export interface LoadOptions {
   readonly overrides?: readonly string[];
-  /** Only commands that may write into the workspace remember parsed pipeline texts. */
+  /** Only commands that may write into the workspace remember parsed pipelines and plans. */
   readonly writeParseCache?: boolean;
   readonly ignoreUnknownOverrides?: boolean;
   readonly allowOutsideModules?: boolean;

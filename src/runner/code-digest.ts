@@ -84,6 +84,23 @@ function bundleInputs(): ReadonlyMap<string, Digest> | undefined {
   return (bundledSources = new Map(Object.entries(files).map(([path, entry]) => [join(packageRoot, path), entry.digest])));
 }
 
+let runnerIdentity: Digest | undefined;
+
+/**
+ * Names the runner's own code, for what it computes from it alone (the plan cache): running
+ * from the bundle, the list of source digests it was built from (one small file, checked
+ * against src/ at start); running from src/, the code digest of the planner and everything
+ * it imports, built-in stage kinds included.
+ */
+export function runnerCodeIdentity(): Digest {
+  if (runnerIdentity) return runnerIdentity;
+  const infoFile = join(packageRoot, 'dist', 'build-inputs.json');
+  runnerIdentity = bundleInputs()
+    ? hashBytes(readFileSync(infoFile))
+    : hashBytes(JSON.stringify(codeDigest(join(packageRoot, 'src', 'runner', 'plan.ts'), packageRoot)));
+  return runnerIdentity;
+}
+
 /** Per file: its digest and imports, valid while its stat identity (size, mtime, ctime) is unchanged. */
 const fileCache = new Map<string, { identity: string; digest: Digest; specifiers: string[] }>();
 

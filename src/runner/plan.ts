@@ -1,8 +1,8 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { parse as parseYamlValue } from 'yaml';
 import { SHELL_COMMAND_FORMAT, type OutputPaths, type Scalar, type StageKind, type Variant } from '../core/contract.js';
 import type { ParseCache } from './caching/parse-cache.js';
+import { planCacheKey, recallPlan, rememberPlan, type PlanCacheInputs, type RecalledPlan } from './caching/plan-cache.js';
 import { builtinKindNames, loadStageKind, resolveStageRef, type StageRef } from '../core/registry.js';
 import { findCycle, topologicalOrder, type DependencyGraph } from './dag.js';
 import { PipelineError, type Diagnostic } from './diagnostics.js';
@@ -12,6 +12,7 @@ import { pathParamValues, propertiesWithFormat } from './param-formats.js';
 import { PipelineSchema, type PipelineSpec, type StageSpec } from './pipeline-schema.js';
 import { isInside } from './caching/confine.js';
 import { schemaDiagnostics } from './schema-check.js';
+import { yaml } from './lazy-packages.js';
 import { YamlSource } from './source.js';
 import { nearestName } from './suggest.js';
 import { findWorkspaceRoot } from './workspace.js';
@@ -187,8 +188,12 @@ export async function loadPipeline(file: string, options: LoadOptions = {}): Pro
   }
   try {
     const source = new YamlSource(file, text);
-    const key = options.parseCache ? hashJson([hashBytes(text), schemaDigest()]) : undefined;
-    let value = key && options.parseCache?.get(key);
+    const cache = options.parseCache;
+    const planKey = cache && planCacheKey(planCacheInputs(text, absFile, options));
+    const recalled = planKey && (await recallPlan(cache, planKey));
+    if (recalled) return assemblePlan(recalled, source, dirname(absFile), absFile);
+    const key = cache && hashJson([hashBytes(text), schemaDigest()]);
+    let value = key && cache.get(key);
     const hit = value !== undefined;
     if (!hit) {
       const parsed = source.parseValue();
@@ -199,7 +204,8 @@ export async function loadPipeline(file: string, options: LoadOptions = {}): Pro
     }
     const plan = await buildPlan(value as PipelineSpec, source, dirname(absFile), absFile, options);
     // Remembered only once the whole pipeline is valid: invalid input leaves no trace.
-    if (key && !hit) options.parseCache?.set(key, value);
+    if (key && !hit) cache.set(key, value);
+    if (planKey) rememberPlan(cache, planKey, plan);
     return plan;
   } catch (error) {
     if (error instanceof PipelineError) error.sourceText = text;
@@ -214,7 +220,7 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
 
   // Kinds: resolve every `uses:` and import each module once (only modules inside the workspace).
   const workspaceRoot = realpathSync(findWorkspaceRoot(dir));
-  const allowOutside = options.allowOutsideModules ?? process.env.ABLATE_ALLOW_OUTSIDE_MODULES === '1';
+  const allowOutside = allowsOutsideModules(options);
   const kinds = new Map<string, { ref: StageRef; kind: StageKind }>();
   await Promise.all(
     stageNames.map(async (name) => {
@@ -291,7 +297,7 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
   // stages (and of this one) from being checked; only a cycle leaves no order to expand in.
 
   // Expansion, dependencies first: each stage fans out over its upstream variants and its own matrix.
-  const maxInstances = options.maxInstances ?? (Number(process.env.ABLATE_MAX_INSTANCES) || DEFAULT_MAX_INSTANCES);
+  const maxInstances = maxInstancesOf(options);
   const order = topologicalOrder(stageGraph);
   const instancesOf = new Map<string, StageInstance[]>();
   const seen = new Set<string>();
@@ -466,19 +472,37 @@ async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, fi
   if (diagnostics.length) throw new PipelineError(diagnostics);
 
   const instances = order.flatMap((name) => instancesOf.get(name)!);
-  const graph = new Map(instances.map((i) => [i.id, dependenciesOf(i)]));
+  return assemblePlan({ name: spec.pipeline, params, replicates: spec.replicates ?? [], stageNames: order, instances }, source, dir, file);
+}
+
+function assemblePlan(parts: RecalledPlan, source: YamlSource, dir: string, file: string): Plan {
   return {
-    name: spec.pipeline,
+    ...parts,
     file,
     dir,
     source,
-    params,
-    replicates: spec.replicates ?? [],
-    stageNames: order,
-    instances,
-    byId: new Map(instances.map((i) => [i.id, i])),
-    graph,
+    byId: new Map(parts.instances.map((i) => [i.id, i])),
+    graph: new Map(parts.instances.map((i) => [i.id, dependenciesOf(i)])),
   };
+}
+
+function planCacheInputs(text: string, file: string, options: LoadOptions): PlanCacheInputs {
+  return {
+    text,
+    file,
+    overrides: options.overrides ?? [],
+    ignoreUnknownOverrides: options.ignoreUnknownOverrides ?? false,
+    allowOutsideModules: allowsOutsideModules(options),
+    maxInstances: maxInstancesOf(options),
+  };
+}
+
+function allowsOutsideModules(options: LoadOptions): boolean {
+  return options.allowOutsideModules ?? process.env.ABLATE_ALLOW_OUTSIDE_MODULES === '1';
+}
+
+function maxInstancesOf(options: LoadOptions): number {
+  return options.maxInstances ?? (Number(process.env.ABLATE_MAX_INSTANCES) || DEFAULT_MAX_INSTANCES);
 }
 
 /**
@@ -593,7 +617,7 @@ function applyOverrides(
       continue;
     }
     try {
-      params[name] = parseYamlValue(assignment.slice(eq + 1)) as unknown;
+      params[name] = yaml().parse(assignment.slice(eq + 1)) as unknown;
     } catch (error) {
       const why = (error as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
       diagnostics.push({

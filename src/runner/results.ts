@@ -1,5 +1,5 @@
-import { parse as parseYaml } from 'yaml';
 import type { Variant } from '../core/contract.js';
+import { yaml } from './lazy-packages.js';
 import { aggregateReplicates, type ReplicateGroup } from '../core/stats.js';
 import type { Manifest } from './caching/manifest.js';
 import { canonicalJson } from './hashing.js';
@@ -109,7 +109,7 @@ export function replicateGroups(results: readonly InstanceResult[], replicates: 
  */
 export function pipelineHeader(pipelineText: string): { name?: string; replicates: string[] } {
   try {
-    const doc = parseYaml(pipelineText) as { pipeline?: unknown; replicates?: unknown } | null;
+    const doc = yaml().parse(pipelineText) as { pipeline?: unknown; replicates?: unknown } | null;
     const replicates = Array.isArray(doc?.replicates) ? doc.replicates.filter((k): k is string => typeof k === 'string') : [];
     return typeof doc?.pipeline === 'string' ? { name: doc.pipeline, replicates } : { replicates };
   } catch {

@@ -1,28 +1,43 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { PATH_FORMAT, SHELL_COMMAND_FORMAT } from '../core/contract.js';
 import type { Diagnostic } from './diagnostics.js';
+import { ajv as ajvPackage } from './lazy-packages.js';
 import { INPUT_REF_PATTERN, PIPELINE_NAME_PATTERN, STAGE_NAME_PATTERN } from './pipeline-schema.js';
 import type { KeyPath, YamlSource } from './source.js';
 import { nearestName } from './suggest.js';
 
 /**
- * One Ajv instance for the process: compiling is the expensive part, validating is cheap.
+ * One Ajv instance for the process, made on the first compile: compiling is the expensive
+ * part, validating is cheap, and a run whose plan came from the plan cache compiles nothing.
  * `useDefaults` fills params the user left out from the stage schema, so stages and the
  * lockfile see the effective values. `verbose` gives each error its schema and data, which
  * the messages below quote. `validateSchema: false` skips checking our own schemas against
  * the draft-07 meta-schema on every start (compiling it was a tenth of a no-op run); strict
  * mode still rejects unknown keywords, and a test compiles every built-in kind's schema.
  */
-const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true, useDefaults: true, verbose: true, validateSchema: false });
-// Formats the runner acts on (see contract.ts); as validation they accept any string.
-ajv.addFormat(PATH_FORMAT, true);
-ajv.addFormat(SHELL_COMMAND_FORMAT, true);
+let instance: Ajv | undefined;
+function ajv(): Ajv {
+  if (!instance) {
+    instance = new (ajvPackage().Ajv)({
+      allErrors: true,
+      strict: true,
+      allowUnionTypes: true,
+      useDefaults: true,
+      verbose: true,
+      validateSchema: false,
+    });
+    // Formats the runner acts on (see contract.ts); as validation they accept any string.
+    instance.addFormat(PATH_FORMAT, true);
+    instance.addFormat(SHELL_COMMAND_FORMAT, true);
+  }
+  return instance;
+}
 const compiled = new WeakMap<object, ValidateFunction>();
 
 export function compileSchema(schema: object): ValidateFunction {
   let validate = compiled.get(schema);
   if (!validate) {
-    validate = ajv.compile(schema);
+    validate = ajv().compile(schema);
     compiled.set(schema, validate);
   }
   return validate;

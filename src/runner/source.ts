@@ -1,4 +1,5 @@
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
+import { yaml } from './lazy-packages.js';
 import type { Diagnostic, SourcePosition } from './diagnostics.js';
 
 /** A key path into the document: map keys and sequence indices. */
@@ -23,6 +24,7 @@ export class YamlSource {
 
   private get document(): { doc: Document.Parsed; lines: LineCounter } {
     if (!this.parsed) {
+      const { LineCounter, parseDocument } = yaml();
       const lines = new LineCounter();
       const doc = parseDocument(this.text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
       this.parsed = { doc, lines };
@@ -69,6 +71,7 @@ export class YamlSource {
    */
   positionOf(path: KeyPath, at: 'key' | 'value' = 'key'): SourcePosition {
     let node: unknown = this.document.doc.contents;
+    const { isMap, isPair, isScalar, isSeq } = yaml();
     let best: SourcePosition = { line: 1, col: 1 };
     for (const [i, segment] of path.entries()) {
       const isLast = i === path.length - 1;

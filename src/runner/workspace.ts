@@ -11,7 +11,7 @@ export interface Workspace {
   /** Stage outputs being written; moved into the cache only on success. */
   readonly tmpDir: string;
   readonly statCacheFile: string;
-  /** Validated pipeline texts (see ParseCache). */
+  /** Validated pipeline texts and expanded plans (see ParseCache). */
   readonly parsedDir: string;
   /** One JSON line per run and pipeline (see history.ts). */
   readonly historyDir: string;

@@ -4,10 +4,12 @@ import { writeFileAtomic } from '../fsutil.js';
 import type { Digest } from '../hashing.js';
 
 /**
- * Pipeline files already parsed and checked against the pipeline schema, by digest of
- * (file text, schema). Parsing YAML dominates a no-op run of a big pipeline; a hit skips
- * it, and because the key is the content, a hit is never stale. Only files that made a
- * valid plan are stored, so a hit also means the YAML and schema checks passed.
+ * Work on pipeline files remembered by content digest, as JSON files in .ablate/parsed/: the
+ * parsed value of a text already checked against the pipeline schema, and the expanded plan
+ * (plan-cache.ts) of a text with its options. Parsing YAML, then expanding and checking every
+ * instance, dominated a no-op run of a big pipeline; because each key is a digest of what the
+ * entry is computed from, a hit is never stale. Only files that made a valid plan are stored,
+ * so a hit also means every check passed.
  */
 export class ParseCache {
   constructor(

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, statSync, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 
@@ -11,8 +11,14 @@ import { readFile } from 'node:fs/promises';
  */
 export type Digest = string & { readonly __brand: 'Digest' };
 
+/**
+ * crypto.hash (Node ≥ 20.12) hashes in one call without building a Hash object: a no-op run
+ * hashes several small JSON texts per stage, and that object was most of each one's cost.
+ */
+const oneShot = (crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }).hash;
+
 export function hashBytes(data: string | Uint8Array): Digest {
-  return createHash('sha256').update(data).digest('hex') as Digest;
+  return (oneShot ? oneShot('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex')) as Digest;
 }
 
 /** Files at least this big are streamed instead of read whole. */

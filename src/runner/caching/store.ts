@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   constants,
@@ -148,6 +147,7 @@ export class CacheStore {
   materialize(manifest: Manifest, targetDir: string, statCache: StatCache, source = 'a manifest'): void {
     checkManifest(manifest, source);
     const staging = `${targetDir}.tmp-${uniqueSuffix()}`;
+    let swapped = false;
     try {
       mkdirSync(staging, { recursive: true });
       for (const [path, entry] of Object.entries(manifest)) {
@@ -163,8 +163,9 @@ export class CacheStore {
         chmodSync(dest, entry.executable ? 0o755 : 0o644);
       }
       swapDirectory(staging, targetDir);
+      swapped = true;
     } finally {
-      rmSync(staging, { recursive: true, force: true });
+      if (!swapped) rmSync(staging, { recursive: true, force: true });
     }
     for (const [path, entry] of Object.entries(manifest)) {
       const abs = join(targetDir, path);
@@ -212,18 +213,24 @@ function listSharded(dir: string): string[] {
 function swapDirectory(staging: string, target: string): void {
   mkdirSync(dirname(target), { recursive: true });
   for (let attempt = 0; ; attempt++) {
-    const trash = `${target}.old-${randomBytes(4).toString('hex')}`;
+    const trash = `${target}.old-${uniqueSuffix()}`;
+    let moved = false;
     try {
-      if (existsSync(target)) renameSync(target, trash);
+      if (existsSync(target)) {
+        renameSync(target, trash);
+        moved = true;
+      }
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
+    // Only a directory moved aside needs removing: rmSync walks even a path that is not there.
+    const removeTrash = () => moved && rmSync(trash, { recursive: true, force: true });
     try {
       renameSync(staging, target);
-      rmSync(trash, { recursive: true, force: true });
+      removeTrash();
       return;
     } catch (error) {
-      rmSync(trash, { recursive: true, force: true });
+      removeTrash();
       const code = (error as NodeJS.ErrnoException).code;
       if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || attempt > 20) throw error;
     }

@@ -77,8 +77,8 @@ export function verifyLockfiles(root: string, lockfiles: readonly string[], stor
   });
 }
 
-/** A temp dir's owner: ablate names them `<what>-<pid>-<8 hex>` (uniqueSuffix). */
-const TEMP_OWNER = /-(\d+)-[0-9a-f]{8}$/;
+/** A temp dir's owner: ablate names them `<what>-<pid>-<8 hex>-<counter>` (uniqueSuffix). */
+const TEMP_OWNER = /-(\d+)-[0-9a-f]{8}-\d+$/;
 
 /**
  * What killed runs leave behind, removed without waiting for gc: temp dirs whose owning

@@ -110,7 +110,7 @@ export interface GcResult {
   readonly removedObjects: number;
   readonly freedBytes: number;
   readonly removedTemp: number;
-  /** Parsed pipeline texts (.ablate/parsed/): pure cache, rebuilt on the next run. */
+  /** Parsed pipeline texts and expanded plans (.ablate/parsed/): pure cache, rebuilt on the next run. */
   readonly removedParsed: number;
 }
 

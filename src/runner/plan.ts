@@ -490,6 +490,7 @@ function planCacheInputs(text: string, file: string, options: LoadOptions): Plan
   return {
     text,
     file,
+    workspaceRoot: realpathSync(findWorkspaceRoot(dirname(file))),
     overrides: options.overrides ?? [],
     ignoreUnknownOverrides: options.ignoreUnknownOverrides ?? false,
     allowOutsideModules: allowsOutsideModules(options),

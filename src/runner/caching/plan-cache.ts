@@ -1,6 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import type { StageKind } from '../../core/contract.js';
 import { loadStageKind, type StageRef } from '../../core/registry.js';
+import { packageRoot } from '../../package-root.js';
 import { codeDigest, runnerCodeIdentity } from '../code-digest.js';
 import { hashBytes, hashJson, type Digest } from '../hashing.js';
 import type { Plan, StageInstance } from '../plan.js';
@@ -43,6 +44,8 @@ export interface PlanCacheInputs {
   readonly text: string;
   /** Absolute: `deps` and dataset paths resolve against its directory. */
   readonly file: string;
+  /** Real path: user stage modules outside it are refused unless allowed. */
+  readonly workspaceRoot: string;
   readonly overrides: readonly string[];
   readonly ignoreUnknownOverrides: boolean;
   readonly allowOutsideModules: boolean;
@@ -58,11 +61,15 @@ export function planCacheKey(inputs: PlanCacheInputs): Digest {
     entry: 'plan',
     text: hashBytes(inputs.text),
     file: inputs.file,
+    workspaceRoot: inputs.workspaceRoot,
     overrides: inputs.overrides,
     ignoreUnknownOverrides: inputs.ignoreUnknownOverrides,
     allowOutsideModules: inputs.allowOutsideModules,
     maxInstances: inputs.maxInstances,
     runner: runnerCodeIdentity(),
+    // Built-in kinds' refs name their source files under it: another installation of the same
+    // code has the same identity but other paths.
+    runnerRoot: packageRoot,
   });
 }
 

@@ -189,7 +189,8 @@ export async function loadPipeline(file: string, options: LoadOptions = {}): Pro
   try {
     const source = new YamlSource(file, text);
     const cache = options.parseCache;
-    const planKey = cache && planCacheKey(planCacheInputs(text, absFile, options));
+    const workspaceRoot = realpathSync(findWorkspaceRoot(dirname(absFile)));
+    const planKey = cache && planCacheKey(planCacheInputs(text, absFile, workspaceRoot, options));
     const recalled = planKey && (await recallPlan(cache, planKey));
     if (recalled) return assemblePlan(recalled, source, dirname(absFile), absFile);
     const key = cache && hashJson([hashBytes(text), schemaDigest()]);
@@ -202,7 +203,7 @@ export async function loadPipeline(file: string, options: LoadOptions = {}): Pro
       if (shapeErrors.length) throw new PipelineError(shapeErrors);
       value = parsed.value;
     }
-    const plan = await buildPlan(value as PipelineSpec, source, dirname(absFile), absFile, options);
+    const plan = await buildPlan(value as PipelineSpec, source, dirname(absFile), absFile, workspaceRoot, options);
     // Remembered only once the whole pipeline is valid: invalid input leaves no trace.
     if (key && !hit) cache.set(key, value);
     if (planKey) rememberPlan(cache, planKey, plan);
@@ -213,13 +214,19 @@ export async function loadPipeline(file: string, options: LoadOptions = {}): Pro
   }
 }
 
-async function buildPlan(spec: PipelineSpec, source: YamlSource, dir: string, file: string, options: LoadOptions): Promise<Plan> {
+async function buildPlan(
+  spec: PipelineSpec,
+  source: YamlSource,
+  dir: string,
+  file: string,
+  workspaceRoot: string,
+  options: LoadOptions,
+): Promise<Plan> {
   const diagnostics: Diagnostic[] = [];
   const params = applyOverrides(spec.params ?? {}, options.overrides ?? [], source, diagnostics, options.ignoreUnknownOverrides ?? false);
   const stageNames = Object.keys(spec.stages);
 
   // Kinds: resolve every `uses:` and import each module once (only modules inside the workspace).
-  const workspaceRoot = realpathSync(findWorkspaceRoot(dir));
   const allowOutside = allowsOutsideModules(options);
   const kinds = new Map<string, { ref: StageRef; kind: StageKind }>();
   await Promise.all(
@@ -486,11 +493,11 @@ function assemblePlan(parts: RecalledPlan, source: YamlSource, dir: string, file
   };
 }
 
-function planCacheInputs(text: string, file: string, options: LoadOptions): PlanCacheInputs {
+function planCacheInputs(text: string, file: string, workspaceRoot: string, options: LoadOptions): PlanCacheInputs {
   return {
     text,
     file,
-    workspaceRoot: realpathSync(findWorkspaceRoot(dirname(file))),
+    workspaceRoot,
     overrides: options.overrides ?? [],
     ignoreUnknownOverrides: options.ignoreUnknownOverrides ?? false,
     allowOutsideModules: allowsOutsideModules(options),

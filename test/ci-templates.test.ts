@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { parse } from 'yaml';
+import { loadNativeAddon } from '../src/ml/native-addon.js';
 import { cliPath, repoRoot } from './helpers.js';
 
 const enabled = Boolean(process.env.ABLATE_E2E);
@@ -183,7 +184,7 @@ function copyPaths(fromRoot: string, paths: readonly string[], toRoot: string): 
  * and `base` at the commit before the last change to the quickstart's lockfile, so the
  * comment has changes to show.
  */
-function makeOrigin(root: string): { origin: string; event: Event } {
+function makeOrigin(root: string): { origin: string; event: Event; relocked: boolean } {
   const origin = join(root, 'origin.git');
   execFileSync('git', ['clone', '-q', '--bare', repoRoot, origin]);
   const git = (...args: string[]) => execFileSync('git', ['-C', repoRoot, ...args], { encoding: 'utf8' }).trim();
@@ -196,7 +197,73 @@ function makeOrigin(root: string): { origin: string; event: Event } {
   }
   execFileSync('git', ['-C', origin, 'update-ref', 'refs/heads/pr', head]);
   execFileSync('git', ['-C', origin, 'update-ref', 'refs/heads/base', base]);
-  return { origin, event: { baseRef: 'base', number: '7' } };
+  const relocked = commitLockfileOfThisMachine(origin, root);
+  return { origin, event: { baseRef: 'base', number: '7' }, relocked };
+}
+
+const QUICKSTART_LOCK = 'pipelines/quickstart.lock.json';
+/** The fingerprint facts that name the machine rather than the code: CPU class and Node.js version. */
+const MACHINE_FACTS = ['cpu', 'node'] as const;
+let lockfileOfThisMachine: string | undefined;
+
+/**
+ * The committed lockfile is a claim about bytes on the class of machine that wrote it, and on
+ * another class the gate fails for its trainings, as the templates say it must. CI gets whatever
+ * machine it gets, so there this test does what the templates tell users to do: it commits onto
+ * the pull request's branch a quickstart lockfile written on this machine's class (one run, in
+ * a clone of its own, once per process). Only the machine facts decide this: a lockfile out of
+ * date with the code or params is left as it is, and the gate fails on it.
+ */
+function commitLockfileOfThisMachine(origin: string, root: string): boolean {
+  const here: Record<(typeof MACHINE_FACTS)[number], string | undefined> = { node: process.version, cpu: nativeCpuIsa() };
+  const stages = Object.values(
+    (
+      JSON.parse(readFileSync(join(repoRoot, QUICKSTART_LOCK), 'utf8')) as {
+        stages: Record<string, { fingerprint: { environment: Record<string, string> } }>;
+      }
+    ).stages,
+  );
+  const otherClass = stages.some(({ fingerprint: { environment } }) =>
+    MACHINE_FACTS.some((fact) => fact in environment && environment[fact] !== here[fact]),
+  );
+  if (!otherClass) return false;
+  const work = join(root, 'lockfile-of-this-machine');
+  execFileSync('git', ['clone', '-q', '--branch', 'pr', origin, work]);
+  if (!lockfileOfThisMachine) {
+    // The repository's installed packages and compiled kernels stand in for the template's `npm ci`.
+    for (const installed of ['node_modules', 'native/build']) execFileSync('ln', ['-s', join(repoRoot, installed), join(work, installed)]);
+    const r = spawnSync(process.execPath, [join(work, 'bin', 'ablate.js'), 'run', 'pipelines/quickstart.yaml', '--plain'], {
+      cwd: work,
+      env: baseEnv(join(work, 'node_modules', '.bin')),
+      encoding: 'utf8',
+      timeout: STEP_TIMEOUT_MS,
+    });
+    assert.equal(r.status, 0, `the quickstart on this machine's class: ${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`);
+    lockfileOfThisMachine = readFileSync(join(work, QUICKSTART_LOCK), 'utf8');
+  }
+  writeFileSync(join(work, QUICKSTART_LOCK), lockfileOfThisMachine);
+  const git = (...args: string[]) => execFileSync('git', ['-C', work, ...args], { encoding: 'utf8' });
+  git(
+    '-c',
+    'user.name=ablate test',
+    '-c',
+    'user.email=test@ablate.invalid',
+    'commit',
+    '-q',
+    '-m',
+    "lockfile of this runner's class",
+    '--',
+    QUICKSTART_LOCK,
+  );
+  git('push', '-q', 'origin', 'HEAD:pr');
+  rmSync(work, { recursive: true, force: true });
+  return true;
+}
+
+/** The instruction set oneDNN dispatches to here, the fact the lockfile's trainings record (undefined without the native kernels). */
+function nativeCpuIsa(): string | undefined {
+  const native = loadNativeAddon();
+  return 'addon' in native ? native.addon.cpuIsa() : undefined;
 }
 
 function freshClone(origin: string, root: string): string {
@@ -420,7 +487,9 @@ describe('the CI templates in docs/ci', () => {
       (t) => {
         const root = mkdtempSync(join(tmpdir(), 'ablate-ci-'));
         const cacheRoot = join(root, 'ci-cache');
-        const { origin, event } = makeOrigin(root);
+        const { origin, event, relocked } = makeOrigin(root);
+        if (relocked)
+          t.diagnostic(`${QUICKSTART_LOCK} was written on another class of machine: the pull request commits one of this machine's`);
         const run = name === 'github-actions' ? runGithub : runGitlab;
 
         const first = run(origin, event, cacheRoot);

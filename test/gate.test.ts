@@ -35,6 +35,29 @@ describe('status --check, the CI gate', () => {
     assert.equal(p.cli(['status', 'pipelines/g.yaml', '--check']).status, 0);
   });
 
+  it('says so when only environment facts differ: a lockfile written on another class of machine', () => {
+    const p = new TempProject({ 'pipelines/g.yaml': PIPELINE });
+    assert.equal(p.cli(['run', 'pipelines/g.yaml']).status, 0);
+    const committed = p.read('pipelines/g.lock.json');
+    // What a lockfile written under another Node.js looks like: its fingerprint, and so its digest, differ in that fact alone.
+    const lock = JSON.parse(committed) as {
+      stages: Record<string, { digest: string; fingerprint: { environment: Record<string, string> } }>;
+    };
+    lock.stages.a!.fingerprint.environment.node = 'v0.0.1';
+    lock.stages.a!.digest = 'f'.repeat(64);
+    p.write('pipelines/g.lock.json', JSON.stringify(lock, null, 2));
+    const other = p.cli(['status', 'pipelines/g.yaml', '--check']);
+    assert.equal(other.status, 1, 'the gate still fails: those stages give other bytes here');
+    assert.match(other.stdout, new RegExp(`stale\\s+a\\s+node v0\\.0\\.1 → ${process.version.replace(/\./g, '\\.')}`));
+    assert.match(other.stdout, /only environment facts differ \(node v0\.0\.1 → v[\d.]+\), not the pipeline or its stage modules/);
+
+    // With a param edit as well, the pipeline differs too: no such line.
+    p.write('pipelines/g.yaml', PIPELINE.replace('greeting: hello', 'greeting: bye'));
+    const both = p.cli(['status', 'pipelines/g.yaml', '--check']);
+    assert.equal(both.status, 1);
+    assert.doesNotMatch(both.stdout, /only environment facts differ/);
+  });
+
   it('fails for a stage the lockfile has never seen', () => {
     const p = new TempProject({ 'pipelines/g.yaml': PIPELINE });
     assert.equal(p.cli(['run', 'pipelines/g.yaml']).status, 0);

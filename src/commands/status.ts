@@ -65,7 +65,11 @@ async function checkLockfiles(args: Args): Promise<number> {
   return worst;
 }
 
-/** What `status --check` and `run --frozen` say about a lockfile: a line per stage, then the count. */
+/**
+ * What `status --check` and `run --frozen` say about a lockfile: a line per stage, then the
+ * count; and when every differing stage differs only in environment facts, a line saying so,
+ * since that gate fails on CI runners of another CPU class whatever the change.
+ */
 export function printMismatches(plan: Plan, mismatches: readonly LockfileMismatch[]): void {
   const width = Math.min(48, Math.max(0, ...mismatches.map((m) => m.id.length)));
   const label = { differs: 'stale', waits: 'stale', removed: 'removed' };
@@ -79,6 +83,15 @@ export function printMismatches(plan: Plan, mismatches: readonly LockfileMismatc
           (removed ? `; ${removed} lockfile entr${removed === 1 ? 'y is' : 'ies are'} no longer in the pipeline` : '')
       : `${where}: the lockfile matches the pipeline and code (${plan.instances.length} stages)`,
   );
+  const environmentOnly = mismatches.filter((m) => m.environmentOnly);
+  if (environmentOnly.length && environmentOnly.length === count('differs')) {
+    const changes = [...new Set(environmentOnly.flatMap((m) => m.environmentOnly!))];
+    console.log(
+      `${where}: only environment facts differ (${changes.join('; ')}), not the pipeline or its stage modules: ` +
+        'the lockfile was written where they were other (another class of CPU, Node.js or system library), and those stages give other bytes here. ' +
+        'Commit lockfiles written on a machine like this one (a run without --frozen here writes them), or check on one like the machine that wrote them.',
+    );
+  }
 }
 
 export function printStatus(statuses: readonly StageStatus[], mode: 'status' | 'dry-run'): void {

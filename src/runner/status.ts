@@ -108,6 +108,12 @@ export interface LockfileMismatch {
   readonly kind: 'differs' | 'waits' | 'removed';
   /** Why, in words: the fingerprint fields that differ, that the lockfile has no entry, or which upstream it waits for. */
   readonly explanation: readonly string[];
+  /**
+   * Set when only environment facts differ (the CPU class, the Node.js version, the kernels):
+   * the pipeline and code match, and the lockfile was written where those facts were other.
+   * Each change in words, as in `explanation`.
+   */
+  readonly environmentOnly?: readonly string[];
 }
 
 /**
@@ -145,7 +151,15 @@ export async function lockfileMismatches(
       continue;
     }
     if (fingerprintDigest(fingerprint) !== entry.digest) {
-      report('differs', describeReasons(diffFingerprints(entry.fingerprint, fingerprint), instance.ref.name));
+      const reasons = diffFingerprints(entry.fingerprint, fingerprint);
+      const explanation = describeReasons(reasons, instance.ref.name);
+      flagged.add(instance.id);
+      mismatches.push({
+        id: instance.id,
+        kind: 'differs',
+        explanation,
+        ...(reasons.length && reasons.every((r) => r.type === 'environment') ? { environmentOnly: explanation } : {}),
+      });
       continue;
     }
     // Its own entry matches the upstream outputs the lockfile records; an upstream that reruns may change them.

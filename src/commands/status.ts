@@ -85,7 +85,7 @@ export function printMismatches(plan: Plan, mismatches: readonly LockfileMismatc
   );
   const environmentOnly = mismatches.filter((m) => m.environmentOnly);
   if (environmentOnly.length && environmentOnly.length === count('differs')) {
-    const changes = [...new Set(environmentOnly.flatMap((m) => m.environmentOnly!))];
+    const changes = [...new Set(environmentOnly.flatMap((m) => m.explanation))];
     console.log(
       `${where}: only environment facts differ (${changes.join('; ')}), not the pipeline or its stage modules: ` +
         'the lockfile was written where they were other (another class of CPU, Node.js or system library), and those stages give other bytes here. ' +

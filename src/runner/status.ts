@@ -109,11 +109,10 @@ export interface LockfileMismatch {
   /** Why, in words: the fingerprint fields that differ, that the lockfile has no entry, or which upstream it waits for. */
   readonly explanation: readonly string[];
   /**
-   * Set when only environment facts differ (the CPU class, the Node.js version, the kernels):
-   * the pipeline and code match, and the lockfile was written where those facts were other.
-   * Each change in words, as in `explanation`.
+   * True when only environment facts differ (the CPU class, the Node.js version, the kernels):
+   * the pipeline and stage modules match, and the lockfile was written where those facts were other.
    */
-  readonly environmentOnly?: readonly string[];
+  readonly environmentOnly: boolean;
 }
 
 /**
@@ -137,9 +136,9 @@ export async function lockfileMismatches(
   for (const instance of plan.instances) {
     if (!selected.has(instance.id)) continue;
     const entry = lock?.stages[instance.id];
-    const report = (kind: LockfileMismatch['kind'], explanation: string[]) => {
+    const report = (kind: LockfileMismatch['kind'], explanation: string[], environmentOnly = false) => {
       flagged.add(instance.id);
-      mismatches.push({ id: instance.id, kind, explanation });
+      mismatches.push({ id: instance.id, kind, explanation, environmentOnly });
     };
     if (!entry) {
       report('differs', ['not in the lockfile']);
@@ -152,14 +151,8 @@ export async function lockfileMismatches(
     }
     if (fingerprintDigest(fingerprint) !== entry.digest) {
       const reasons = diffFingerprints(entry.fingerprint, fingerprint);
-      const explanation = describeReasons(reasons, instance.ref.name);
-      flagged.add(instance.id);
-      mismatches.push({
-        id: instance.id,
-        kind: 'differs',
-        explanation,
-        ...(reasons.length && reasons.every((r) => r.type === 'environment') ? { environmentOnly: explanation } : {}),
-      });
+      const environmentOnly = reasons.length > 0 && reasons.every((r) => r.type === 'environment');
+      report('differs', describeReasons(reasons, instance.ref.name), environmentOnly);
       continue;
     }
     // Its own entry matches the upstream outputs the lockfile records; an upstream that reruns may change them.
@@ -168,6 +161,7 @@ export async function lockfileMismatches(
   }
   // Any run drops them, whatever stages it selects.
   for (const id of Object.keys(lock?.stages ?? {}))
-    if (!plan.byId.has(id)) mismatches.push({ id, kind: 'removed', explanation: ['in the lockfile, no longer in the pipeline'] });
+    if (!plan.byId.has(id))
+      mismatches.push({ id, kind: 'removed', explanation: ['in the lockfile, no longer in the pipeline'], environmentOnly: false });
   return mismatches;
 }

@@ -310,18 +310,20 @@ function repulsion(walk: WalkLayout, i: number, y: Float64Array, theta2: number,
   let c = 0;
   while (c < cells) {
     const after = skip[c]!;
-    if (point[c] === i) {
+    // Only a leaf holds a point (an inner cell's is −1): i's own leaf is passed over.
+    const isLeaf = after === c + 1;
+    const own = isLeaf ? point[c]! : -1;
+    if (own === i) {
       c = after;
       continue;
     }
     const dx = px - comX[c]!;
     const dy = py - comY[c]!;
     const d2 = dx * dx + dy * dy;
-    const isLeaf = after === c + 1;
     if (isLeaf || width2[c]! < theta2 * d2) {
       // A cell that contains i itself only when it is a leaf of coincident points: skip i's share.
       const m = mass[c]!;
-      const share = isLeaf && point[c]! < 0 && d2 === 0 ? m - 1 : m;
+      const share = isLeaf && own < 0 && d2 === 0 ? m - 1 : m;
       const q = 1 / (1 + d2);
       z += share * q;
       const force = share * q * q;

@@ -305,6 +305,17 @@ stages:
 `;
 
 describe('train-vae and evaluate on tiny data', () => {
+  it('trains two vqvae variants in turn in one worker process', async () => {
+    // Workers are reused: the second training once failed on the first's codebook variable.
+    const p = new TempProject({
+      'pipelines/vq.yaml':
+        'pipeline: vq\nstages:\n  mnist: { uses: mnist, with: { limit_train: 64, limit_test: 10 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, matrix: { seed: [1, 2] }, with: { model: vqvae, seed: "${matrix.seed}", epochs: 1, batch_size: 32, hidden: 16, backend: wasm } }\n',
+    });
+    const result = await p.run('pipelines/vq.yaml', { jobs: 1 });
+    assert.deepEqual(result.failed, [], JSON.stringify(result.events.filter((e) => e.type === 'failed')));
+    assert.deepEqual(result.ran.filter((id) => id.startsWith('train')).length, 2);
+  });
+
   it('trains every model kind, evaluates it, and a rerun restores everything', async () => {
     const p = new TempProject({ 'pipelines/tiny.yaml': TINY });
     const first = await p.run('pipelines/tiny.yaml');

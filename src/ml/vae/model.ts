@@ -198,6 +198,8 @@ function buildVqModels(
   const grid3d = L.reshape({ name: 'dec_reshape', targetShape: [grid.baseRows, grid.baseCols, d] }).apply(z) as TfLayers.SymbolicTensor;
   const { decoderLogits, decoder } = decoderModels(tf, z, deconvolutions(tf, grid3d, filters, config.image.channels, init, stride2));
   // Replaced by vectors of the first batch before training (vq.ts); not trainable: moving averages move it.
-  const codebook = tf.core.variable(tf.core.randomUniform([k, d], -1 / k, 1 / k, 'float32', config.seed + 1000), false, 'codebook');
+  // Unnamed: a variable's name is process-wide, and a worker that trains two vqvae variants in
+  // turn failed on the second ("Variable with name codebook was already registered").
+  const codebook = tf.core.variable(tf.core.randomUniform([k, d], -1 / k, 1 / k, 'float32', config.seed + 1000), false);
   return { encoder, decoderLogits, decoder, codebook };
 }

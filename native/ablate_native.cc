@@ -313,6 +313,24 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
 // thread count never changes a bias gradient's bits.
 constexpr long kSumBlockRows = 256;
 
+// Σ over rows of what addRow(i, sum) adds into `sum` for row i, blocked as above; out has inner values.
+template <typename AddRow>
+void sumRowsInBlocks(long outer, long inner, float* out, AddRow addRow) {
+  const long blocks = (outer + kSumBlockRows - 1) / kSumBlockRows;
+  std::vector<float> partial(size_t(blocks) * size_t(inner), 0.f);
+#pragma omp parallel for schedule(static)
+  for (long b = 0; b < blocks; b++) {
+    float* sum = partial.data() + b * inner;
+    const long end = std::min(outer, (b + 1) * kSumBlockRows);
+    for (long i = b * kSumBlockRows; i < end; i++) addRow(i, sum);
+  }
+  std::fill(out, out + inner, 0.f);
+  for (long b = 0; b < blocks; b++) {
+    const float* sum = partial.data() + b * inner;
+    for (long j = 0; j < inner; j++) out[j] += sum[j];
+  }
+}
+
 napi_value SumLeading(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     napi_value a[3];
@@ -320,23 +338,10 @@ napi_value SumLeading(napi_env env, napi_callback_info info) {
     const int32_t* p = ints(env, a[2], 2);
     const long outer = p[0], inner = p[1];
     const float* x = floats(env, a[0]);
-    float* out = floats(env, a[1]);
-    const long blocks = (outer + kSumBlockRows - 1) / kSumBlockRows;
-    std::vector<float> partial(size_t(blocks) * size_t(inner), 0.f);
-#pragma omp parallel for schedule(static)
-    for (long b = 0; b < blocks; b++) {
-      float* sum = partial.data() + b * inner;
-      const long end = std::min(outer, (b + 1) * kSumBlockRows);
-      for (long i = b * kSumBlockRows; i < end; i++) {
-        const float* row = x + i * inner;
-        for (long j = 0; j < inner; j++) sum[j] += row[j];
-      }
-    }
-    std::fill(out, out + inner, 0.f);
-    for (long b = 0; b < blocks; b++) {
-      const float* sum = partial.data() + b * inner;
-      for (long j = 0; j < inner; j++) out[j] += sum[j];
-    }
+    sumRowsInBlocks(outer, inner, floats(env, a[1]), [&](long i, float* sum) {
+      const float* row = x + i * inner;
+      for (long j = 0; j < inner; j++) sum[j] += row[j];
+    });
     return nullptr;
   });
 }
@@ -409,6 +414,19 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   });
 }
 
+// relu as tfjs defines it: −0 becomes +0, NaN stays NaN.
+inline float reluAsTfjs(float v) {
+  const float r = v > 0.f ? v : 0.f;
+  return v == v ? r : v;
+}
+
+// relu's derivative as tfjs composes it (step(v)): 1 above 0, 0 at or below, NaN for NaN.
+// The same for relu's input and for its output, which is positive exactly where the input is.
+inline float reluSlope(float v) {
+  const float step = v > 0.f ? 1.f : 0.f;
+  return v == v ? step : v;
+}
+
 template <typename Op>
 void unaryLoop(const float* x, float* out, long n, float alpha, Op op) {
 #pragma omp parallel for schedule(static) if (n >= kParallelElements)
@@ -429,10 +447,7 @@ napi_value Unary(napi_env env, napi_callback_info info) {
     const float alpha = static_cast<float>(alphaValue);
     const long n = p[1];
     switch (p[0]) {
-      case kUnaryRelu: unaryLoop(x, out, n, alpha, [](float v, float) {
-        const float r = v > 0.f ? v : 0.f;
-        return v == v ? r : v;
-      }); break;
+      case kUnaryRelu: unaryLoop(x, out, n, alpha, [](float v, float) { return reluAsTfjs(v); }); break;
       case kUnaryStep: unaryLoop(x, out, n, alpha, [](float v, float below) {
         const float r = v > 0.f ? 1.f : below;
         return v == v ? r : v;
@@ -459,10 +474,59 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
     float* dx = floats(env, a[2]);
     const long n = ints(env, a[3], 1)[0];
 #pragma omp parallel for schedule(static) if (n >= kParallelElements)
-    for (long i = 0; i < n; i++) {
-      const float v = x[i];
-      const float step = v > 0.f ? 1.f : 0.f;
-      dx[i] = dy[i] * (v == v ? step : v);
+    for (long i = 0; i < n; i++) dx[i] = dy[i] * reluSlope(x[i]);
+    return nullptr;
+  });
+}
+
+// reluGradSum(dy, y, dz, dBias, [outer, inner]): the backward pass of y = relu(z + bias) over
+// rows of `inner` channels: dz = dy · step(y) and dBias = Σ_rows dz, in one pass over dy and
+// y. The same bits as reluGrad followed by sumLeading: the same multiply per element, and
+// dz's rows summed in the same blocks and order.
+napi_value ReluGradSum(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[5];
+    args(env, info, a);
+    const float* dy = floats(env, a[0]);
+    const float* y = floats(env, a[1]);
+    float* dz = floats(env, a[2]);
+    const int32_t* p = ints(env, a[4], 2);
+    const long outer = p[0], inner = p[1];
+    sumRowsInBlocks(outer, inner, floats(env, a[3]), [&](long i, float* sum) {
+      const long base = i * inner;
+      for (long j = 0; j < inner; j++) {
+        const float d = dy[base + j] * reluSlope(y[base + j]);
+        dz[base + j] = d;
+        sum[j] += d;
+      }
+    });
+    return nullptr;
+  });
+}
+
+// biasRelu(y, bias | null, [rows, channels, activation]): y = act(y + bias) in place, bias
+// over the last axis, act linear or relu: the epilogue of a convolution whose bias and
+// activation tfjs would run as two more ops (an Add and a Relu, each a pass over y), with
+// the same IEEE operations, so the same bits.
+napi_value BiasRelu(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[3];
+    args(env, info, a);
+    float* y = floats(env, a[0]);
+    napi_valuetype biasType;
+    napi_typeof(env, a[1], &biasType);
+    const float* bias = biasType == napi_null || biasType == napi_undefined ? nullptr : floats(env, a[1]);
+    const int32_t* p = ints(env, a[2], 3);
+    const long rows = p[0], channels = p[1];
+    const int activation = p[2];
+    if (activation != kLinear && activation != kRelu) throw Failure("biasRelu: activation must be linear or relu");
+#pragma omp parallel for schedule(static) if (rows * channels >= kParallelElements)
+    for (long r = 0; r < rows; r++) {
+      float* row = y + r * channels;
+      for (long j = 0; j < channels; j++) {
+        const float v = bias ? row[j] + bias[j] : row[j];
+        row[j] = activation == kRelu ? reluAsTfjs(v) : v;
+      }
     }
     return nullptr;
   });
@@ -575,6 +639,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reluGrad", nullptr, ReluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"reluGradSum", nullptr, ReluGradSum, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"biasRelu", nullptr, BiasRelu, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"cpuIsa", nullptr, CpuIsa, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -39,6 +39,10 @@ export interface NativeAddon {
   unary(x: Float32Array, out: Float32Array, shape: Int32Array, alpha: number): void;
   /** dx = dy · step(x): relu's gradient; size is [n]. */
   reluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, size: Int32Array): void;
+  /** dz = dy · step(y) and dBias = Σ over rows of dz; shape is [rows, channels]. */
+  reluGradSum(dy: Float32Array, y: Float32Array, dz: Float32Array, dBias: Float32Array, shape: Int32Array): void;
+  /** y = act(y + bias) in place over rows of channels; shape is [rows, channels, activation (0 linear, 1 relu)]. */
+  biasRelu(y: Float32Array, bias: Float32Array | null, shape: Int32Array): void;
   /** One Adam step of one variable: scalars are [β1, 1−β1, β2, 1−β2, 1−β1^t, 1−β2^t, ε, −lr]. */
   adam(
     value: Float32Array,

@@ -32,6 +32,7 @@ import {
   step,
   Step,
   Sub,
+  sum,
   Sum,
   unregisterKernel,
   util,
@@ -48,6 +49,13 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { ADAM_KERNEL, type AdamAttrs } from './adam.js';
+import {
+  CONV_LAYER_KERNEL,
+  DECONV_LAYER_KERNEL,
+  registerFusedConvGradients,
+  RELU_GRAD_SUM_KERNEL,
+  type FusedLayerAttrs,
+} from './fused-conv.js';
 import type { NativeAddon } from './native-addon.js';
 
 /** The part of the wasm backend these kernels use. */
@@ -95,21 +103,33 @@ function convInfo(x: readonly number[], filter: readonly number[], attrs: Conv2D
   );
 }
 
+/** y = act(conv2d(x, filter) + bias) on the addon; no bias and code 0 (linear) for a plain convolution. */
+function convForward(
+  addon: NativeAddon,
+  backend: WasmBackend,
+  x: TensorInfo,
+  filter: TensorInfo,
+  attrs: Conv2DAttrs,
+  fused: { bias: TensorInfo | undefined; activation: number; alpha: number } = { bias: undefined, activation: 0, alpha: 0 },
+): TensorInfo {
+  const info = convInfo(x.shape, filter.shape, attrs);
+  const y = backend.makeOutput(info.outShape, 'float32');
+  addon.conv2d(
+    backend.typedArrayFromHeap(x),
+    backend.typedArrayFromHeap(filter),
+    fused.bias ? backend.typedArrayFromHeap(fused.bias) : null,
+    backend.typedArrayFromHeap(y),
+    convShape(info),
+    fused.activation,
+    fused.alpha,
+  );
+  return y;
+}
+
 function conv2DKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
   return ({ inputs, attrs }) => {
     const { x, filter } = inputs as { x: TensorInfo; filter: TensorInfo };
-    const info = convInfo(x.shape, filter.shape, attrs as unknown as Conv2DAttrs);
-    const y = backend.makeOutput(info.outShape, 'float32');
-    addon.conv2d(
-      backend.typedArrayFromHeap(x),
-      backend.typedArrayFromHeap(filter),
-      null,
-      backend.typedArrayFromHeap(y),
-      convShape(info),
-      0,
-      0,
-    );
-    return y;
+    return convForward(addon, backend, x, filter, attrs as unknown as Conv2DAttrs);
   };
 }
 
@@ -125,19 +145,7 @@ function fusedConv2DKernel(addon: NativeAddon, backend: WasmBackend, fallback: K
     const code = activationCodes[attrs.activation];
     const outChannels = filter.shape[3]!;
     if (code === undefined || preluActivationWeights || (bias && util.sizeFromShape(bias.shape) !== outChannels)) return fallback(args);
-    const info = convInfo(x.shape, filter.shape, attrs);
-    const y = backend.makeOutput(info.outShape, 'float32');
-    const biasValues = bias ? backend.typedArrayFromHeap(bias) : null;
-    addon.conv2d(
-      backend.typedArrayFromHeap(x),
-      backend.typedArrayFromHeap(filter),
-      biasValues,
-      backend.typedArrayFromHeap(y),
-      convShape(info),
-      code,
-      attrs.leakyreluAlpha ?? 0.2,
-    );
-    return y;
+    return convForward(addon, backend, x, filter, attrs, { bias, activation: code, alpha: attrs.leakyreluAlpha ?? 0.2 });
   };
 }
 
@@ -332,6 +340,57 @@ function reluGradKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
   };
 }
 
+/** The addon's biasRelu codes (native/ablate_native.cc, Activation). */
+const layerActivationCodes = { linear: 0, relu: 1 } as const;
+
+/** One conv layer, bias and activation in one kernel (fused-conv.ts): the convolution, then the epilogue in place. */
+function convLayerKernel(addon: NativeAddon, backend: WasmBackend, transposed: boolean): KernelFunc {
+  return ({ inputs, attrs }) => {
+    const { x, filter, bias } = inputs as { x: TensorInfo; filter: TensorInfo; bias: TensorInfo };
+    const a = attrs as unknown as FusedLayerAttrs;
+    const convAttrs = { strides: a.strides, pad: a.pad, dataFormat: 'NHWC', dilations: 1, dimRoundingMode: undefined } as const;
+    let y: TensorInfo;
+    if (transposed) {
+      // conv2dTranspose(x) is the input gradient of a conv2d whose output has x's shape.
+      const info = convInfo(a.outputShape!, filter.shape, convAttrs);
+      y = backend.makeOutput([...a.outputShape!], 'float32');
+      addon.conv2dBackwardData(
+        backend.typedArrayFromHeap(x),
+        backend.typedArrayFromHeap(filter),
+        backend.typedArrayFromHeap(y),
+        convShape(info),
+      );
+    } else {
+      y = convForward(addon, backend, x, filter, convAttrs);
+    }
+    const channels = y.shape[3]!;
+    addon.biasRelu(
+      backend.typedArrayFromHeap(y),
+      backend.typedArrayFromHeap(bias),
+      Int32Array.of(util.sizeFromShape(y.shape) / channels, channels, layerActivationCodes[a.activation]),
+    );
+    return y;
+  };
+}
+
+/** Inputs dy, y → outputs [dz, dBias] (native/ablate_native.cc, ReluGradSum). */
+function reluGradSumKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
+  return ({ inputs }) => {
+    const { dy, y } = inputs as { dy: TensorInfo; y: TensorInfo };
+    const channels = y.shape[y.shape.length - 1]!;
+    const dz = backend.makeOutput([...y.shape], 'float32');
+    const dBias = backend.makeOutput([channels], 'float32');
+    addon.reluGradSum(
+      backend.typedArrayFromHeap(dy),
+      backend.typedArrayFromHeap(y),
+      backend.typedArrayFromHeap(dz),
+      backend.typedArrayFromHeap(dBias),
+      Int32Array.of(util.sizeFromShape(y.shape) / channels, channels),
+    );
+    return [dz, dBias];
+  };
+}
+
 /** Inputs value, m, v, g → outputs [value', m', v'] (native/ablate_native.cc, Adam). */
 function adamKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
   return ({ inputs, attrs }) => {
@@ -376,6 +435,10 @@ export function registerNativeKernels(addon: NativeAddon, backend: object): void
   for (const [name, code] of Object.entries(unaryCodes)) replace(name, unaryKernel(addon, wasm, code, getKernel(name, 'wasm')!.kernelFunc));
   replace(ADAM_KERNEL, adamKernel(addon, wasm));
   replace(RELU_GRAD_KERNEL, reluGradKernel(addon, wasm));
+  replace(CONV_LAYER_KERNEL, convLayerKernel(addon, wasm, false));
+  replace(DECONV_LAYER_KERNEL, convLayerKernel(addon, wasm, true));
+  replace(RELU_GRAD_SUM_KERNEL, reluGradSumKernel(addon, wasm));
+  registerFusedConvGradients({ registerGradient, engine, sum, Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter });
   // tfjs's own gradient is mul(dy, cast(step(x))): three passes and kernel calls for one product.
   // Gradients are registered for every backend: on another one (a process may switch, as the
   // parity tests do), or for a tensor that is not float32, tfjs's composition runs instead.
@@ -404,4 +467,7 @@ export const nativeKernelNames = [
   ...Object.keys(unaryCodes),
   ADAM_KERNEL,
   RELU_GRAD_KERNEL,
+  CONV_LAYER_KERNEL,
+  DECONV_LAYER_KERNEL,
+  RELU_GRAD_SUM_KERNEL,
 ] as const;

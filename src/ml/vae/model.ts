@@ -22,6 +22,7 @@
 import type * as TfCore from '@tensorflow/tfjs-core';
 import type * as TfLayers from '@tensorflow/tfjs-layers';
 import type { Tf } from '../backend.js';
+import { withFusedKernels } from '../fused-conv.js';
 
 export type ModelKind = 'conv' | 'dense' | 'ae' | 'cvae' | 'wae' | 'infovae' | 'vqvae';
 
@@ -105,9 +106,11 @@ export function buildModels(tf: Tf, config: ModelConfig): VaeModels {
   const withLabel = (t: TfLayers.SymbolicTensor) =>
     label ? (L.concatenate({ name: 'enc_join_label' }).apply([t, label]) as TfLayers.SymbolicTensor) : t;
   const stride2 = (layer: 'conv2d' | 'conv2dTranspose', name: string, units: number, input: TfLayers.SymbolicTensor) =>
-    L[layer]({ name, filters: units, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }).apply(
-      input,
-    ) as TfLayers.SymbolicTensor;
+    withFusedKernels(
+      tf,
+      L[layer]({ name, filters: units, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: init() }),
+      layer === 'conv2dTranspose',
+    ).apply(input) as TfLayers.SymbolicTensor;
 
   // Encoder.
   const x = L.input({ shape: [rows, cols, channels], name: 'image' });
@@ -157,14 +160,18 @@ function deconvolutions(
 ): TfLayers.SymbolicTensor {
   let g = input;
   [...filters].reverse().forEach((units, i) => (g = stride2('conv2dTranspose', `dec_deconv${i + 1}`, units, g)));
-  const logits = tf.layers.layers.conv2dTranspose({
-    filters: channels,
-    kernelSize: 3,
-    strides: 1,
-    padding: 'same',
-    name: 'logits',
-    kernelInitializer: init(),
-  });
+  const logits = withFusedKernels(
+    tf,
+    tf.layers.layers.conv2dTranspose({
+      filters: channels,
+      kernelSize: 3,
+      strides: 1,
+      padding: 'same',
+      name: 'logits',
+      kernelInitializer: init(),
+    }),
+    true,
+  );
   return logits.apply(g) as TfLayers.SymbolicTensor;
 }
 

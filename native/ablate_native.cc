@@ -15,6 +15,7 @@
 #include <omp.h>
 #include <malloc.h>
 
+#include <cstring>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -22,6 +23,7 @@
 #include <vector>
 #include <cmath>
 #include <algorithm>
+#include <cstring>
 
 using namespace dnnl;
 using tag = memory::format_tag;
@@ -223,12 +225,64 @@ napi_value Conv2d(napi_env env, napi_callback_info info) {
   });
 }
 
+// A vector of 16 floats, one per filter tap (GCC's vector extension: each operation lane by
+// lane, compiled for the widest registers of the clone that runs, so the same bits on any).
+typedef float TapVector __attribute__((vector_size(64)));
+constexpr int kTapLanes = 16;
+
+// dx of a convolution whose x has one channel: the forward pass of a transposed convolution
+// with one output channel (a decoder's grey logits). oneDNN's kernels vectorize over x's
+// channels and take as long for 1 as for 16 (4.5 ms for the seed decoder's last layer, 0.8
+// for the same products forward). Here each dy pixel's kh·kw contributions are one product
+// of its channels with the filter, vectorized over the taps, then added into dx. Images are
+// independent and each is summed in one fixed order: the same bits on any thread count.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void singleChannelBackwardData(const ConvShape& s, const float* dy,
+                                                                                            const float* filter, float* dx) {
+  // The filter (HWIO, I = 1) as one row of taps per dy channel, zero past kh·kw; read with
+  // unaligned loads (memcpy), as a vector's allocation here is not 64-byte aligned.
+  std::vector<float> rows(size_t(s.oc) * kTapLanes, 0.f);
+  for (int c = 0; c < s.oc; c++)
+    for (int t = 0; t < s.kh * s.kw; t++) rows[size_t(c) * kTapLanes + t] = filter[size_t(t) * s.oc + c];
+  // Each pixel's taps are one sum over c in order; four pixels at a time, for independent chains.
+  constexpr int kPixels = 4;
+#pragma omp parallel for schedule(static)
+  for (int n = 0; n < s.n; n++) {
+    float* image = dx + size_t(n) * s.ih * s.iw;
+    std::fill(image, image + size_t(s.ih) * s.iw, 0.f);
+    for (int oh = 0; oh < s.oh; oh++)
+      for (int ow0 = 0; ow0 < s.ow; ow0 += kPixels) {
+        const int count = std::min(kPixels, s.ow - ow0);
+        const float* g = dy + ((size_t(n) * s.oh + oh) * s.ow + ow0) * s.oc;
+        TapVector z[kPixels] = {};
+        for (int c = 0; c < s.oc; c++) {
+          TapVector row;
+          std::memcpy(&row, rows.data() + size_t(c) * kTapLanes, sizeof row);
+          for (int p = 0; p < kPixels; p++)
+            if (p < count) z[p] += g[size_t(p) * s.oc + c] * row;
+        }
+        for (int p = 0; p < count; p++)
+          for (int i = 0; i < s.kh; i++) {
+            const int y = oh * s.sh - s.pt + i;
+            if (y < 0 || y >= s.ih) continue;
+            for (int j = 0; j < s.kw; j++) {
+              const int x = (ow0 + p) * s.sw - s.pl + j;
+              if (x >= 0 && x < s.iw) image[size_t(y) * s.iw + x] += z[p][i * s.kw + j];
+            }
+          }
+      }
+  }
+}
+
 // conv2dBackwardData(dy, filter, dx, shape): dx = ∂L/∂x of y = conv2d(x, filter)
 napi_value Conv2dBackwardData(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     napi_value a[4];
     args(env, info, a);
     ConvShape s = convShape(env, a[3]);
+    if (s.ic == 1 && s.dh == 1 && s.dw == 1 && s.kh * s.kw <= kTapLanes) {
+      singleChannelBackwardData(s, floats(env, a[0]), floats(env, a[1]), floats(env, a[2]));
+      return nullptr;
+    }
     BackwardData& b = backwardData(s);
     WeightsView w = weightsView(s, b.pd.weights_desc(), floats(env, a[1]));
     if (w.reordered) reorder(w.user, w.internal).execute(cpuStream(), w.user, w.internal);

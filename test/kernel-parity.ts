@@ -74,6 +74,10 @@ const cases: ConvCase[] = [
   { n: 2, h: 13, w: 8, ci: 4, co: 6, k: [5, 3], s: [3, 2], pad: 'same' },
   { n: 1, h: 6, w: 6, ci: 2, co: 3, k: [1, 1], s: [1, 1], pad: 'valid' },
   { n: 2, h: 32, w: 32, ci: 1, co: 8, k: [3, 3], s: [2, 2], pad: 'same' },
+  // One x channel: the seed decoder's logits layer (dx is its forward pass), and the addon's own loop's edges (up to 16 taps).
+  { n: 3, h: 28, w: 28, ci: 1, co: 32, k: [3, 3], s: [1, 1], pad: 'same' },
+  { n: 2, h: 11, w: 9, ci: 1, co: 5, k: [4, 4], s: [2, 3], pad: 'valid' },
+  { n: 1, h: 7, w: 10, ci: 1, co: 3, k: [1, 3], s: [1, 2], pad: 'same' },
 ];
 
 /**

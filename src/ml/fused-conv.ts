@@ -11,7 +11,7 @@
  * Only the native route registers these kernels (native-kernels.ts); every other route keeps
  * the layers' own call. The kernels perform the same float32 operations in the same order as
  * the ops they replace, so a model trains to the same bits as before the fusion
- * (test/native-kernels.test.ts compares both, forward and every gradient).
+ * (test/fused-conv.test.ts compares both, forward and every gradient).
  * The layers stay tfjs-layers' Conv2D and Conv2DTranspose: model.json keeps their class names
  * and any tfjs or Keras loader reads the saved models.
  */

@@ -7,8 +7,21 @@ import { measure, measureCli, median, type BenchRow, type Measured } from './uti
 
 const SNAKEMAKE = '/usr/bin/snakemake';
 
+/**
+ * Projects are removed only when every row is measured: ext4 makes each new file skip the
+ * inodes freed in the last seconds, so deleting one project's thousands of files just before
+ * the next cold run (of either tool) slowed that run's every file creation.
+ */
+const projects: string[] = [];
+
+function benchDir(prefix: string): string {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  projects.push(root);
+  return root;
+}
+
 function freshProject(stages: number): string {
-  const root = mkdtempSync(join(tmpdir(), 'ablate-bench-'));
+  const root = benchDir('ablate-bench-');
   writeFileSync(join(root, 'package.json'), '{"private":true}\n');
   mkdirSync(join(root, 'pipelines'));
   writeFileSync(join(root, 'pipelines', 'tree.yaml'), binaryTreePipeline(stages));
@@ -22,14 +35,10 @@ function measureAblate(stages: number, repeats: { cold: number; warm: number }) 
   const status: Measured[] = [];
   for (let i = 0; i < repeats.cold; i++) {
     const root = freshProject(stages);
-    try {
-      cold.push(measureCli(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
-      if (i === 0) {
-        for (let k = 0; k < repeats.warm; k++) noop.push(measureCli(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
-        for (let k = 0; k < repeats.warm; k++) status.push(measureCli(root, ['status', 'pipelines/tree.yaml']));
-      }
-    } finally {
-      rmSync(root, { recursive: true, force: true });
+    cold.push(measureCli(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
+    if (i === 0) {
+      for (let k = 0; k < repeats.warm; k++) noop.push(measureCli(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
+      for (let k = 0; k < repeats.warm; k++) status.push(measureCli(root, ['status', 'pipelines/tree.yaml']));
     }
   }
   return { cold, noop, status };
@@ -41,14 +50,10 @@ function measureSnakemake(stages: number, repeats: { cold: number; warm: number 
   const cold: Measured[] = [];
   const noop: Measured[] = [];
   for (let i = 0; i < repeats.cold; i++) {
-    const root = mkdtempSync(join(tmpdir(), 'ablate-bench-smk-'));
-    try {
-      writeFileSync(join(root, 'Snakefile'), binaryTreeSnakefile(stages));
-      cold.push(measure(root, SNAKEMAKE, ['-c2', '--quiet']));
-      if (i === 0) for (let k = 0; k < repeats.warm; k++) noop.push(measure(root, SNAKEMAKE, ['-c2', '--quiet']));
-    } finally {
-      rmSync(root, { recursive: true, force: true });
-    }
+    const root = benchDir('ablate-bench-smk-');
+    writeFileSync(join(root, 'Snakefile'), binaryTreeSnakefile(stages));
+    cold.push(measure(root, SNAKEMAKE, ['-c2', '--quiet']));
+    if (i === 0) for (let k = 0; k < repeats.warm; k++) noop.push(measure(root, SNAKEMAKE, ['-c2', '--quiet']));
   }
   return { cold, noop, version: spawnSync(SNAKEMAKE, ['--version'], { encoding: 'utf8' }).stdout.trim() };
 }
@@ -90,9 +95,14 @@ function nodeStartRows(): BenchRow[] {
  * the stages, to show how each grows.
  */
 export function benchRunner(stages = 1000, repeats = { cold: 3, warm: 7 }): BenchRow[] {
-  const small = measureAblate(stages, repeats);
-  const smk = measureSnakemake(stages, { cold: 1, warm: 3 });
-  const big = measureAblate(stages * 10, { cold: 1, warm: 3 });
+  let small, smk, big;
+  try {
+    small = measureAblate(stages, repeats);
+    smk = measureSnakemake(stages, { cold: 1, warm: 3 });
+    big = measureAblate(stages * 10, { cold: 1, warm: 3 });
+  } finally {
+    for (const root of projects.splice(0)) rmSync(root, { recursive: true, force: true });
+  }
   const ratio = (ours: readonly Measured[], theirs: readonly Measured[] | undefined) =>
     theirs?.length
       ? `Snakemake ${smk!.version}: ${seconds(theirs).toPrecision(3)} s → ${(seconds(theirs) / seconds(ours)).toFixed(1)}× (target ≥ 8×)`

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { describe, it } from 'node:test';
-import { FileLock } from '../src/runner/locks.js';
+import { dropIdleHolderRecords, FileLock } from '../src/runner/locks.js';
 import { readLockfile } from '../src/runner/lockfile.js';
 import { cliPath, TempProject } from './helpers.js';
 import { exited, isRunning, waitFor } from './processes.js';
@@ -99,6 +100,43 @@ describe('FileLock', () => {
     const taken = FileLock.tryAcquire(path);
     assert.ok(taken instanceof FileLock, 'a lock whose holder died is taken over');
     taken.release();
+  });
+
+  it('takes each lock by linking one holder record: a release deletes a name, not a file, and the record goes when no lock is held', () => {
+    const project = new TempProject();
+    const dir = project.path('locks');
+    mkdirSync(dir);
+    const a = FileLock.tryAcquire(join(dir, 'a.lock'));
+    const b = FileLock.tryAcquire(join(dir, 'b.lock'));
+    assert.ok(a instanceof FileLock && b instanceof FileLock);
+    const records = readdirSync(dir).filter((name) => !name.endsWith('.lock'));
+    assert.equal(records.length, 1, 'one record for both locks');
+    const record = join(dir, records[0]!);
+    assert.equal(statSync(join(dir, 'a.lock')).ino, statSync(record).ino);
+    assert.equal(statSync(record).nlink, 3);
+    assert.equal((JSON.parse(readFileSync(join(dir, 'b.lock'), 'utf8')) as { pid: number }).pid, process.pid);
+    a.release();
+    dropIdleHolderRecords();
+    assert.ok(existsSync(record), 'kept while b is held');
+    b.release();
+    assert.deepEqual(readdirSync(dir), [records[0]], 'releasing removed the names only');
+    dropIdleHolderRecords();
+    assert.deepEqual(readdirSync(dir), []);
+    // A record deleted behind its back (by hand, with its folder) is written again.
+    const c = FileLock.tryAcquire(join(dir, 'c.lock'));
+    assert.ok(c instanceof FileLock);
+    rmSync(
+      join(
+        dir,
+        readdirSync(dir).find((name) => !name.endsWith('.lock'))!,
+      ),
+    );
+    c.release();
+    const d = FileLock.tryAcquire(join(dir, 'd.lock'));
+    assert.ok(d instanceof FileLock, 'a lock after its record vanished');
+    d.release();
+    dropIdleHolderRecords();
+    assert.deepEqual(readdirSync(dir), []);
   });
 });
 

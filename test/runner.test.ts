@@ -5,6 +5,7 @@ import { readLockfile } from '../src/runner/lockfile.js';
 import { pipelineStatus } from '../src/runner/status.js';
 import { workspaceAt } from '../src/runner/workspace.js';
 import { ids, TempProject } from './helpers.js';
+import { isRunning } from './processes.js';
 
 const PIPELINE = `pipeline: t
 params: { base: 2 }
@@ -186,6 +187,36 @@ export default {
     ]);
     assert.match(project.read('.ablate/logs/e/fit.log'), /\[progress\] epoch 1\/3\nepoch 1: val 9\n/);
   });
+});
+
+describe('shell stages', () => {
+  it(
+    "write stdout and stderr into the stage's log, and end when the command does, even if it left a process holding them",
+    { timeout: 120_000 },
+    async () => {
+      const project = new TempProject({
+        'pipelines/sh.yaml': `pipeline: sh
+stages:
+  bg:
+    uses: shell
+    with:
+      cmd: 'sleep 600 & echo $! > $ABLATE_OUT/pid.txt; echo to-stdout; echo to-stderr >&2'
+      outs: [pid.txt]
+`,
+      });
+      const result = await project.run('pipelines/sh.yaml');
+      const pid = Number(project.read('artifacts/sh/bg/pid.txt').trim());
+      try {
+        assert.deepEqual(result.ran, ['bg'], 'done while its background sleep still holds the log open');
+        assert.ok(isRunning(pid));
+        const log = project.read('.ablate/logs/sh/bg.log');
+        assert.match(log, /^# bg · /);
+        assert.match(log, /to-stdout\nto-stderr\n/);
+      } finally {
+        process.kill(pid, 'SIGKILL');
+      }
+    },
+  );
 });
 
 describe('why a stage is stale', () => {

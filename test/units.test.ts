@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { checkManifest, isSafeRelativePath } from '../src/runner/caching/confine.js';
 import { pathParamValues, propertiesWithFormat } from '../src/runner/param-formats.js';
 import { SlotPool } from '../src/runner/slot-pool.js';
 import { seededRandom } from '../src/core/random.js';
-import { displayPath } from '../src/runner/fsutil.js';
+import { displayPath, inDirectory, removeDirectory, removeFile, writeFileAtomic } from '../src/runner/fsutil.js';
+import { CacheStore } from '../src/runner/caching/store.js';
+import { ScratchDirs } from '../src/runner/scratch-dirs.js';
 import { EtaEstimate, formatEta } from '../src/runner/logging/eta.js';
 import { PlainReporter } from '../src/runner/logging/plain.js';
 import { manifestDigest, subManifest, type Manifest } from '../src/runner/caching/manifest.js';
@@ -127,6 +130,78 @@ describe('canonical JSON and digests', () => {
     assert.deepEqual(Object.keys(subManifest(m, 'h.json')), ['h.json']);
     assert.notEqual(manifestDigest({ a: m['h.json']! }), manifestDigest({ b: m['h.json']! }));
     assert.equal(manifestDigest({ a: m['h.json']! }), manifestDigest({ a: { ...m['h.json']!, size: 99 } }));
+  });
+});
+
+describe('the store, materializing', () => {
+  it('puts back small and big files byte for byte with their modes, replacing what the folder held', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ablate-store-'));
+    const produced = join(root, 'out');
+    mkdirSync(join(produced, 'sub'), { recursive: true });
+    const big = Buffer.alloc((1 << 20) + 3, 7);
+    writeFileSync(join(produced, 'small.txt'), 'small');
+    writeFileSync(join(produced, 'sub', 'big.bin'), big);
+    writeFileSync(join(produced, 'run.sh'), '#!/bin/sh\n', { mode: 0o755 });
+    const store = new CacheStore(join(root, 'cache'));
+    const manifest = store.ingest(produced);
+    const target = join(root, 'artifacts', 'stage');
+    mkdirSync(target, { recursive: true });
+    writeFileSync(join(target, 'stale.txt'), 'from before');
+    for (let pass = 0; pass < 2; pass++) {
+      store.materialize(manifest, target, StatCache.inMemory());
+      assert.deepEqual(readdirSync(target).sort(), ['run.sh', 'small.txt', 'sub']);
+      assert.equal(readFileSync(join(target, 'small.txt'), 'utf8'), 'small');
+      assert.ok(readFileSync(join(target, 'sub', 'big.bin')).equals(big));
+      assert.equal(statSync(join(target, 'run.sh')).mode & 0o777, 0o755);
+      assert.equal(statSync(join(target, 'sub', 'big.bin')).mode & 0o777, 0o644);
+    }
+    assert.deepEqual(readdirSync(join(root, 'artifacts')), ['stage'], 'no staging or old folder left beside it');
+    rmSync(root, { recursive: true, force: true });
+  });
+});
+
+describe('scratch folders for stage outputs', () => {
+  it('hands an emptied folder to the next stage under a new name, removes one with files left, and removes the kept ones at the end', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ablate-scratch-'));
+    const scratch = new ScratchDirs(join(root, 'tmp'));
+    const first = scratch.take();
+    assert.deepEqual(readdirSync(first), []);
+    scratch.give(first);
+    assert.ok(!existsSync(first), 'given back under another name');
+    const second = scratch.take();
+    assert.notEqual(second, first);
+    assert.deepEqual(readdirSync(join(root, 'tmp')), [basename(second)], 'the same folder, renamed: none was made');
+    writeFileSync(join(second, 'left.txt'), 'x');
+    scratch.give(second);
+    assert.deepEqual(readdirSync(join(root, 'tmp')), [], 'a folder with files left in it is removed');
+    const [third, fourth] = [scratch.take(), scratch.take()];
+    scratch.give(third);
+    scratch.give(fourth);
+    assert.equal(readdirSync(join(root, 'tmp')).length, 2);
+    scratch.dispose();
+    assert.deepEqual(readdirSync(join(root, 'tmp')), []);
+    rmSync(root, { recursive: true, force: true });
+  });
+});
+
+describe('file helpers', () => {
+  it('create parent folders only when the write fails for their lack, and remove what is there', () => {
+    const root = mkdtempSync(join(tmpdir(), 'ablate-fs-'));
+    const deep = join(root, 'a', 'b', 'c.txt');
+    inDirectory(deep, () => writeFileSync(deep, 'x'));
+    assert.equal(readFileSync(deep, 'utf8'), 'x');
+    assert.throws(() => inDirectory(join(root, 'a', 'b'), () => mkdirSync(join(root, 'a', 'b'))), /EEXIST/, 'other errors pass through');
+    writeFileAtomic(join(root, 'new', 'dir', 'f.json'), '{}');
+    assert.equal(readFileSync(join(root, 'new', 'dir', 'f.json'), 'utf8'), '{}');
+    assert.deepEqual(readdirSync(join(root, 'new', 'dir')), ['f.json'], 'no temporary left');
+    removeFile(deep);
+    removeFile(deep);
+    assert.ok(!existsSync(deep));
+    removeDirectory(join(root, 'a', 'b'));
+    removeDirectory(join(root, 'new'));
+    removeDirectory(join(root, 'absent'));
+    assert.deepEqual(readdirSync(root), ['a']);
+    rmSync(root, { recursive: true, force: true });
   });
 });
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, relative } from 'node:path';
 
 // Drawn once: a random draw per call showed as ~60 ms in the coordinator's profile of a cold
@@ -19,15 +19,48 @@ export function uniqueSuffix(): string {
  * the umask: a run record or lockfile written under umask 000 must not be world-writable.
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${uniqueSuffix()}`;
   try {
-    writeFileSync(tmp, data);
+    inDirectory(tmp, () => writeFileSync(tmp, data));
     chmodSync(tmp, mode);
     renameSync(tmp, path);
   } catch (error) {
     rmSync(tmp, { force: true });
     throw error;
+  }
+}
+
+/**
+ * Runs `create` (which makes `path`), creating path's parent folders first only if it fails
+ * for their lack. Most writes go into folders that exist, and a recursive mkdir costs two
+ * system calls even then: a cold run of 1000 small stages made ~4,500 such calls, each a
+ * journaled metadata lookup on ext4.
+ */
+export function inDirectory<T>(path: string, create: () => T): T {
+  try {
+    return create();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    mkdirSync(dirname(path), { recursive: true });
+    return create();
+  }
+}
+
+/** Deletes a file if it is there; unlike rmSync({ force }), without stat calls first. */
+export function removeFile(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
+/** Deletes a folder and what is left in it: one rmdir when it is already empty (as after a store's ingest), else a recursive walk. */
+export function removeDirectory(path: string): void {
+  try {
+    rmdirSync(path);
+  } catch {
+    rmSync(path, { recursive: true, force: true });
   }
 }
 

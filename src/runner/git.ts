@@ -1,4 +1,6 @@
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /**
  * The few git facts ablate reads: a file at a revision (`git show REV:path`, no checkout),
@@ -58,6 +60,7 @@ export function filesAtRevision(root: string, rev: string, suffix: string): stri
 
 /** HEAD's commit and whether tracked files differ from it; undefined outside a repository. */
 export function headState(cwd: string): { commit: string; dirty: boolean } | undefined {
+  if (!mayBeInRepository(cwd)) return undefined;
   // One git process instead of three (top folder, HEAD, status): every run records this.
   let status: string;
   try {
@@ -70,4 +73,17 @@ export function headState(cwd: string): { commit: string; dirty: boolean } | und
   // `(initial)`: a repository without a commit yet.
   if (!commit) return undefined;
   return { commit, dirty: status.split('\n').some((line) => line !== '' && !line.startsWith('#')) };
+}
+
+/**
+ * Whether git could find a repository from `cwd`: a `.git` (folder or file) here or above, or
+ * GIT_DIR set. Saves starting git where it can only say "not a git repository": 7 ms of
+ * every run outside a repository (measured in a no-op run of 1000 stages).
+ */
+function mayBeInRepository(cwd: string): boolean {
+  if (process.env.GIT_DIR) return true;
+  for (let dir = cwd; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, '.git'))) return true;
+    if (dirname(dir) === dir) return false;
+  }
 }

@@ -1,6 +1,7 @@
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, linkSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { hostname } from 'node:os';
+import { removeFile, uniqueSuffix } from './fsutil.js';
 
 /** Who holds a lock, written into the lock file so others can tell a live holder from a dead one. */
 export interface LockHolder {
@@ -48,7 +49,10 @@ export class FileLock {
   /** The lock, or the live holder that has it. */
   static tryAcquire(path: string): FileLock | LockHolder {
     for (let attempt = 0; attempt < 5; attempt++) {
-      if (createExclusive(path)) return new FileLock(path);
+      if (createExclusive(path)) {
+        heldIn.set(dirname(path), (heldIn.get(dirname(path)) ?? 0) + 1);
+        return new FileLock(path);
+      }
       const holder = readHolder(path);
       if (holder === undefined) {
         // Created but not yet written by its holder, or half-written by one killed in between.
@@ -79,11 +83,69 @@ export class FileLock {
   release(): void {
     if (this.released) return;
     this.released = true;
-    rmSync(this.path, { force: true });
+    removeFile(this.path);
+    heldIn.set(dirname(this.path), heldIn.get(dirname(this.path))! - 1);
   }
 }
 
+/**
+ * This process's holder record, one file per locks folder: a lock is taken by hard-linking
+ * it to the lock's name, which fails if the name exists, as O_EXCL does. Releasing then
+ * removes a name, not a file: ext4 makes every new file skip the inodes freed in the last
+ * seconds, so a cold run of 1000 stages that created and deleted a lock file each spent a
+ * quarter of its kernel time in that scan. The record persists while the process lives, so
+ * gc also sees the run as active between its stages; a killed process's record is swept
+ * like any dead lock.
+ */
+const holderFiles = new Map<string, string>();
+/** Locks this process holds, by folder: a record goes only when none are left. */
+const heldIn = new Map<string, number>();
+
+function removeHolderRecords(): void {
+  holderFiles.forEach((file) => removeFile(file));
+}
+
+/**
+ * Deletes this process's holder records in folders where it holds no lock: the end of a run
+ * calls it, so a process that goes on (a test, a library user) leaves nothing in locks/.
+ */
+export function dropIdleHolderRecords(): void {
+  for (const [dir, file] of holderFiles) {
+    if (heldIn.get(dir)) continue;
+    removeFile(file);
+    holderFiles.delete(dir);
+  }
+}
+
+function holderFile(locksDir: string): string {
+  const known = holderFiles.get(locksDir);
+  if (known) return known;
+  const path = join(locksDir, `holder-${uniqueSuffix()}`);
+  writeFileSync(path, JSON.stringify({ pid: process.pid, host: HOST, since: new Date().toISOString() } satisfies LockHolder), {
+    flag: 'wx',
+  });
+  if (!holderFiles.size && !process.listeners('exit').includes(removeHolderRecords)) process.on('exit', removeHolderRecords);
+  holderFiles.set(locksDir, path);
+  return path;
+}
+
 function createExclusive(path: string): boolean {
+  try {
+    try {
+      linkSync(holderFile(dirname(path)), path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // Our record was deleted (by hand, or with the whole folder): write it again.
+      holderFiles.delete(dirname(path));
+      linkSync(holderFile(dirname(path)), path);
+    }
+    return true;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    // A filesystem without hard links: a file of its own, created exclusively.
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EMLINK') throw error;
+  }
   let fd: number;
   try {
     fd = openSync(path, 'wx');

@@ -6,7 +6,8 @@ import { renderTextTree } from './dag-render.js';
 import type { CacheStore, RunRecord } from './caching/store.js';
 import type { Executor, JobContext, StageJob } from './executor/types.js';
 import { seedOf, type Fingerprint, type FingerprintDigest } from './fingerprint.js';
-import { uniqueSuffix } from './fsutil.js';
+import { inDirectory } from './fsutil.js';
+import type { ScratchDirs } from './scratch-dirs.js';
 import { EtaEstimate, formatEta } from './logging/eta.js';
 import type { Reporter } from './logging/events.js';
 import type { Plan, StageInstance } from './plan.js';
@@ -22,6 +23,8 @@ export interface ExecutionScope {
   readonly signal: AbortSignal;
   /** Outputs of the instances completed so far in this run. */
   readonly outputs: ReadonlyMap<string, Manifest>;
+  /** Where stages write their outputs before the store takes them. */
+  readonly scratch: ScratchDirs;
 }
 
 /** A stage that failed, with the log the user should read. */
@@ -48,11 +51,10 @@ export async function executeInstance(
   provenance: readonly ProvenanceEntry[],
 ): Promise<RunRecord> {
   const { plan, workspace, executor, store, reporter, signal } = scope;
-  const outDir = join(workspace.tmpDir, `${digest.slice(0, 16)}-${uniqueSuffix()}`);
+  const outDir = scope.scratch.take();
   const logFile = join(workspace.logsDir, plan.name, `${instance.id.replace(/[/\\]/g, '_')}.log`);
-  mkdirSync(outDir, { recursive: true });
-  mkdirSync(join(workspace.logsDir, plan.name), { recursive: true });
-  writeFileSync(logFile, `# ${instance.id} · ${new Date().toISOString()} · fingerprint ${digest} · ${instance.threads} thread(s)\n`);
+  const header = `# ${instance.id} · ${new Date().toISOString()} · fingerprint ${digest} · ${instance.threads} thread(s)\n`;
+  inDirectory(logFile, () => writeFileSync(logFile, header));
   reporter.event({ type: 'start', id: instance.id, reasons: [...reasons] });
   const job: StageJob = {
     id: instance.id,
@@ -122,7 +124,7 @@ export async function executeInstance(
   } catch (error) {
     throw new StageFailure(error instanceof Error ? error.message : String(error), logFile);
   } finally {
-    rmSync(outDir, { recursive: true, force: true });
+    scope.scratch.give(outDir);
   }
 }
 

@@ -18,13 +18,14 @@ import {
 } from './fingerprint.js';
 import { appendHistory, historyEntry, writeRunInfo } from './history.js';
 import { displayPath } from './fsutil.js';
-import { FileLock } from './locks.js';
+import { dropIdleHolderRecords, FileLock } from './locks.js';
 import { LockfileWriter } from './lockfile-writer.js';
 import { sweepLeftovers } from './maintenance.js';
 import { lockfilePathFor, readLockfile, type Lockfile } from './lockfile.js';
 import type { Reporter } from './logging/events.js';
 import type { Plan, StageInstance } from './plan.js';
 import { executeInstance, StageFailure } from './run-instance.js';
+import { ScratchDirs } from './scratch-dirs.js';
 import { SlotPool } from './slot-pool.js';
 import { nearestName } from './suggest.js';
 import type { Workspace } from './workspace.js';
@@ -121,6 +122,7 @@ class PlanRun {
   private readonly summary: RunSummary = { ran: [], upToDate: [], restored: [], failed: [], skipped: [], interrupted: false };
   private readonly outputs = new Map<string, Manifest>();
   private readonly lockPath: string;
+  private readonly scratch: ScratchDirs;
   private readonly started = performance.now();
   private stopScheduling = false;
 
@@ -132,6 +134,7 @@ class PlanRun {
     private readonly options: RunOptions,
   ) {
     this.store = new CacheStore(workspace.cacheDir);
+    this.scratch = new ScratchDirs(workspace.tmpDir);
     this.statCache = StatCache.load(workspace.statCacheFile);
     this.caches = { statCache: this.statCache, codeDigests: new Map() };
     this.lockPath = options.lockfile ?? lockfilePathFor(plan.file);
@@ -170,7 +173,9 @@ class PlanRun {
       );
     }
     await Promise.all(done.values());
+    this.scratch.dispose();
     const lockfile = await this.lockfile.flush();
+    dropIdleHolderRecords();
     this.statCache.save();
     const summary = { ...this.summary, interrupted: this.signal.aborted };
     this.recordHistory(summary, lockfile);
@@ -310,6 +315,7 @@ class PlanRun {
         reporter: this.reporter,
         signal: this.signal,
         outputs: this.outputs,
+        scratch: this.scratch,
       };
       record = await executeInstance(scope, instance, fingerprint, digest, reasons, this.provenanceOf(instance));
     } finally {

@@ -4,6 +4,9 @@ import type { Reporter, RunEvent } from './events.js';
 /** Progress lines per stage are at most this frequent: a log, not an animation. */
 const PROGRESS_INTERVAL_MS = 5000;
 
+/** How long a line may wait for others to go out with it. */
+const FLUSH_MS = 50;
+
 /**
  * One line per event, each naming its stage: for CI logs and pipes, where an animated
  * display would be noise.
@@ -12,7 +15,7 @@ export class PlainReporter implements Reporter {
   private width = 0;
   private readonly lastProgress = new Map<string, number>();
   private readonly pending: string[] = [];
-  private flushScheduled = false;
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly out: Writable) {}
 
@@ -54,18 +57,19 @@ export class PlainReporter implements Reporter {
   }
 
   /**
-   * Lines written in one tick go out in one write: a no-op run of a big pipeline reports
-   * a thousand stages at once, and a write per line cost more than the run itself.
+   * Lines go out together, at most every FLUSH_MS: a no-op run of a big pipeline reports a
+   * thousand stages at once, and a cold run of a thousand small stages wrote two thousand
+   * times, each write waking the reader of the pipe. close() writes what is left at once;
+   * a run that ends without it (an error) still has its lines written by the timer.
    */
   private write(text: string): void {
     this.pending.push(text);
-    if (this.flushScheduled) return;
-    this.flushScheduled = true;
-    setImmediate(() => this.flush());
+    this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS);
   }
 
   private flush(): void {
-    this.flushScheduled = false;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
     if (this.pending.length) this.out.write(this.pending.join(''));
     this.pending.length = 0;
   }

@@ -8,9 +8,10 @@ import { measure, measureCli, median, type BenchRow, type Measured } from './uti
 const SNAKEMAKE = '/usr/bin/snakemake';
 
 /**
- * Projects are removed only when every row is measured: ext4 makes each new file skip the
- * inodes freed in the last seconds, so deleting one project's thousands of files just before
- * the next cold run (of either tool) slowed that run's every file creation.
+ * Projects are removed only when every row is measured: ext4 without a journal (as on the
+ * VMs here) makes each new file skip the inodes freed in the last 60 s (300 s while their
+ * block is dirty), so deleting one project's thousands of files just before the next cold
+ * run (of either tool) slowed that run's every file creation.
  */
 const projects: string[] = [];
 

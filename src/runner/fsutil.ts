@@ -33,8 +33,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
 /**
  * Runs `create` (which makes `path`), creating path's parent folders first only if it fails
  * for their lack. Most writes go into folders that exist, and a recursive mkdir costs two
- * system calls even then: a cold run of 1000 small stages made ~4,500 such calls, each a
- * journaled metadata lookup on ext4.
+ * system calls even then: a cold run of 1000 small stages made ~4,500 such calls.
  */
 export function inDirectory<T>(path: string, create: () => T): T {
   try {

@@ -91,9 +91,9 @@ export class FileLock {
 /**
  * This process's holder record, one file per locks folder: a lock is taken by hard-linking
  * it to the lock's name, which fails if the name exists, as O_EXCL does. Releasing then
- * removes a name, not a file: ext4 makes every new file skip the inodes freed in the last
- * seconds, so a cold run of 1000 stages that created and deleted a lock file each spent a
- * quarter of its kernel time in that scan. The record persists while the process lives, so
+ * removes a name, not a file: ext4 without a journal (as on the VMs here) makes every new
+ * file skip the inodes freed in the last 60 s, so a cold run of 1000 stages that created and
+ * deleted a lock file each spent a quarter of its kernel time in that scan. The record persists while the process lives, so
  * gc also sees the run as active between its stages; a killed process's record is swept
  * like any dead lock.
  */

@@ -5,8 +5,8 @@ import { removeDirectory, uniqueSuffix } from './fsutil.js';
 /**
  * Empty folders under a workspace's tmp/ for stages to write their outputs into. A folder
  * the store's ingest left empty is handed to the next stage instead of being deleted and
- * made again: ext4 makes every new file skip the inodes freed in the last seconds, so a
- * folder created and removed per stage slowed every later file creation of a run. It is
+ * made again: ext4 without a journal makes every new file skip the inodes freed in the last
+ * 60 s, so a folder created and removed per stage slowed every later file creation of a run. It is
  * renamed when given back, so a process the last stage left behind that writes to the old
  * path finds nothing there. Names follow uniqueSuffix(), so a killed run's folders are
  * swept by owner like any temp dir.

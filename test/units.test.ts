@@ -18,7 +18,7 @@ import { StatCache } from '../src/runner/caching/stat-cache.js';
 import { redactRedisUrl } from '../src/runner/executor/bullmq.js';
 import { codeDigest, importSpecifiers, packageNameOf } from '../src/runner/code-digest.js';
 import { findCycle, topologicalOrder, withAncestors, withDescendants } from '../src/runner/dag.js';
-import { describeReason, describeReasons, diffFingerprints, type Fingerprint } from '../src/runner/fingerprint.js';
+import { describeReason, describeReasons, diffFingerprints, fingerprintDigest, type Fingerprint } from '../src/runner/fingerprint.js';
 import { canonicalJson, hashBytes, type Digest } from '../src/runner/hashing.js';
 import { interpolate, interpolateShellCommand, type InterpolationError } from '../src/runner/interpolate.js';
 import { parseInputRef } from '../src/runner/plan.js';
@@ -81,6 +81,20 @@ describe('canonical JSON and digests', () => {
     );
     assert.equal(canonicalJson({ x: 1 }), canonicalJson(JSON.parse('{"x":1.0}')));
     assert.throws(() => canonicalJson({ x: Number.NaN }), /non-finite/);
+  });
+
+  it("a fingerprint's digest is the hash of its canonical JSON, its frozen code part serialized once and never stale", () => {
+    const code = Object.freeze({ files: Object.freeze({ 'src/stages/shell.ts': 'a'.repeat(64) as Digest }), packages: Object.freeze({}) });
+    const fingerprint = (n: number): Fingerprint =>
+      ({ format: 3, kind: 'shell', code, params: { n }, seed: n, inputs: {}, deps: {}, environment: { node: 'v20' } }) as Fingerprint;
+    for (let n = 0; n < 3; n++) assert.equal(fingerprintDigest(fingerprint(n)), hashBytes(canonicalJson(fingerprint(n))));
+    // An unfrozen code part may change between calls: it is serialized every time.
+    const open = { files: { 'a.ts': 'b'.repeat(64) as Digest }, packages: {} as Record<string, string> };
+    const unfrozen = { ...fingerprint(0), code: open } as Fingerprint;
+    const before = fingerprintDigest(unfrozen);
+    open.packages.yaml = '2.8.0';
+    assert.notEqual(fingerprintDigest(unfrozen), before);
+    assert.equal(fingerprintDigest(unfrozen), hashBytes(canonicalJson(unfrozen)));
   });
 
   it('writes the same bytes as the first implementation, whose output every committed digest is', () => {

@@ -3,7 +3,7 @@ import { relative } from 'node:path';
 import { listFiles, manifestDigest, subManifest, type Manifest } from './caching/manifest.js';
 import type { StatCache } from './caching/stat-cache.js';
 import { codeDigest, type CodeDigest } from './code-digest.js';
-import { hashBytes, hashJson, type Digest } from './hashing.js';
+import { canonicalJson, hashBytes, hashJson, type Digest } from './hashing.js';
 import type { StageKind } from '../core/contract.js';
 import { variantLabel, type Plan, type StageInstance } from './plan.js';
 
@@ -127,7 +127,7 @@ export async function computeFingerprint(
   for (const file of instance.fileDeps) deps[relative(plan.dir, file)] = await pathDigest(file, statCache);
   let code = codeDigests.get(instance.ref.sourceFile);
   if (!code) {
-    code = codeDigest(instance.ref.sourceFile, instance.ref.codeRoot);
+    code = deepFreeze(codeDigest(instance.ref.sourceFile, instance.ref.codeRoot));
     codeDigests.set(instance.ref.sourceFile, code);
   }
   return {
@@ -140,6 +140,11 @@ export async function computeFingerprint(
     deps,
     environment: await machineFacts(instance.kind, instance.params),
   };
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const child of Object.values(value)) if (child && typeof child === 'object') deepFreeze(child as object);
+  return Object.freeze(value);
 }
 
 /** Fingerprint.environment here: the Node.js version and the facts the kind declares. */
@@ -157,8 +162,17 @@ async function pathDigest(path: string, statCache: StatCache): Promise<Digest> {
   return hashJson(entries);
 }
 
+/**
+ * The canonical JSON of each frozen CodeDigest met so far. A run's instances of one kind share
+ * that object (computeFingerprint makes it once per kind, frozen), and it is about a third of
+ * a fingerprint's text; frozen, it cannot change after it was serialized.
+ */
+const codeJson = new WeakMap<object, string>();
+
 export function fingerprintDigest(fingerprint: Fingerprint): FingerprintDigest {
-  return hashJson(fingerprint) as FingerprintDigest;
+  const { code } = fingerprint;
+  if (Object.isFrozen(code) && !codeJson.has(code)) codeJson.set(code, canonicalJson(code));
+  return hashBytes(canonicalJson(fingerprint, codeJson)) as FingerprintDigest;
 }
 
 /** Why a stage's fingerprint differs from the one it last ran with, as data. */

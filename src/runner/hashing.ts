@@ -39,13 +39,16 @@ export function hashFileSync(path: string): Digest {
 /**
  * JSON with object keys sorted at every level and no whitespace, so equal values always
  * serialize (and hash) the same. Numbers use JavaScript's shortest round-trip form, as in
- * RFC 8785. Undefined properties are dropped, as JSON.stringify does.
+ * RFC 8785. Undefined properties are dropped, as JSON.stringify does. `known` holds the
+ * canonical JSON of objects the caller has serialized before and guarantees unchanged.
  */
-export function canonicalJson(value: unknown): string {
+export function canonicalJson(value: unknown, known?: WeakMap<object, string>): string {
   if (value === null || typeof value !== 'object') {
     if (typeof value === 'number' && !Number.isFinite(value)) throw new Error(`cannot hash non-finite number ${value}`);
     return JSON.stringify(value) ?? 'null';
   }
+  const serialized = known?.get(value);
+  if (serialized !== undefined) return serialized;
   // Loops and string appends rather than entries/filter/sort/map/join: a no-op run hashes a
   // fingerprint per stage, and the intermediate arrays were most of its garbage.
   if (Array.isArray(value)) {
@@ -55,7 +58,7 @@ export function canonicalJson(value: unknown): string {
       // A hole in a sparse array stays empty, as Array.prototype.join wrote it before.
       if (!(i in value)) continue;
       const item: unknown = value[i];
-      out += canonicalJson(item === undefined ? null : item);
+      out += canonicalJson(item === undefined ? null : item, known);
     }
     return out + ']';
   }
@@ -69,7 +72,7 @@ export function canonicalJson(value: unknown): string {
     if (item === undefined) continue;
     if (!first) out += ',';
     first = false;
-    out += JSON.stringify(key) + ':' + canonicalJson(item);
+    out += JSON.stringify(key) + ':' + canonicalJson(item, known);
   }
   return out + '}';
 }

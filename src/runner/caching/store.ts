@@ -46,10 +46,19 @@ export interface RunRecord {
  * notices, and the stage runs again).
  */
 export class CacheStore {
-  constructor(readonly root: string) {}
+  /**
+   * The root, normalized, with a trailing separator: paths below it are built by
+   * concatenation, since path.join's normalizing was a fifth of reading a run record in a
+   * no-op run (a digest is hex: nothing in it to normalize).
+   */
+  private readonly prefix: string;
+
+  constructor(readonly root: string) {
+    this.prefix = join(root, '/');
+  }
 
   objectPath(digest: Digest): string {
-    return join(this.root, this.relativeObjectPath(digest));
+    return this.prefix + this.relativeObjectPath(digest);
   }
 
   /** Below the store's root, '/'-separated: the name an archive of the store gives it. */
@@ -62,7 +71,7 @@ export class CacheStore {
   }
 
   private runPath(digest: FingerprintDigest): string {
-    return join(this.root, this.relativeRunPath(digest));
+    return this.prefix + this.relativeRunPath(digest);
   }
 
   readRun(digest: FingerprintDigest): RunRecord | undefined {

@@ -33,16 +33,22 @@ function freshProject(stages: number): string {
 function measureAblate(stages: number, repeats: { cold: number; warm: number }) {
   const cold: Measured[] = [];
   const noop: Measured[] = [];
+  const noopWithoutCerts: Measured[] = [];
   const status: Measured[] = [];
+  const run = ['run', 'pipelines/tree.yaml', '-j', '2'];
   for (let i = 0; i < repeats.cold; i++) {
     const root = freshProject(stages);
-    cold.push(measureCli(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
+    cold.push(measureCli(root, run));
     if (i === 0) {
-      for (let k = 0; k < repeats.warm; k++) noop.push(measureCli(root, ['run', 'pipelines/tree.yaml', '-j', '2']));
+      // Alternating, so both see the same moments of a noisy machine.
+      for (let k = 0; k < repeats.warm; k++) {
+        noop.push(measureCli(root, run));
+        if (process.env.NODE_EXTRA_CA_CERTS) noopWithoutCerts.push(measureCli(root, run, { NODE_EXTRA_CA_CERTS: undefined }));
+      }
       for (let k = 0; k < repeats.warm; k++) status.push(measureCli(root, ['status', 'pipelines/tree.yaml']));
     }
   }
-  return { cold, noop, status };
+  return { cold, noop, noopWithoutCerts, status };
 }
 
 /** The same tree under Snakemake (Debian's snakemake), when installed: cold at -c2, then no-op reruns. */
@@ -125,6 +131,17 @@ export function benchRunner(stages = 1000, repeats = { cold: 3, warm: 7 }): Benc
       runs: small.noop.length,
       target: ratio(small.noop, smk?.noop),
     },
+    ...(small.noopWithoutCerts.length
+      ? [
+          {
+            name: `runner: no-op rerun, ${stages} stages, NODE_EXTRA_CA_CERTS unset`,
+            unit: 's',
+            median: seconds(small.noopWithoutCerts),
+            runs: small.noopWithoutCerts.length,
+            target: ratio(small.noopWithoutCerts, smk?.noop),
+          },
+        ]
+      : []),
     {
       name: `runner: status, ${stages} stages`,
       unit: 's',

@@ -35,7 +35,8 @@ export function measure(cwd: string, command: string, args: readonly string[], e
 }
 
 /** One `ablate` CLI invocation in `cwd` (wall time and peak RSS); throws if it fails. */
-export const measureCli = (cwd: string, args: readonly string[]): Measured => measure(cwd, process.execPath, [cliPath, ...args]);
+export const measureCli = (cwd: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Measured =>
+  measure(cwd, process.execPath, [cliPath, ...args], env);
 
 /** Wall time of one CLI invocation in `cwd`, in ms; throws if it fails. */
 export const timeCli = (cwd: string, args: readonly string[]): number => measureCli(cwd, args).ms;

@@ -222,39 +222,31 @@ function listSharded(dir: string): string[] {
 
 /**
  * Replaces `target` with `staging` by renames, so a reader sees the old directory or the new
- * one. Another run may be swapping the same target at the same moment (same content); retry
- * until our rename lands.
+ * one. A target that is there (from before, or another run swapping in the same content at
+ * the same moment) is moved aside and the rename tried again; what was moved aside is removed
+ * once our rename has landed (or failed for good).
  */
 function swapDirectory(staging: string, target: string): void {
-  // The usual case, a target not there yet (or an empty one), needs one rename and nothing else.
+  const movedAside: string[] = [];
   try {
-    inDirectory(target, () => renameSync(staging, target));
-    return;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
-  }
-  for (let attempt = 0; ; attempt++) {
-    const trash = `${target}.old-${uniqueSuffix()}`;
-    let moved = false;
-    try {
-      if (existsSync(target)) {
-        renameSync(target, trash);
-        moved = true;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        inDirectory(target, () => renameSync(staging, target));
+        return;
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || attempt > 20) throw error;
       }
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      const trash = `${target}.old-${uniqueSuffix()}`;
+      try {
+        renameSync(target, trash);
+        movedAside.push(trash);
+      } catch (error) {
+        // Moved away by the other run meanwhile: try again.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
     }
-    // Only a directory moved aside needs removing: rmSync walks even a path that is not there.
-    const removeTrash = () => moved && rmSync(trash, { recursive: true, force: true });
-    try {
-      renameSync(staging, target);
-      removeTrash();
-      return;
-    } catch (error) {
-      removeTrash();
-      const code = (error as NodeJS.ErrnoException).code;
-      if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || attempt > 20) throw error;
-    }
+  } finally {
+    for (const dir of movedAside) rmSync(dir, { recursive: true, force: true });
   }
 }

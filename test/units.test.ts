@@ -8,7 +8,7 @@ import { checkManifest, isSafeRelativePath } from '../src/runner/caching/confine
 import { pathParamValues, propertiesWithFormat } from '../src/runner/param-formats.js';
 import { SlotPool } from '../src/runner/slot-pool.js';
 import { seededRandom } from '../src/core/random.js';
-import { displayPath, inDirectory, removeDirectory, removeFile, writeFileAtomic } from '../src/runner/fsutil.js';
+import { displayPath, findUp, inDirectory, removeDirectory, removeFile, writeFileAtomic } from '../src/runner/fsutil.js';
 import { CacheStore } from '../src/runner/caching/store.js';
 import { ScratchDirs } from '../src/runner/scratch-dirs.js';
 import { EtaEstimate, formatEta } from '../src/runner/logging/eta.js';
@@ -215,6 +215,19 @@ describe('file helpers', () => {
     removeDirectory(join(root, 'new'));
     removeDirectory(join(root, 'absent'));
     assert.deepEqual(readdirSync(root), ['a']);
+    assert.equal(
+      findUp(join(root, 'a', 'b'), (dir) => existsSync(join(dir, 'a'))),
+      root,
+    );
+    assert.equal(
+      findUp(join(root, 'a'), (dir) => dir === join(root, 'a')),
+      join(root, 'a'),
+      'the start itself counts',
+    );
+    assert.equal(
+      findUp(root, () => false),
+      undefined,
+    );
     rmSync(root, { recursive: true, force: true });
   });
 });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, renameSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, relative } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 
 // Drawn once: a random draw per call showed as ~60 ms in the coordinator's profile of a cold
 // run of 1000 small stages; the pid, this token and a counter are as unique (a store may be
@@ -60,6 +60,16 @@ export function removeDirectory(path: string): void {
     rmdirSync(path);
   } catch {
     rmSync(path, { recursive: true, force: true });
+  }
+}
+
+/** The nearest folder at or above `start` for which `has` holds; undefined if none does up to the root. */
+export function findUp(start: string, has: (dir: string) => boolean): string | undefined {
+  for (let dir = resolve(start); ;) {
+    if (has(dir)) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return undefined;
+    dir = parent;
   }
 }
 

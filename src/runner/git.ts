@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { findUp } from './fsutil.js';
 
 /**
  * The few git facts ablate reads: a file at a revision (`git show REV:path`, no checkout),
@@ -81,9 +82,5 @@ export function headState(cwd: string): { commit: string; dirty: boolean } | und
  * every run outside a repository (measured in a no-op run of 1000 stages).
  */
 function mayBeInRepository(cwd: string): boolean {
-  if (process.env.GIT_DIR) return true;
-  for (let dir = cwd; ; dir = dirname(dir)) {
-    if (existsSync(join(dir, '.git'))) return true;
-    if (dirname(dir) === dir) return false;
-  }
+  return Boolean(process.env.GIT_DIR) || findUp(cwd, (dir) => existsSync(join(dir, '.git'))) !== undefined;
 }

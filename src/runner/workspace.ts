@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { findUp } from './fsutil.js';
 
 /** Where ablate keeps its state for one project. */
 export interface Workspace {
@@ -22,13 +23,7 @@ export interface Workspace {
  * (the project root, like DVC's repo root); `start` itself if none does.
  */
 export function findWorkspaceRoot(start: string): string {
-  let dir = resolve(start);
-  for (;;) {
-    if (['.ablate', '.git', 'package.json'].some((marker) => existsSync(join(dir, marker)))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) return resolve(start);
-    dir = parent;
-  }
+  return findUp(start, (dir) => ['.ablate', '.git', 'package.json'].some((marker) => existsSync(join(dir, marker)))) ?? resolve(start);
 }
 
 export function workspaceAt(root: string): Workspace {

@@ -50,7 +50,8 @@ export class FileLock {
   static tryAcquire(path: string): FileLock | LockHolder {
     for (let attempt = 0; attempt < 5; attempt++) {
       if (createExclusive(path)) {
-        heldIn.set(dirname(path), (heldIn.get(dirname(path)) ?? 0) + 1);
+        const dir = dirname(path);
+        heldIn.set(dir, (heldIn.get(dir) ?? 0) + 1);
         return new FileLock(path);
       }
       const holder = readHolder(path);
@@ -84,7 +85,8 @@ export class FileLock {
     if (this.released) return;
     this.released = true;
     removeFile(this.path);
-    heldIn.set(dirname(this.path), heldIn.get(dirname(this.path))! - 1);
+    const dir = dirname(this.path);
+    heldIn.set(dir, heldIn.get(dir)! - 1);
   }
 }
 
@@ -93,16 +95,18 @@ export class FileLock {
  * it to the lock's name, which fails if the name exists, as O_EXCL does. Releasing then
  * removes a name, not a file: ext4 without a journal (as on the VMs here) makes every new
  * file skip the inodes freed in the last 60 s, so a cold run of 1000 stages that created and
- * deleted a lock file each spent a quarter of its kernel time in that scan. The record persists while the process lives, so
- * gc also sees the run as active between its stages; a killed process's record is swept
- * like any dead lock.
+ * deleted a lock file each spent a quarter of its kernel time in that scan. The record
+ * persists while the process holds locks or runs, so gc also sees a run as active between
+ * its stages; a killed process's record is swept like any dead lock.
  */
 const holderFiles = new Map<string, string>();
 /** Locks this process holds, by folder: a record goes only when none are left. */
 const heldIn = new Map<string, number>();
+process.on('exit', () => holderFiles.forEach((file) => removeFile(file)));
 
-function removeHolderRecords(): void {
-  holderFiles.forEach((file) => removeFile(file));
+/** What a lock file says of this process. */
+function ownHolder(): LockHolder {
+  return { pid: process.pid, host: HOST, since: new Date().toISOString() };
 }
 
 /**
@@ -121,10 +125,7 @@ function holderFile(locksDir: string): string {
   const known = holderFiles.get(locksDir);
   if (known) return known;
   const path = join(locksDir, `holder-${uniqueSuffix()}`);
-  writeFileSync(path, JSON.stringify({ pid: process.pid, host: HOST, since: new Date().toISOString() } satisfies LockHolder), {
-    flag: 'wx',
-  });
-  if (!holderFiles.size && !process.listeners('exit').includes(removeHolderRecords)) process.on('exit', removeHolderRecords);
+  writeFileSync(path, JSON.stringify(ownHolder()), { flag: 'wx' });
   holderFiles.set(locksDir, path);
   return path;
 }
@@ -154,8 +155,7 @@ function createExclusive(path: string): boolean {
     throw error;
   }
   try {
-    const holder: LockHolder = { pid: process.pid, host: HOST, since: new Date().toISOString() };
-    writeSync(fd, JSON.stringify(holder));
+    writeSync(fd, JSON.stringify(ownHolder()));
   } finally {
     closeSync(fd);
   }

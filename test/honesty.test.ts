@@ -153,6 +153,35 @@ describe('lockfile and cache agree', () => {
     assert.equal(readFileSync(lockPath, 'utf8'), good, 'the entry is what the cache and the artifacts say again');
     assert.equal(p.cli(['verify']).status, 0);
   });
+
+  it('a shared cache record replaced by another workspace wins over a lockfile whose check it passed before', () => {
+    // Two workspaces, one store; the stage is not deterministic, so the same fingerprint gives other bytes.
+    const pipeline = `pipeline: n
+stages:
+  draw: { uses: shell, with: { cmd: 'od -An -N8 -tx1 /dev/urandom > $ABLATE_OUT/o.txt', outs: [o.txt] } }
+  copy: { uses: shell, in: { d: draw }, with: { cmd: 'cp $ABLATE_IN_D/o.txt $ABLATE_OUT/c.txt', outs: [c.txt] } }
+`;
+    const env = { ABLATE_CACHE_DIR: mkdtempSync(join(tmpdir(), 'ablate-shared-cache-')) };
+    const [a, b] = [new TempProject({ 'pipelines/n.yaml': pipeline }), new TempProject({ 'pipelines/n.yaml': pipeline })];
+    const run = (p: TempProject, args: string[] = []) => {
+      const r = p.cli(['run', 'pipelines/n.yaml', '--plain', ...args], env);
+      assert.equal(r.status, 0, r.stderr);
+      return r.stdout;
+    };
+    run(a);
+    // Twice up to date: the second finds the records where the first left them (the stat cache remembers them).
+    assert.match(run(a), /0 ran, 2 up to date/);
+    assert.match(run(a), /0 ran, 2 up to date/);
+    run(b, ['--force']);
+    const drawn = b.read('artifacts/n/draw/o.txt');
+    assert.notEqual(a.read('artifacts/n/draw/o.txt'), drawn);
+
+    assert.match(run(a), /0 ran, 0 up to date, 2 restored/);
+    assert.equal(a.read('artifacts/n/draw/o.txt'), drawn);
+    assert.equal(a.read('artifacts/n/copy/c.txt'), drawn);
+    assert.deepEqual(readLockfile(a.path('pipelines/n.lock.json'))!.stages, readLockfile(b.path('pipelines/n.lock.json'))!.stages);
+    assert.match(run(a), /0 ran, 2 up to date/);
+  });
 });
 
 describe('verify --recompute', () => {

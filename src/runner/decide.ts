@@ -54,10 +54,10 @@ export async function decide({
     previous.artifactDir === instance.artifactDir &&
     !(await driftedArtifacts(previous.outputs, artifactDir, statCache)).length
   ) {
-    const record = store.readRun(digest);
+    const recorded = store.recordedOutputDigest(digest, statCache);
     // The lockfile is trusted only where the cache agrees with it (or has no record to say
     // otherwise); a record with other outputs wins, and the lockfile entry is rewritten.
-    if (!record || record.outputDigest === manifestDigest(previous.outputs))
+    if (recorded === undefined || recorded === manifestDigest(previous.outputs))
       return { action: 'up-to-date', outputs: previous.outputs, durationMs: previous.durationMs };
   }
   const record = store.readRun(digest);

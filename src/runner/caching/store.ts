@@ -15,7 +15,7 @@ import {
 import { join } from 'node:path';
 import type { Fingerprint, FingerprintDigest } from '../fingerprint.js';
 import { inDirectory, uniqueSuffix, writeFileAtomic } from '../fsutil.js';
-import { hashBytes, type Digest } from '../hashing.js';
+import { hashBytes, identityOf, sameIdentity, type Digest } from '../hashing.js';
 import { checkManifest } from './confine.js';
 import { listFiles, type Manifest, type ManifestEntry } from './manifest.js';
 import type { StatCache } from './stat-cache.js';
@@ -81,6 +81,29 @@ export class CacheStore {
     } catch {
       return undefined;
     }
+    return this.parseRun(digest, text);
+  }
+
+  /**
+   * The outputDigest of the record for `digest` (undefined: no valid record), read only when
+   * the record file changed since the stat cache last saw it: records are replaced by rename,
+   * and an edit in place changes the file's ctime, so an unchanged identity means unchanged bytes.
+   */
+  recordedOutputDigest(digest: FingerprintDigest, statCache: StatCache): Digest | undefined {
+    const path = this.runPath(digest);
+    // One stat when the record is known: each system call costs microseconds, times every stage.
+    const stats = statSync(path, { throwIfNoEntry: false });
+    if (!stats) return undefined;
+    const known = statCache.lookupRecord(path, stats);
+    if (known) return known;
+    const record = this.readRun(digest);
+    // Remembered only if the file kept its identity while it was read (not replaced meanwhile).
+    const after = statSync(path, { throwIfNoEntry: false });
+    if (record && after && sameIdentity(identityOf(stats), identityOf(after))) statCache.recordRecord(path, after, record.outputDigest);
+    return record?.outputDigest;
+  }
+
+  private parseRun(digest: FingerprintDigest, text: string): RunRecord | undefined {
     let record: RunRecord;
     try {
       record = JSON.parse(text) as RunRecord;

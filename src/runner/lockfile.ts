@@ -32,8 +32,12 @@ export class LockfileError extends Error {
 }
 
 export function readLockfile(path: string): Lockfile | undefined {
-  if (!existsSync(path)) return undefined;
-  return parseLockfile(readFileSync(path, 'utf8'), displayPath(path));
+  const text = lockfileText(path);
+  return text === undefined ? undefined : parseLockfile(text, displayPath(path));
+}
+
+function lockfileText(path: string): string | undefined {
+  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
 }
 
 /** A lockfile's text, from disk or from `git show REV:path`; `where` names it in errors. */
@@ -66,7 +70,8 @@ export async function updateLockfile(
 ): Promise<Lockfile> {
   const mutex = await FileLock.acquire(join(locksDir, `lockfile-${basename(path)}.lock`));
   try {
-    const previous = readLockfile(path)?.stages ?? {};
+    const before = lockfileText(path);
+    const previous = before === undefined ? {} : parseLockfile(before, displayPath(path)).stages;
     const stages: Record<string, LockEntry> = {};
     for (const id of currentIds) {
       const entry = updates.get(id) ?? previous[id];
@@ -74,7 +79,7 @@ export async function updateLockfile(
     }
     const next: Lockfile = { version: 1, pipeline, stages };
     const text = JSON.stringify(next, null, 2) + '\n';
-    if (!existsSync(path) || readFileSync(path, 'utf8') !== text) writeFileAtomic(path, text);
+    if (before !== text) writeFileAtomic(path, text);
     return next;
   } finally {
     mutex.release();

@@ -6,6 +6,9 @@
 // resvg (a native addon), vega / vega-lite (large, for charts only), and the CommonJS
 // projection packages (dynamically imported, their named exports survive only Node's loader),
 // and bullmq / ioredis (only `--executor bullmq` and `ablate worker` load them).
+// yaml and ajv, which a run needs only when its plan is not cached, are each bundled into one
+// CommonJS file, dist/vendor/<name>.cjs, that src/runner/lazy-packages.ts requires on first
+// use: one file instead of about 60 and 80 made requiring them 45 → 16 ms and 54 → 26 ms.
 //
 // It also writes dist/build-inputs.json: the digest and stat identity of every source file
 // the bundle was built from. Fingerprints hash the sources, so the bundle that runs must be
@@ -37,6 +40,18 @@ const result = await build({
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+for (const name of ['yaml', 'ajv']) {
+  await build({
+    absWorkingDir: root,
+    stdin: { contents: `module.exports = require(${JSON.stringify(name)});`, resolveDir: root, sourcefile: `vendor-${name}.cjs` },
+    outfile: `${staging}/vendor/${name}.cjs`,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    logLevel: 'warning',
+  });
+}
 const files = {};
 for (const path of Object.keys(result.metafile.inputs).sort()) {
   if (!path.startsWith('src/')) continue;

@@ -29,40 +29,47 @@ function freshProject(stages: number): string {
   return root;
 }
 
-/** Cold runs in fresh projects, then no-op reruns and `status` in the first one. */
-function measureAblate(stages: number, repeats: { cold: number; warm: number }) {
-  const cold: Measured[] = [];
-  const noop: Measured[] = [];
-  const noopWithoutCerts: Measured[] = [];
-  const status: Measured[] = [];
-  const run = ['run', 'pipelines/tree.yaml', '-j', '2'];
-  for (let i = 0; i < repeats.cold; i++) {
-    const root = freshProject(stages);
-    cold.push(measureCli(root, run));
-    if (i === 0) {
-      // Alternating, so both see the same moments of a noisy machine.
-      for (let k = 0; k < repeats.warm; k++) {
-        noop.push(measureCli(root, run));
-        if (process.env.NODE_EXTRA_CA_CERTS) noopWithoutCerts.push(measureCli(root, run, { NODE_EXTRA_CA_CERTS: undefined }));
-      }
-      for (let k = 0; k < repeats.warm; k++) status.push(measureCli(root, ['status', 'pipelines/tree.yaml']));
-    }
-  }
-  return { cold, noop, noopWithoutCerts, status };
+/** Wall times of each way the tree is run, pooled over the rounds. */
+interface Samples {
+  readonly cold: Measured[];
+  readonly noop: Measured[];
+  readonly noopWithoutCerts: Measured[];
+  readonly status: Measured[];
+  readonly smkCold: Measured[];
+  readonly smkNoop: Measured[];
 }
 
-/** The same tree under Snakemake (Debian's snakemake), when installed: cold at -c2, then no-op reruns. */
-function measureSnakemake(stages: number, repeats: { cold: number; warm: number }) {
-  if (!existsSync(SNAKEMAKE)) return undefined;
-  const cold: Measured[] = [];
-  const noop: Measured[] = [];
-  for (let i = 0; i < repeats.cold; i++) {
-    const root = benchDir('ablate-bench-smk-');
-    writeFileSync(join(root, 'Snakefile'), binaryTreeSnakefile(stages));
-    cold.push(measure(root, SNAKEMAKE, ['-c2', '--quiet']));
-    if (i === 0) for (let k = 0; k < repeats.warm; k++) noop.push(measure(root, SNAKEMAKE, ['-c2', '--quiet']));
+const RUN = ['run', 'pipelines/tree.yaml', '-j', '2'];
+
+/**
+ * `rounds` rounds, each a cold run of ablate in a fresh project and, with `compare`, one of
+ * Snakemake (when installed) in a fresh folder; then, in the first round's two projects, `warm` no-op reruns
+ * of each tool in turn (with `compare`, also ablate's without NODE_EXTRA_CA_CERTS) and `status`. Alternating, so both see the same moments of a noisy
+ * machine: on the 2-core VMs here the same command's time drifted by half within minutes,
+ * and a ratio of medians taken minutes apart measured that drift.
+ */
+function measureTree(stages: number, rounds: number, warm: number, compare: boolean): Samples {
+  const samples: Samples = { cold: [], noop: [], noopWithoutCerts: [], status: [], smkCold: [], smkNoop: [] };
+  let first: { ours: string; theirs: string | undefined } | undefined;
+  for (let i = 0; i < rounds; i++) {
+    const ours = freshProject(stages);
+    samples.cold.push(measureCli(ours, RUN));
+    let theirs: string | undefined;
+    if (compare && existsSync(SNAKEMAKE)) {
+      theirs = benchDir('ablate-bench-smk-');
+      writeFileSync(join(theirs, 'Snakefile'), binaryTreeSnakefile(stages));
+      samples.smkCold.push(measure(theirs, SNAKEMAKE, ['-c2', '--quiet']));
+    }
+    first ??= { ours, theirs };
   }
-  return { cold, noop, version: spawnSync(SNAKEMAKE, ['--version'], { encoding: 'utf8' }).stdout.trim() };
+  for (let k = 0; k < warm; k++) {
+    samples.noop.push(measureCli(first!.ours, RUN));
+    if (compare && process.env.NODE_EXTRA_CA_CERTS)
+      samples.noopWithoutCerts.push(measureCli(first!.ours, RUN, { NODE_EXTRA_CA_CERTS: undefined }));
+    if (first!.theirs) samples.smkNoop.push(measure(first!.theirs, SNAKEMAKE, ['-c2', '--quiet']));
+  }
+  for (let k = 0; k < warm; k++) samples.status.push(measureCli(first!.ours, ['status', 'pipelines/tree.yaml']));
+  return samples;
 }
 
 const seconds = (runs: readonly Measured[]) => median(runs.map((r) => r.ms)) / 1000;
@@ -96,23 +103,23 @@ function nodeStartRows(): BenchRow[] {
 }
 
 /**
- * n trivial shell stages, stage i needs stage ⌊(i−1)/2⌋: a cold run at -j2 in a fresh
- * project, then no-op reruns (every output verified by content through the stat cache) and
- * `status`, beside Snakemake on the same tree in the same bench run; then the same at 10×
- * the stages, to show how each grows.
+ * n trivial shell stages, stage i needs stage ⌊(i−1)/2⌋: cold runs at -j2 in fresh projects,
+ * then no-op reruns (every output verified by content through the stat cache) and `status`,
+ * alternating with Snakemake on the same tree (measureTree); then ablate alone at 10× the
+ * stages, to show how each grows.
  */
-export function benchRunner(stages = 1000, repeats = { cold: 3, warm: 7 }): BenchRow[] {
-  let small, smk, big;
+export function benchRunner(stages = 1000, repeats = { rounds: 3, warm: 7 }): BenchRow[] {
+  let small: Samples, big: Samples;
   try {
-    small = measureAblate(stages, repeats);
-    smk = measureSnakemake(stages, { cold: 1, warm: 3 });
-    big = measureAblate(stages * 10, { cold: 1, warm: 3 });
+    small = measureTree(stages, repeats.rounds, repeats.warm, true);
+    big = measureTree(stages * 10, 1, 3, false);
   } finally {
     for (const root of projects.splice(0)) rmSync(root, { recursive: true, force: true });
   }
-  const ratio = (ours: readonly Measured[], theirs: readonly Measured[] | undefined) =>
-    theirs?.length
-      ? `Snakemake ${smk!.version}: ${seconds(theirs).toPrecision(3)} s → ${(seconds(theirs) / seconds(ours)).toFixed(1)}× (target ≥ 8×)`
+  const version = existsSync(SNAKEMAKE) ? spawnSync(SNAKEMAKE, ['--version'], { encoding: 'utf8' }).stdout.trim() : '';
+  const ratio = (ours: readonly Measured[], theirs: readonly Measured[]) =>
+    theirs.length
+      ? `Snakemake ${version}: ${seconds(theirs).toPrecision(3)} s → ${(seconds(theirs) / seconds(ours)).toFixed(1)}× (target ≥ 8×)`
       : 'Snakemake not installed (apt-get install -y snakemake)';
   const growth = (a: readonly Measured[], b: readonly Measured[]) => `${(seconds(b) / seconds(a)).toFixed(1)}× the ${stages}-stage time`;
   return [
@@ -122,14 +129,14 @@ export function benchRunner(stages = 1000, repeats = { cold: 3, warm: 7 }): Benc
       unit: 's',
       median: seconds(small.cold),
       runs: small.cold.length,
-      target: ratio(small.cold, smk?.cold),
+      target: ratio(small.cold, small.smkCold),
     },
     {
       name: `runner: no-op rerun, ${stages} stages`,
       unit: 's',
       median: seconds(small.noop),
       runs: small.noop.length,
-      target: ratio(small.noop, smk?.noop),
+      target: ratio(small.noop, small.smkNoop),
     },
     ...(small.noopWithoutCerts.length
       ? [
@@ -138,7 +145,7 @@ export function benchRunner(stages = 1000, repeats = { cold: 3, warm: 7 }): Benc
             unit: 's',
             median: seconds(small.noopWithoutCerts),
             runs: small.noopWithoutCerts.length,
-            target: ratio(small.noopWithoutCerts, smk?.noop),
+            target: ratio(small.noopWithoutCerts, small.smkNoop),
           },
         ]
       : []),

@@ -125,6 +125,8 @@ class PlanRun {
   private readonly scratch: ScratchDirs;
   private readonly started = performance.now();
   private stopScheduling = false;
+  /** Instance id → its position in plan.instances, made when a first stage runs. */
+  private planOrder: Map<string, number> | undefined;
 
   constructor(
     private readonly plan: Plan,
@@ -369,16 +371,20 @@ class PlanRun {
     );
   }
 
-  /** Every instance this one depends on, directly or not. */
+  /** Every instance this one depends on, directly or not, in plan order. */
   private provenanceOf(instance: StageInstance): ProvenanceEntry[] {
     const { plan } = this;
+    // Positions looked up in a map: indexOf in the comparator made this O(instances) per
+    // comparison, half a second of a cold run of 10,000 stages.
+    this.planOrder ??= new Map(plan.instances.map((i, position) => [i.id, position]));
+    const order = this.planOrder;
     return [...withAncestors(plan.graph, [instance.id])]
       .filter((id) => id !== instance.id)
       .map((id) => {
         const up = plan.byId.get(id)!;
         return { id, stage: up.stage, kind: up.ref.name, variant: up.variant, dependsOn: plan.graph.get(id) ?? [] };
       })
-      .sort((a, b) => plan.instances.indexOf(plan.byId.get(a.id)!) - plan.instances.indexOf(plan.byId.get(b.id)!));
+      .sort((a, b) => order.get(a.id)! - order.get(b.id)!);
   }
 
   /** Records an instance that will not run; `false`, so callers can `return this.skip(…)`. */

@@ -132,6 +132,8 @@ describe('the ablate CLI', () => {
   it('gc drops cache entries neither the lockfile nor the last N runs reference', () => {
     const p = new TempProject({ 'pipelines/demo.yaml': PIPELINE });
     p.cli(['run', 'pipelines/demo.yaml']);
+    // A no-op rerun: the stat cache remembers each record it checked, records gc removes below.
+    assert.match(p.cli(['run', 'pipelines/demo.yaml']).stdout, /0 ran, 4 up to date/);
     p.cli(['run', 'pipelines/demo.yaml', '--set', 'n=5']);
     const runsBefore = countRuns(p);
     assert.equal(runsBefore, 8);
@@ -140,8 +142,14 @@ describe('the ablate CLI', () => {
     assert.match(dry.stdout, /kept 4 cache entries referenced by 1 lockfiles and the last 1 runs of each pipeline; would remove 4 entries/);
     assert.equal(countRuns(p), 8);
     const gc = p.cli(['gc', '--keep-runs', '0']);
-    assert.match(gc.stdout, /removed 4 entries, \d+ objects \([\d.]+ MB\), 0 temp dirs, 3 parsed pipelines and plans/);
+    assert.match(
+      gc.stdout,
+      /removed 4 entries, \d+ objects \([\d.]+ MB\), 0 temp dirs, 3 parsed pipelines and plans, 4 stat-cache entries/,
+    );
     assert.deepEqual(readdirSync(p.path('.ablate/parsed')), []);
+    const statCache = JSON.parse(p.read('.ablate/stat-cache.json')) as { entries: object; records: object };
+    const gone = [...Object.keys(statCache.entries), ...Object.keys(statCache.records)].filter((path) => !existsSync(path));
+    assert.deepEqual(gone, [], 'the stat cache names no file gc removed');
     assert.equal(countRuns(p), 4);
     assert.match(p.cli(['run', 'pipelines/demo.yaml', '--set', 'n=5']).stdout, /0 ran, 4 up to date/);
     assert.match(p.cli(['run', 'pipelines/demo.yaml']).stdout, /4 ran/, 'the collected n=3 results are gone');

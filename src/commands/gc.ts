@@ -37,7 +37,7 @@ export const gcCommand: Command = {
     const droppedHistory = trimHistory(workspace.historyDir, keepHistory, { dryRun });
     const verb = dryRun ? 'would remove' : 'removed';
     console.log(
-      `gc: kept ${result.keptRuns} cache entries referenced by ${lockfiles.length} lockfiles and the last ${keepRuns} runs of each pipeline; ${verb} ${result.removedRuns} entries, ${result.removedObjects} objects (${(result.freedBytes / 1e6).toFixed(1)} MB), ${result.removedTemp} temp dirs, ${result.removedParsed} parsed pipelines and plans, ${droppedHistory} history entries beyond the last ${keepHistory}`,
+      `gc: kept ${result.keptRuns} cache entries referenced by ${lockfiles.length} lockfiles and the last ${keepRuns} runs of each pipeline; ${verb} ${result.removedRuns} entries, ${result.removedObjects} objects (${(result.freedBytes / 1e6).toFixed(1)} MB), ${result.removedTemp} temp dirs, ${result.removedParsed} parsed pipelines and plans, ${result.removedStatEntries} stat-cache entries of files no longer there, ${droppedHistory} history entries beyond the last ${keepHistory}`,
     );
     return EXIT.ok;
   },

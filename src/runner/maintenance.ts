@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { isSafeRelativePath } from './caching/confine.js';
+import { StatCache } from './caching/stat-cache.js';
 import { CacheStore } from './caching/store.js';
 import type { FingerprintDigest } from './fingerprint.js';
 import { hashBytes } from './hashing.js';
@@ -112,6 +113,8 @@ export interface GcResult {
   readonly removedTemp: number;
   /** Parsed pipeline texts and expanded plans (.ablate/parsed/): pure cache, rebuilt on the next run. */
   readonly removedParsed: number;
+  /** Stat-cache entries of files no longer there (artifacts deleted, records removed above). */
+  readonly removedStatEntries: number;
 }
 
 /**
@@ -167,5 +170,8 @@ export function collectGarbage(
       if (!options.dryRun) rmSync(join(workspace.parsedDir, name), { force: true });
     }
   }
-  return { keptRuns, removedRuns, removedObjects, freedBytes, removedTemp, removedParsed };
+  const statCache = StatCache.load(workspace.statCacheFile);
+  const removedStatEntries = statCache.prune(existsSync);
+  if (!options.dryRun) statCache.save();
+  return { keptRuns, removedRuns, removedObjects, freedBytes, removedTemp, removedParsed, removedStatEntries };
 }

@@ -75,6 +75,22 @@ export class StatCache {
     this.dirty = true;
   }
 
+  /**
+   * Drops the entries of files `exists` says are gone (deleted artifacts, records `gc`
+   * removed): nothing else removes them, and every run reads the whole file. Returns how many.
+   */
+  prune(exists: (path: string) => boolean): number {
+    let dropped = 0;
+    for (const map of [this.entries, this.records])
+      for (const path of [...map.keys()])
+        if (!exists(path)) {
+          map.delete(path);
+          dropped++;
+        }
+    this.dirty ||= dropped > 0;
+    return dropped;
+  }
+
   /** Digest of a file, hashing it only when its identity changed since last time. */
   async digestOf(path: string, stats: Stats = statSync(path)): Promise<Digest> {
     const known = this.lookup(path, stats);

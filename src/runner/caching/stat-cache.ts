@@ -21,8 +21,8 @@ export class StatCache {
     /**
      * The outputDigest each cache run record names, by the record file's absolute path: a
      * no-op rerun checks that the cache still agrees with the lockfile for every stage, and
-     * this makes that one stat per record instead of a read and a JSON parse (a third of
-     * the runner's own work in a no-op run of 1000 stages). Apart from `entries`, so a
+     * this makes that one stat per record instead of a read and a JSON parse (45–73 ms in
+     * V8 profiles of a no-op run of 1000 stages). Apart from `entries`, so a
      * record's file is never taken to have its outputs' digest as its content's.
      */
     private readonly records: Map<string, Entry>,

@@ -9,15 +9,7 @@ const python = process.env.ABLATE_PYTHON ?? '/usr/bin/python3';
 
 type Mode = 'train' | 'infer';
 
-interface Sample {
-  readonly label: string;
-  /** Images per sample. */
-  readonly batch: number;
-  readonly ms: number;
-  readonly runs: number;
-}
-
-/** One process's timings: its images per sample and each sample's milliseconds. */
+/** A route's timings (one process's, or pooled over rounds): images per sample and each sample's milliseconds. */
 interface Timings {
   readonly label: string;
   readonly batch: number;
@@ -30,9 +22,8 @@ function parse(label: string, stdout: string): Timings {
 }
 
 /** The samples of one route, pooled over the rounds it ran in. */
-function pooled(timings: readonly Timings[]): Sample {
-  const stepMs = timings.flatMap((t) => t.stepMs);
-  return { label: timings[0]!.label, batch: timings[0]!.batch, ms: median(stepMs), runs: stepMs.length };
+function pooled(timings: readonly Timings[]): Timings {
+  return { label: timings[0]!.label, batch: timings[0]!.batch, stepMs: timings.flatMap((t) => t.stepMs) };
 }
 
 function ablate(choice: string, mode: Mode, threads: number, samples: number): Timings | undefined {
@@ -65,22 +56,22 @@ function pytorch(mode: Mode, threads: number, samples: number): Timings | undefi
   return parse(`PyTorch 1.13, ${threads} thread${threads > 1 ? 's' : ''}`, r.stdout);
 }
 
-function rows(mode: Mode, samples: Sample[], what: string): BenchRow[] {
-  const reference = (threads: number) => samples.find((s) => s.label === `PyTorch 1.13, ${threads} thread${threads > 1 ? 's' : ''}`);
-  return samples.map((s) => {
-    const rate = (s.batch * 1000) / s.ms;
-    const threads = s.label.includes('2 threads') ? 2 : 1;
+function rows(mode: Mode, routes: readonly Timings[], what: string): BenchRow[] {
+  const rate = (t: Timings) => (t.batch * 1000) / median(t.stepMs);
+  const reference = (threads: number) => routes.find((t) => t.label === `PyTorch 1.13, ${threads} thread${threads > 1 ? 's' : ''}`);
+  return routes.map((t) => {
+    const threads = t.label.includes('2 threads') ? 2 : 1;
     const ref = reference(threads);
     const ratio =
-      ref && !s.label.startsWith('PyTorch')
-        ? ` · ${(rate / ((ref.batch * 1000) / ref.ms)).toFixed(2)}× PyTorch on ${threads} thread${threads > 1 ? 's' : ''}`
+      ref && !t.label.startsWith('PyTorch')
+        ? ` · ${(rate(t) / rate(ref)).toFixed(2)}× PyTorch on ${threads} thread${threads > 1 ? 's' : ''}`
         : '';
     return {
-      name: `${what}, ${s.label}`,
+      name: `${what}, ${t.label}`,
       unit: 'img/s',
-      median: rate,
-      runs: s.runs,
-      target: `${s.ms.toFixed(mode === 'train' ? 0 : 1)} ms per ${mode === 'train' ? 'step' : 'pass'}${ratio}`,
+      median: rate(t),
+      runs: t.stepMs.length,
+      target: `${median(t.stepMs).toFixed(mode === 'train' ? 0 : 1)} ms per ${mode === 'train' ? 'step' : 'pass'}${ratio}`,
     };
   });
 }
@@ -92,29 +83,25 @@ function rows(mode: Mode, samples: Sample[], what: string): BenchRow[] {
  * measures the drift as much as the code.
  */
 function section(mode: Mode, what: string, samples: number, rounds: number): BenchRow[] {
-  const compared: Array<() => Timings | undefined> = [1, 2].flatMap((threads) => [
-    () => ablate('native', mode, threads, samples),
-    () => pytorch(mode, threads, samples),
-  ]);
-  const byRoute = compared.map(() => [] as Timings[]);
+  const threadCounts = [1, 2];
+  const ours = threadCounts.map(() => [] as Timings[]);
+  const theirs = threadCounts.map(() => [] as Timings[]);
+  const tryRoute = (round: number, runs: Timings[], run: () => Timings | undefined) => {
+    // A route that failed to load once is not tried again.
+    if (round > 0 && runs.length === 0) return;
+    const timings = run();
+    if (timings) runs.push(timings);
+  };
   for (let round = 0; round < rounds; round++)
-    compared.forEach((run, i) => {
-      // A route that failed to load once is not tried again.
-      if (round > 0 && byRoute[i]!.length === 0) return;
-      const timings = run();
-      if (timings) byRoute[i]!.push(timings);
+    threadCounts.forEach((threads, i) => {
+      tryRoute(round, ours[i]!, () => ablate('native', mode, threads, samples));
+      tryRoute(round, theirs[i]!, () => pytorch(mode, threads, samples));
     });
-  const alone = [ablate('wasm', mode, 1, mode === 'train' ? samples : 3), ablate('tensorflow', mode, 1, samples)];
-  const measured = [
-    ...byRoute.filter((t) => t.length > 0).map(pooled),
-    ...alone.filter((t): t is Timings => t !== undefined).map((t) => pooled([t])),
-  ];
-  const order = (s: Sample) => (s.label.startsWith('PyTorch') ? 1 : 0);
-  return rows(
-    mode,
-    measured.sort((a, b) => order(a) - order(b)),
-    what,
+  const alone = [ablate('wasm', mode, 1, mode === 'train' ? samples : 3), ablate('tensorflow', mode, 1, samples)].flatMap((t) =>
+    t ? [[t]] : [],
   );
+  // Rows in the order readers know: ablate's routes, then PyTorch's.
+  return rows(mode, [...ours, ...alone, ...theirs].filter((runs) => runs.length > 0).map(pooled), what);
 }
 
 /**
@@ -129,5 +116,5 @@ export function benchTraining(): BenchRow[] {
 
 export function benchTrainingCpu(): BenchRow[] {
   const sample = ablate('cpu', 'train', 1, 1);
-  return sample ? rows('train', [pooled([sample])], 'training: conv VAE d=2, batch 128') : [];
+  return sample ? rows('train', [sample], 'training: conv VAE d=2, batch 128') : [];
 }

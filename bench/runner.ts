@@ -43,8 +43,9 @@ const RUN = ['run', 'pipelines/tree.yaml', '-j', '2'];
 
 /**
  * `rounds` rounds, each a cold run of ablate in a fresh project and, with `compare`, one of
- * Snakemake (when installed) in a fresh folder; then, in the first round's two projects, `warm` no-op reruns
- * of each tool in turn (with `compare`, also ablate's without NODE_EXTRA_CA_CERTS) and `status`. Alternating, so both see the same moments of a noisy
+ * Snakemake (when installed) in a fresh folder; then, in the first round's two projects,
+ * `warm` no-op reruns of each tool in turn (with `compare`, also ablate's without
+ * NODE_EXTRA_CA_CERTS), and `status`. Alternating, so both see the same moments of a noisy
  * machine: on the 2-core VMs here the same command's time drifted by half within minutes,
  * and a ratio of medians taken minutes apart measured that drift.
  */

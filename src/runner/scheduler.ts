@@ -125,8 +125,8 @@ class PlanRun {
   private readonly scratch: ScratchDirs;
   private readonly started = performance.now();
   private stopScheduling = false;
-  /** Instance id → its position in plan.instances, made when a first stage runs. */
-  private planOrder: Map<string, number> | undefined;
+  /** Instance id → its position in plan.instances. */
+  private readonly planOrder: ReadonlyMap<string, number>;
 
   constructor(
     private readonly plan: Plan,
@@ -136,6 +136,7 @@ class PlanRun {
     private readonly options: RunOptions,
   ) {
     this.store = new CacheStore(workspace.cacheDir);
+    this.planOrder = new Map(plan.instances.map((i, position) => [i.id, position]));
     this.scratch = new ScratchDirs(workspace.tmpDir);
     this.statCache = StatCache.load(workspace.statCacheFile);
     this.caches = { statCache: this.statCache, codeDigests: new Map() };
@@ -374,9 +375,7 @@ class PlanRun {
   /** Every instance this one depends on, directly or not, in plan order. */
   private provenanceOf(instance: StageInstance): ProvenanceEntry[] {
     const { plan } = this;
-    // Positions looked up in a map: indexOf in the comparator made this O(instances) per
-    // comparison, half a second of a cold run of 10,000 stages.
-    this.planOrder ??= new Map(plan.instances.map((i, position) => [i.id, position]));
+    // Positions from a map: indexOf in the comparator was O(instances) per comparison.
     const order = this.planOrder;
     return [...withAncestors(plan.graph, [instance.id])]
       .filter((id) => id !== instance.id)

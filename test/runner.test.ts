@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { LocalProcessPool } from '../src/runner/executor/local-pool.js';
 import { readLockfile } from '../src/runner/lockfile.js';
+import { runPlan } from '../src/runner/scheduler.js';
 import { pipelineStatus } from '../src/runner/status.js';
 import { workspaceAt } from '../src/runner/workspace.js';
 import { ids, TempProject } from './helpers.js';
-import { isRunning } from './processes.js';
+import { isRunning, waitFor } from './processes.js';
 
 const PIPELINE = `pipeline: t
 params: { base: 2 }
@@ -186,6 +188,53 @@ export default {
       'done',
     ]);
     assert.match(project.read('.ablate/logs/e/fit.log'), /\[progress\] epoch 1\/3\nepoch 1: val 9\n/);
+  });
+});
+
+/** This process's worker processes: children (by /proc) whose command line is the pool's entry. */
+function poolWorkers(): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return parent === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('worker-main');
+      } catch {
+        return false; // it ended while we looked
+      }
+    })
+    .map(Number);
+}
+
+describe('local worker pool', () => {
+  it('runs the first job in the worker prewarm() started, and close() ends one that never got a job', async () => {
+    const project = new TempProject({
+      'pipelines/w.yaml':
+        "pipeline: w\nstages:\n  a: { uses: shell, with: { cmd: 'echo $PPID > $ABLATE_OUT/ppid.txt', outs: [ppid.txt] } }\n",
+    });
+    const pool = new LocalProcessPool(2);
+    pool.prewarm();
+    const warm = poolWorkers();
+    assert.equal(warm.length, 1, 'prewarm starts one worker');
+    try {
+      const summary = await runPlan(await project.plan('pipelines/w.yaml'), workspaceAt(project.root), pool, {
+        event: () => undefined,
+        close: async () => undefined,
+      });
+      assert.deepEqual(summary.ran, ['a']);
+      assert.equal(Number(project.read('artifacts/w/a/ppid.txt')), warm[0], "the stage's shell is the prewarmed worker's child");
+      assert.deepEqual(poolWorkers(), warm, 'no second worker for one job');
+    } finally {
+      await pool.close();
+    }
+    await waitFor(() => !isRunning(warm[0]!));
+
+    const unused = new LocalProcessPool(1);
+    unused.prewarm();
+    const [idle] = poolWorkers();
+    await unused.close();
+    assert.ok(idle !== undefined && !isRunning(idle), 'closed with the pool, though it never ran a job');
   });
 });
 

@@ -80,12 +80,33 @@ async function runOne(args: Args, file: string | undefined, ignoreUnknownOverrid
   const cache = stringOption(args, 'cache');
   if (cache) process.env.ABLATE_CACHE_DIR = resolve(cache);
   const dryRun = flag(args, 'dryRun');
-  const plan = await load(file, {
-    overrides: listOption(args, 'set'),
-    writeParseCache: !dryRun,
-    ignoreUnknownOverrides,
-    allowOutsideModules: flag(args, 'allowOutsideModules'),
-  });
+  const executorName = stringOption(args, 'executor') ?? 'local';
+  const redis = stringOption(args, 'redis');
+  if (executorName === 'bullmq' && !redis) throw new UsageError('--executor bullmq needs --redis URL (e.g. redis://127.0.0.1:6390)');
+  // With a queue, slots bound what is queued or running at once; the workers bound what runs.
+  const jobs = integerOption(args.options.jobs, '--jobs', executorName === 'bullmq' ? REMOTE_DEFAULT_SLOTS : availableParallelism());
+  // Made before the pipeline is read, so a first worker can start while it is parsed.
+  const pool = executorName === 'local' && !dryRun ? new LocalProcessPool(jobs) : undefined;
+  try {
+    const plan = await load(file, {
+      overrides: listOption(args, 'set'),
+      writeParseCache: !dryRun,
+      ignoreUnknownOverrides,
+      allowOutsideModules: flag(args, 'allowOutsideModules'),
+      onFullLoad: () => pool?.prewarm(),
+    });
+    return await runLoaded(args, plan, pool, { dryRun, redis, jobs });
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function runLoaded(
+  args: Args,
+  plan: Plan,
+  pool: LocalProcessPool | undefined,
+  { dryRun, redis, jobs }: { dryRun: boolean; redis: string | undefined; jobs: number },
+): Promise<number> {
   const workspace = workspaceFor(plan);
   const targets = flag(args, 'all') ? [] : args.positionals.slice(1);
   const forceValues = listOption(args, 'force');
@@ -102,18 +123,12 @@ async function runOne(args: Args, file: string | undefined, ignoreUnknownOverrid
   }
   const frozen = flag(args, 'frozen');
   if (frozen && !(await lockfileHolds(plan, workspace, targets))) return EXIT.failed;
-  const executorName = stringOption(args, 'executor') ?? 'local';
-  const redis = stringOption(args, 'redis');
-  if (executorName === 'bullmq' && !redis) throw new UsageError('--executor bullmq needs --redis URL (e.g. redis://127.0.0.1:6390)');
-  // With a queue, slots bound what is queued or running at once; the workers bound what runs.
-  const jobs = integerOption(args.options.jobs, '--jobs', executorName === 'bullmq' ? REMOTE_DEFAULT_SLOTS : availableParallelism());
   const queue = stringOption(args, 'queue');
   const executor: Executor =
-    executorName === 'bullmq'
-      ? await (
-          await import('../runner/executor/bullmq.js')
-        ).BullmqExecutor.open(redis!, { slots: jobs, ...(queue ? { queue } : {}), cacheDir: workspace.cacheDir })
-      : new LocalProcessPool(jobs);
+    pool ??
+    (await (
+      await import('../runner/executor/bullmq.js')
+    ).BullmqExecutor.open(redis!, { slots: jobs, ...(queue ? { queue } : {}), cacheDir: workspace.cacheDir }));
   const reporter = await makeReporter(plan, flag(args, 'plain'));
   const controller = new AbortController();
   let interrupts = 0;
@@ -148,7 +163,8 @@ async function runOne(args: Args, file: string | undefined, ignoreUnknownOverrid
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await executor.close();
+    // The local pool is runOne's: it outlives a failed load too.
+    if (executor !== pool) await executor.close();
   }
 }
 

@@ -73,6 +73,7 @@ export interface LoadOptions {
   readonly writeParseCache?: boolean;
   readonly ignoreUnknownOverrides?: boolean;
   readonly allowOutsideModules?: boolean;
+  readonly onFullLoad?: () => void;
 }
 
 export async function load(file: string | undefined, options: LoadOptions = {}): Promise<Plan> {
@@ -83,6 +84,7 @@ export async function load(file: string | undefined, options: LoadOptions = {}):
     ignoreUnknownOverrides: options.ignoreUnknownOverrides ?? false,
     allowOutsideModules: options.allowOutsideModules ?? false,
     parseCache: new ParseCache(workspace.parsedDir, options.writeParseCache ?? false),
+    onFullLoad: options.onFullLoad,
   });
 }
 

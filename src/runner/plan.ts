@@ -160,6 +160,12 @@ export interface LoadOptions {
   readonly allowOutsideModules?: boolean;
   /** Most instances one stage may expand to (default DEFAULT_MAX_INSTANCES, or ABLATE_MAX_INSTANCES). */
   readonly maxInstances?: number;
+  /**
+   * Called when the plan cannot be recalled (a new or edited pipeline, changed code, other
+   * `--set` values), before the slow path of parsing and planning: a run that gets here
+   * usually has stages to run, and can start what they need meanwhile.
+   */
+  readonly onFullLoad?: () => void;
 }
 
 /**
@@ -193,6 +199,7 @@ export async function loadPipeline(file: string, options: LoadOptions = {}): Pro
     const planKey = cache && planCacheKey(planCacheInputs(text, absFile, workspaceRoot, options));
     const recalled = planKey && (await recallPlan(cache, planKey));
     if (recalled) return assemblePlan(recalled, source, dirname(absFile), absFile);
+    options.onFullLoad?.();
     const key = cache && hashJson([hashBytes(text), schemaDigest()]);
     let value = key && cache.get(key);
     const hit = value !== undefined;

@@ -1,6 +1,7 @@
 import type { Document, LineCounter, Node } from 'yaml';
 import { yaml } from './lazy-packages.js';
 import type { Diagnostic, SourcePosition } from './diagnostics.js';
+import { readYamlSubset } from './yaml-subset.js';
 
 /** A key path into the document: map keys and sequence indices. */
 export type KeyPath = readonly (string | number)[];
@@ -34,6 +35,9 @@ export class YamlSource {
 
   /** The document's value, or the syntax errors (incl. duplicate keys) that prevent one. */
   parseValue(): { value: unknown; diagnostics: Diagnostic[] } {
+    // The common plain YAML is read in milliseconds; anything else, errors included, by yaml.
+    const quick = this.parsed ? undefined : readYamlSubset(this.text);
+    if (quick) return { value: quick, diagnostics: [] };
     const { doc } = this.document;
     const diagnostics = [...doc.errors, ...doc.warnings].map((e): Diagnostic => {
       // yaml notices an unclosed `{` or `[` only where the next line starts: point at the opener.

@@ -14,6 +14,8 @@
 #include <oneapi/dnnl/dnnl_debug.h>
 #include <omp.h>
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <cstring>
 #include <memory>
@@ -187,8 +189,31 @@ void args(napi_env env, napi_callback_info info, napi_value (&out)[N]) {
   if (count < N) throw Failure("too few arguments");
 }
 
+// oneDNN 2.x's JIT GEMM kernels (dnnl_sgemm, and primitives built on them) point rsp into a
+// heap workspace while they run (uxlfoundation/oneDNN#4845, fixed in 3.11.2): a signal
+// handled on that thread pushes its frame over malloc's chunks. `node --cpu-prof`'s SIGPROF
+// aborted a process within its first two products here; SIGCHLD, SIGINT or SIGUSR1 (Node's
+// inspector) would do the same, or corrupt a buffer silently. So each call holds every
+// signal on its thread until it returns (at most one kernel's time, two syscalls a call), and
+// OpenMP's threads, which start inside a call and inherit its mask, never take one at all.
+class SignalsHeld {
+ public:
+  SignalsHeld() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &saved_);
+  }
+  ~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  SignalsHeld(const SignalsHeld&) = delete;
+  SignalsHeld& operator=(const SignalsHeld&) = delete;
+
+ private:
+  sigset_t saved_;
+};
+
 template <typename F>
 napi_value guarded(napi_env env, F&& body) {
+  SignalsHeld held;
   try {
     return body();
   } catch (const dnnl::error& e) {

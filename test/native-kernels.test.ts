@@ -1,5 +1,10 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadNativeAddon } from '../src/ml/native-addon.js';
+import { addonPath, loadNativeAddon } from '../src/ml/native-addon.js';
 import { registerNativeKernels } from '../src/ml/native-kernels.js';
 import { registerWasmTrainingKernels } from '../src/ml/wasm-kernels.js';
 import { describeKernelParity } from './kernel-parity.js';
@@ -16,6 +21,41 @@ if ('addon' in loaded) {
       addon.setThreads(threads);
     });
   }
+  // oneDNN 2.x's JIT GEMM kernels point rsp into the heap while they run (oneDNN#4845): a
+  // signal handled on a thread inside one wrote its frame over malloc's chunks. Under
+  // `node --cpu-prof` (SIGPROF about every millisecond) such a process aborted within its
+  // first two products here, on AVX2 and on AVX-512, with 1 thread or 2.
+  describe('native products under a profiler', () => {
+    const products = `
+      const addon = require(process.argv[1]);
+      addon.setThreads(2);
+      const [m, k, n] = [128, 3136, 128]; // the seed VAE's dense layer at batch 128
+      const a = Float32Array.from({ length: m * k }, (_, i) => ((i * 7919) % 1000) / 1000 - 0.5);
+      const b = Float32Array.from({ length: k * n }, (_, i) => ((i * 104729) % 1000) / 1000 - 0.5);
+      const shape = Int32Array.of(1, m, n, k, 0, 0, 0, 0);
+      const first = new Float32Array(m * n);
+      addon.matmul(a, b, first, shape, null, 0, 0);
+      const c = new Float32Array(m * n);
+      for (let i = 0; i < 300; i++) {
+        addon.matmul(a, b, c, shape, null, 0, 0);
+        if (!c.every((v, j) => Object.is(v, first[j]))) throw new Error('product ' + i + ' differs from the first');
+      }
+      console.log('300 products, each equal to the first');`;
+    it('run to the end, each product equal to the first', () => {
+      const profiles = mkdtempSync(join(tmpdir(), 'ablate-cpu-prof-'));
+      try {
+        const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', profiles, '-e', products, addonPath], {
+          encoding: 'utf8',
+          timeout: 120_000,
+        });
+        assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /300 products, each equal to the first/);
+      } finally {
+        rmSync(profiles, { recursive: true, force: true });
+      }
+    });
+  });
 } else if (process.env.ABLATE_REQUIRE_NATIVE) {
   describe('native kernels', () =>
     it('are built (ABLATE_REQUIRE_NATIVE is set)', () => {

@@ -4,7 +4,16 @@ import { describe, it } from 'node:test';
 import type { Tensor } from '@tensorflow/tfjs-core';
 import { loadTf } from '../src/ml/backend.js';
 import { codebookUsage, quantize, stopGradient, updateCodebook, vqLoss } from '../src/ml/vae/vq.js';
-import { bceFromLogits, gaussianNll, imqKernel, mmd, reconstructionNll, klDivergence, meanSquaredError } from '../src/ml/vae/loss.js';
+import {
+  bceFromLogits,
+  gaussianNll,
+  imqKernel,
+  mmd,
+  reconstructionNll,
+  klDivergence,
+  meanSquaredError,
+  standardNormal,
+} from '../src/ml/vae/loss.js';
 import { psnr, summarize } from '../src/ml/vae/metrics.js';
 import { buildModels, convShapeProblem, defaultDepth } from '../src/ml/vae/model.js';
 import { trainVae } from '../src/ml/vae/train.js';
@@ -422,6 +431,30 @@ stages:
     const c = new TempProject({ 'pipelines/det.yaml': yaml.replace('backend: wasm }', 'backend: wasm, seed: 5 }') });
     await c.run('pipelines/det.yaml');
     assert.ok(!read(c, 'train/model/encoder/weights.bin').equals(read(a, 'train/model/encoder/weights.bin')));
+  });
+
+  // tfjs-core's randomNormal takes a falsy seed for none (Math.random()), and seed 0 is what
+  // many users write: validation noise (seed + first index 0) and evaluate's sampled-z noise
+  // (seed · 100000 + 0) were new on every run under one fingerprint.
+  it('seed 0 is a seed: validation loss and sampled-z metrics repeat under one fingerprint', async () => {
+    const yaml =
+      'pipeline: zero\nstages:\n  mnist: { uses: mnist, with: { limit_train: 128, limit_test: 32, validation: 0.25 } }\n  prep: { uses: preprocess, in: { data: mnist } }\n  train: { uses: train-vae, in: { data: prep }, with: { epochs: 1, batch_size: 32, seed: 0, backend: wasm } }\n  eval: { uses: evaluate, in: { model: train.model, data: prep }, with: { seed: 0, backend: wasm } }\n';
+    const [a, b] = [new TempProject({ 'pipelines/zero.yaml': yaml }), new TempProject({ 'pipelines/zero.yaml': yaml })];
+    for (const p of [a, b]) assert.deepEqual((await p.run('pipelines/zero.yaml')).failed, []);
+    const lock = (p: TempProject) => readLockfile(p.path('pipelines/zero.lock.json'))!.stages;
+    assert.equal(lock(b).train!.digest, lock(a).train!.digest);
+    assert.equal(lock(b).eval!.digest, lock(a).eval!.digest);
+    for (const file of ['train/history.json', 'eval/metrics.json'])
+      assert.equal(b.read(`artifacts/zero/${file}`), a.read(`artifacts/zero/${file}`), `${file} differs between two runs`);
+  });
+
+  it('draws N(0, 1) noise from seed 0 as from any seed, and every other seed as tfjs-core always did', async () => {
+    const tf = await loadTf('wasm', 1);
+    const draw = (seed: number) => Array.from(standardNormal(tf.core, [6], seed).dataSync());
+    assert.deepEqual(draw(0), draw(0));
+    assert.notDeepEqual(draw(0), draw(1));
+    for (const seed of [1, 42, -7, 4_200_001])
+      assert.deepEqual(draw(seed), Array.from(tf.core.randomNormal([6], 0, 1, 'float32', seed).dataSync()));
   });
 
   const nativeMissing = 'error' in loadNativeAddon() && !process.env.ABLATE_REQUIRE_NATIVE ? 'native kernels not built' : false;

@@ -43,7 +43,7 @@ export default defineStage({
     const { loadTf } = await import('../ml/backend.js');
     const { readNpyAs, encodeNpy } = await import('../ml/npy.js');
     const { loadTrainedModel } = await import('../ml/vae/persist.js');
-    const { klDivergence, meanSquaredError, mmd, reconstructionNll, reparameterize } = await import('../ml/vae/loss.js');
+    const { klDivergence, meanSquaredError, mmd, reconstructionNll, reparameterize, standardNormal } = await import('../ml/vae/loss.js');
     const { hasDeterministicEncoder } = await import('../ml/vae/model.js');
     const { summarize } = await import('../ml/vae/metrics.js');
     const tf = await loadTf(ctx.params.backend, ctx.threads);
@@ -96,9 +96,7 @@ export default defineStage({
         const lMean = decodeLogits(mu!);
         const kl = deterministic ? core.zeros([n]) : klDivergence(core, mu!, logVar!);
         // This batch's MMD between its codes and prior draws, weighted by its images.
-        const batchMmd = withMmd
-          ? core.mul(mmd(core, zSample, core.randomNormal(zSample.shape, 0, 1, 'float32', -noise - 1)), n)
-          : core.scalar(0);
+        const batchMmd = withMmd ? core.mul(mmd(core, zSample, standardNormal(core, zSample.shape, -noise - 1)), n) : core.scalar(0);
         return [
           reconstructionNll(core, lSample, x, likelihood),
           meanSquaredError(core, core.sigmoid(lSample), x),

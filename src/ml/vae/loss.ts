@@ -83,9 +83,20 @@ export function klDivergence(tf: Core, mu: TfCore.Tensor, logVar: TfCore.Tensor)
   return tf.tidy(() => tf.mul(-0.5, tf.sum(tf.sub(tf.sub(tf.add(1, logVar), tf.square(mu)), tf.exp(logVar)), 1)) as TfCore.Tensor1D);
 }
 
+/**
+ * Draws of N(0, 1) of `shape`, the same for the same seed on every run. tfjs-core's
+ * randomNormal takes a falsy seed for none and draws from Math.random(), so seed 0 (a common
+ * choice, and what `seed + first index` gives) drew new noise on every run under one
+ * fingerprint. It seeds its generator with the seed's text, alea(seed.toString()): given that
+ * text, every other seed draws exactly what it always drew, and 0 gets a stream of its own.
+ */
+export function standardNormal(tf: Core, shape: number[], seed: number): TfCore.Tensor {
+  return tf.randomNormal(shape, 0, 1, 'float32', String(seed) as unknown as number);
+}
+
 /** z = μ + σ·ε with ε ~ N(0, I) drawn from `seed`: the reparameterization that lets gradients flow through sampling. */
 export function reparameterize(tf: Core, mu: TfCore.Tensor, logVar: TfCore.Tensor, seed: number): TfCore.Tensor {
-  return tf.tidy(() => tf.add(mu, tf.mul(tf.exp(tf.mul(0.5, logVar)), tf.randomNormal(mu.shape, 0, 1, 'float32', seed))));
+  return tf.tidy(() => tf.add(mu, tf.mul(tf.exp(tf.mul(0.5, logVar)), standardNormal(tf, mu.shape, seed))));
 }
 
 /** Mean squared error per image, per pixel: [N]. */

@@ -8,7 +8,7 @@ import { seededRandom } from '../../core/random.js';
 import { shuffle } from '../sampling.js';
 import { adamOptimizer } from '../adam.js';
 import type { Tf } from '../backend.js';
-import { klDivergence, mmd, reconstructionNll, reparameterize, type Likelihood } from './loss.js';
+import { klDivergence, mmd, reconstructionNll, reparameterize, standardNormal, type Likelihood } from './loss.js';
 import { hasDeterministicEncoder, type ImageShape, type ModelKind, type VaeModels } from './model.js';
 import { initCodebook, quantize, updateCodebook, vqLoss } from './vq.js';
 
@@ -128,7 +128,7 @@ export function forward(
 
 /** The batch MMD between codes z [N,d] and as many draws from N(0, I), seeded apart from the reparameterization's noise. */
 function priorMmd(tf: Tf, z: TfCore.Tensor, seed: number): TfCore.Scalar {
-  return mmd(tf.core, z, tf.core.randomNormal(z.shape, 0, 1, 'float32', -seed - 1));
+  return mmd(tf.core, z, standardNormal(tf.core, z.shape, -seed - 1));
 }
 
 /**

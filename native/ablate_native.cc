@@ -25,7 +25,7 @@
 #include <vector>
 #include <cmath>
 #include <algorithm>
-#include <cstring>
+#include <cstdint>
 
 using namespace dnnl;
 using tag = memory::format_tag;
@@ -446,8 +446,9 @@ napi_value SumLeading(napi_env env, napi_callback_info info) {
 // element is one IEEE operation on its inputs, which rounds the same way in wasm SIMD and in
 // AVX2, so these kernels write the same bits as wasm's own whatever the thread count (tested
 // against them, denormals, infinities and signed zeros included). Nothing here may be fused
-// into a multiply-add: binding.gyp builds with -ffp-contract=off (and -fno-math-errno, which
-// only lets sqrt vectorize: errno is never read).
+// into a multiply-add: binding.gyp builds with -ffp-contract=off (and with -fno-math-errno and
+// -fno-trapping-math, which only let sqrt and selects vectorize: neither errno nor the
+// floating-point exception flags are ever read, and no value changes).
 
 // Codes match native-kernels.ts.
 enum BinaryOp { kAdd = 0, kSub = 1, kMul = 2, kDiv = 3 };
@@ -666,6 +667,142 @@ napi_value Adam(napi_env env, napi_callback_info info) {
   });
 }
 
+// ---- The Bernoulli pixel likelihood ------------------------------------------------------
+//
+// −log p(x|z) of a batch of images under Bernoulli pixels with logits l, summed per image,
+// and its gradient: the loss of every Bernoulli VAE's step, which tfjs composes from ten
+// element-wise ops forward and about as many backward (two of them, exp and log1p, on wasm's
+// one thread). Here it is one pass each way, parallel over images.
+//
+// Unlike the kernels above, these do not reproduce tfjs's bits: that would take wasm's own
+// expf and log1pf. They compute in double with the exp and log1p below, which use only IEEE
+// additions, multiplications and one division (no libm, no fused multiply-add: binding.gyp
+// builds with -ffp-contract=off), so their results depend on this source alone, not on the
+// C library, the CPU or the thread count; each image's sum runs in pixel order on one thread.
+// Both functions are accurate to about 1e-13 relative, far below float32's 6e-8 resolution.
+
+constexpr double kLn2Hi = 0x1.62e42fefa3800p-1;  // ln 2's leading 43 bits: k·kLn2Hi is exact for |k| < 2^10
+constexpr double kLn2Lo = 0x1.ef35793c7673p-45;  // ln 2 − kLn2Hi
+constexpr double kInvLn2 = 0x1.71547652b82fep0;
+constexpr double kRoundShift = 0x1.8p52;  // adding it rounds a double of magnitude < 2^51 to an integer
+
+// e^x for x ≤ 0: x = k·ln 2 + r with |r| ≤ ln2/2, e^r by its Taylor series to degree 11
+// (truncation < 7e-15), times 2^k built from k's bits. Below −708 the result would be
+// subnormal in double and is 0 in float32 (and next to 1 in log1p): 0.
+inline double expNonPositive(double x) {
+  const double clamped = x < -708.0 ? -708.0 : x;
+  const double shifted = clamped * kInvLn2 + kRoundShift;
+  const double k = shifted - kRoundShift;
+  const double r = (clamped - k * kLn2Hi) - k * kLn2Lo;
+  double p = 1.0 / 39916800.0;  // 1/11!
+  p = p * r + 1.0 / 3628800.0;
+  p = p * r + 1.0 / 362880.0;
+  p = p * r + 1.0 / 40320.0;
+  p = p * r + 1.0 / 5040.0;
+  p = p * r + 1.0 / 720.0;
+  p = p * r + 1.0 / 120.0;
+  p = p * r + 1.0 / 24.0;
+  p = p * r + 1.0 / 6.0;
+  p = p * r + 0.5;
+  p = p * r + 1.0;
+  p = p * r + 1.0;
+  uint64_t shiftedBits, shiftBits;
+  std::memcpy(&shiftedBits, &shifted, sizeof shifted);
+  std::memcpy(&shiftBits, &kRoundShift, sizeof kRoundShift);
+  // shifted and kRoundShift share an exponent, so their bit patterns differ by k exactly.
+  const uint64_t scaleBits = (shiftedBits - shiftBits + 1023) << 52;
+  double scale;
+  std::memcpy(&scale, &scaleBits, sizeof scale);
+  // Computed before the choice, so that the choice is a select, not a branch, and vectorizes.
+  const double value = p * scale;
+  return x < -708.0 ? 0.0 : value;
+}
+
+// log(1 + t) for 0 ≤ t ≤ 1 as 2·atanh(s), s = t / (2 + t) ≤ 1/3: the odd series
+// 2·(s + s³/3 + … + s²³/23), whose next term is below 1.4e-13 of the sum.
+inline double log1pUnit(double t) {
+  const double s = t / (2.0 + t);
+  const double w = s * s;
+  double p = 1.0 / 23;
+  p = p * w + 1.0 / 21;
+  p = p * w + 1.0 / 19;
+  p = p * w + 1.0 / 17;
+  p = p * w + 1.0 / 15;
+  p = p * w + 1.0 / 13;
+  p = p * w + 1.0 / 11;
+  p = p * w + 1.0 / 9;
+  p = p * w + 1.0 / 7;
+  p = p * w + 1.0 / 5;
+  p = p * w + 1.0 / 3;
+  p = p * w + 1.0;
+  return 2.0 * s * p;
+}
+
+// Pixels per chunk of an image: the per-pixel terms are computed into a buffer (a loop the
+// compiler vectorizes) and then added in order (a sum it may not reorder).
+constexpr long kNllChunk = 256;
+
+// bernoulliNll(logits, x, out, [images, pixels]): out[n] = Σ_p max(l, 0) − l·x + log(1 + e^−|l|),
+// the binary cross-entropy −[x·log σ(l) + (1−x)·log(1−σ(l))] in its overflow-free form.
+// l·x of two floats is exact in double; max(l, 0) keeps tfjs's relu semantics (NaN stays NaN).
+napi_value BernoulliNll(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[4];
+    args(env, info, a);
+    const float* logits = floats(env, a[0]);
+    const float* x = floats(env, a[1]);
+    float* out = floats(env, a[2]);
+    const int32_t* p = ints(env, a[3], 2);
+    const long images = p[0], pixels = p[1];
+#pragma omp parallel for schedule(static) if (images * pixels >= kParallelElements)
+    for (long n = 0; n < images; n++) {
+      const float* l = logits + n * pixels;
+      const float* xn = x + n * pixels;
+      double terms[kNllChunk];
+      double sum = 0.0;
+      for (long start = 0; start < pixels; start += kNllChunk) {
+        const long count = std::min(kNllChunk, pixels - start);
+        for (long j = 0; j < count; j++) {
+          const double lj = l[start + j];
+          const double t = expNonPositive(-std::fabs(lj));
+          terms[j] = (reluAsTfjs(l[start + j]) - lj * xn[start + j]) + log1pUnit(t);
+        }
+        for (long j = 0; j < count; j++) sum += terms[j];
+      }
+      out[n] = static_cast<float>(sum);
+    }
+    return nullptr;
+  });
+}
+
+// bernoulliNllGrad(dy, logits, x, dLogits, [images, pixels]): ∂/∂l of dy[n]·bernoulliNll,
+// dy[n]·(σ(l) − x), with σ(l) = 1/(1 + e^−l) for l ≥ 0 and e^l/(1 + e^l) below, so that
+// e^−|l| never overflows.
+napi_value BernoulliNllGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value a[5];
+    args(env, info, a);
+    const float* dy = floats(env, a[0]);
+    const float* logits = floats(env, a[1]);
+    const float* x = floats(env, a[2]);
+    float* dLogits = floats(env, a[3]);
+    const int32_t* p = ints(env, a[4], 2);
+    const long images = p[0], pixels = p[1];
+#pragma omp parallel for schedule(static) if (images * pixels >= kParallelElements)
+    for (long n = 0; n < images; n++) {
+      const double g = dy[n];
+      const long base = n * pixels;
+      for (long j = 0; j < pixels; j++) {
+        const double lj = logits[base + j];
+        const double t = expNonPositive(-std::fabs(lj));
+        const double sigmoid = (lj >= 0.0 ? 1.0 : t) / (1.0 + t);
+        dLogits[base + j] = static_cast<float>(g * (sigmoid - double(x[base + j])));
+      }
+    }
+    return nullptr;
+  });
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     napi_value a[1];
@@ -734,6 +871,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"reluGrad", nullptr, ReluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"reluGradSum", nullptr, ReluGradSum, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"biasRelu", nullptr, BiasRelu, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bernoulliNll", nullptr, BernoulliNll, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"bernoulliNllGrad", nullptr, BernoulliNllGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"cpuIsa", nullptr, CpuIsa, nullptr, nullptr, nullptr, napi_default, nullptr},

@@ -43,6 +43,10 @@ export interface NativeAddon {
   reluGradSum(dy: Float32Array, y: Float32Array, dz: Float32Array, dBias: Float32Array, shape: Int32Array): void;
   /** y = act(y + bias) in place over rows of channels; shape is [rows, channels, activation (0 linear, 1 relu)]. */
   biasRelu(y: Float32Array, bias: Float32Array | null, shape: Int32Array): void;
+  /** out[n] = Σ over image n's pixels of the binary cross-entropy from logits; shape is [images, pixels]. */
+  bernoulliNll(logits: Float32Array, x: Float32Array, out: Float32Array, shape: Int32Array): void;
+  /** dLogits = dy[n] · (σ(logits) − x) over image n's pixels; shape is [images, pixels]. */
+  bernoulliNllGrad(dy: Float32Array, logits: Float32Array, x: Float32Array, dLogits: Float32Array, shape: Int32Array): void;
   /** One Adam step of one variable: scalars are [β1, 1−β1, β2, 1−β2, 1−β1^t, 1−β2^t, ε, −lr]. */
   adam(
     value: Float32Array,
@@ -64,7 +68,8 @@ export interface NativeAddon {
 
 export const addonPath = join(packageRoot, 'native', 'build', 'Release', 'ablate_native.node');
 
-export const addonSource = join(packageRoot, 'native', 'ablate_native.cc');
+/** What the addon is compiled from: the kernels' source and binding.gyp, whose flags (-ffp-contract=off) decide rounding too. */
+export const addonSources = ['ablate_native.cc', 'binding.gyp'].map((file) => join(packageRoot, 'native', file));
 
 /** 'oneDNN 2.6.3': the library the addon was linked against. */
 export function onednnVersion(addon: NativeAddon): string {
@@ -73,9 +78,13 @@ export function onednnVersion(addon: NativeAddon): string {
 
 let sourceDigest: string | undefined;
 
-/** oneDNN's version and a digest of the kernels' source: what decides the numbers. */
+/** oneDNN's version and a digest of what the addon is compiled from: what decides the numbers. */
 export function nativeKernelsIdentity(addon: NativeAddon): string {
-  sourceDigest ??= createHash('sha256').update(readFileSync(addonSource)).digest('hex').slice(0, 16);
+  if (sourceDigest === undefined) {
+    const hash = createHash('sha256');
+    for (const file of addonSources) hash.update(readFileSync(file));
+    sourceDigest = hash.digest('hex').slice(0, 16);
+  }
   return `${onednnVersion(addon)} · source ${sourceDigest}`;
 }
 

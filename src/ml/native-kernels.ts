@@ -22,11 +22,13 @@ import {
   getKernel,
   mul,
   Multiply,
+  neg,
   Neg,
   RealDiv,
   registerGradient,
   registerKernel,
   Relu,
+  reshape,
   Sqrt,
   Square,
   step,
@@ -49,6 +51,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { ADAM_KERNEL, type AdamAttrs } from './adam.js';
+import { BERNOULLI_NLL_GRAD_KERNEL, BERNOULLI_NLL_KERNEL, registerBernoulliNllGradient } from './bernoulli-nll.js';
 import {
   CONV_LAYER_KERNEL,
   DECONV_LAYER_KERNEL,
@@ -409,6 +412,43 @@ function adamKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
   };
 }
 
+/** [images, pixels] of a tensor whose first axis is the image. */
+function imagesAndPixels(t: TensorInfo): Int32Array {
+  const images = t.shape[0]!;
+  return Int32Array.of(images, images === 0 ? 0 : util.sizeFromShape(t.shape) / images);
+}
+
+/** Inputs logits, x [N, ...] → [N] (native/ablate_native.cc, BernoulliNll). */
+function bernoulliNllKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
+  return ({ inputs }) => {
+    const { logits, x } = inputs as { logits: TensorInfo; x: TensorInfo };
+    const out = backend.makeOutput([logits.shape[0]!], 'float32');
+    addon.bernoulliNll(
+      backend.typedArrayFromHeap(logits),
+      backend.typedArrayFromHeap(x),
+      backend.typedArrayFromHeap(out),
+      imagesAndPixels(logits),
+    );
+    return out;
+  };
+}
+
+/** Inputs dy [N], logits, x [N, ...] → ∂/∂logits (native/ablate_native.cc, BernoulliNllGrad). */
+function bernoulliNllGradKernel(addon: NativeAddon, backend: WasmBackend): KernelFunc {
+  return ({ inputs }) => {
+    const { dy, logits, x } = inputs as { dy: TensorInfo; logits: TensorInfo; x: TensorInfo };
+    const dLogits = backend.makeOutput([...logits.shape], 'float32');
+    addon.bernoulliNllGrad(
+      backend.typedArrayFromHeap(dy),
+      backend.typedArrayFromHeap(logits),
+      backend.typedArrayFromHeap(x),
+      backend.typedArrayFromHeap(dLogits),
+      imagesAndPixels(logits),
+    );
+    return dLogits;
+  };
+}
+
 let registered = false;
 
 /** Replaces wasm's convolution and matrix-product kernels by the addon's (once per process). */
@@ -438,7 +478,10 @@ export function registerNativeKernels(addon: NativeAddon, backend: object): void
   replace(CONV_LAYER_KERNEL, convLayerKernel(addon, wasm, false));
   replace(DECONV_LAYER_KERNEL, convLayerKernel(addon, wasm, true));
   replace(RELU_GRAD_SUM_KERNEL, reluGradSumKernel(addon, wasm));
+  replace(BERNOULLI_NLL_KERNEL, bernoulliNllKernel(addon, wasm));
+  replace(BERNOULLI_NLL_GRAD_KERNEL, bernoulliNllGradKernel(addon, wasm));
   registerFusedConvGradients({ registerGradient, engine, sum, Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter });
+  registerBernoulliNllGradient({ registerGradient, engine, mul, neg, reshape });
   // tfjs's own gradient is mul(dy, cast(step(x))): three passes and kernel calls for one product.
   // Gradients are registered for every backend: on another one (a process may switch, as the
   // parity tests do), or for a tensor that is not float32, tfjs's composition runs instead.
@@ -470,4 +513,6 @@ export const nativeKernelNames = [
   CONV_LAYER_KERNEL,
   DECONV_LAYER_KERNEL,
   RELU_GRAD_SUM_KERNEL,
+  BERNOULLI_NLL_KERNEL,
+  BERNOULLI_NLL_GRAD_KERNEL,
 ] as const;

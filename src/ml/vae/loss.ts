@@ -5,16 +5,20 @@
  * the MMD (a distance between two sets, not a per-image quantity) a scalar.
  */
 import type * as TfCore from '@tensorflow/tfjs-core';
+import { fusedBernoulliNll } from '../bernoulli-nll.js';
 
 type Core = typeof TfCore;
 
 /**
  * −log p(x|z) for Bernoulli pixels, summed over the image: the binary cross-entropy
  * −[x·log σ(l) + (1−x)·log(1−σ(l))], computed from the logits l in the overflow-free form
- * max(l, 0) − l·x + log(1 + e^−|l|).
+ * max(l, 0) − l·x + log(1 + e^−|l|). One fused kernel each way where the backend has it
+ * (bernoulli-nll.ts), tfjs's element-wise ops elsewhere.
  */
 export function bceFromLogits(tf: Core, logits: TfCore.Tensor, x: TfCore.Tensor): TfCore.Tensor1D {
   return tf.tidy(() => {
+    const fused = fusedBernoulliNll(tf, logits, x);
+    if (fused) return fused;
     const perPixel = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, x)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
     return tf.sum(tf.reshape(perPixel, [perPixel.shape[0]!, -1]), 1) as TfCore.Tensor1D;
   });

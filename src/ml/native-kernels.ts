@@ -1,7 +1,9 @@
 /**
- * oneDNN kernels for the tfjs wasm backend: convolutions (forward, both gradients) and
- * matrix products run in ablate's native addon (native/ablate_native.cc) on views of the wasm
- * heap, with no copies; every other op stays in wasm's SIMD kernels. Why the wasm backend
+ * Native kernels for the tfjs wasm backend, in ablate's addon (native/ablate_native.cc), on
+ * views of the wasm heap with no copies: oneDNN's convolutions (forward, both gradients) and
+ * matrix products; and on the addon's OpenMP threads, bias sums, the float32 element-wise ops
+ * and Adam (wasm's bits), the fused conv layers' epilogues (fused-conv.ts) and the Bernoulli
+ * loss (bernoulli-nll.ts). Every other op stays in wasm's SIMD kernels. Why the wasm backend
  * and not the cpu one: the cpu backend's element-wise ops are JavaScript loops (a broadcast
  * bias add over a 128×28×28×32 batch takes longer than the whole native convolution), while
  * wasm's are XNNPACK, so native convolutions on wasm are the fastest mix (bench: training).
@@ -451,7 +453,7 @@ function bernoulliNllGradKernel(addon: NativeAddon, backend: WasmBackend): Kerne
 
 let registered = false;
 
-/** Replaces wasm's convolution and matrix-product kernels by the addon's (once per process). */
+/** Registers the addon's kernels for the wasm backend, in place of wasm's where it has one (once per process). */
 export function registerNativeKernels(addon: NativeAddon, backend: object): void {
   if (registered) return;
   registered = true;

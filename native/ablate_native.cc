@@ -681,7 +681,7 @@ napi_value Adam(napi_env env, napi_callback_info info) {
 // C library, the CPU or the thread count; each image's sum runs in pixel order on one thread.
 // Both functions are accurate to about 1e-13 relative, far below float32's 6e-8 resolution.
 
-constexpr double kLn2Hi = 0x1.62e42fefa3800p-1;  // ln 2's leading 43 bits: k·kLn2Hi is exact for |k| < 2^10
+constexpr double kLn2Hi = 0x1.62e42fefa3800p-1;  // ln 2 to 42 significant bits: k·kLn2Hi is exact for |k| < 2^11
 constexpr double kLn2Lo = 0x1.ef35793c7673p-45;  // ln 2 − kLn2Hi
 constexpr double kInvLn2 = 0x1.71547652b82fep0;
 constexpr double kRoundShift = 0x1.8p52;  // adding it rounds a double of magnitude < 2^51 to an integer
@@ -763,9 +763,9 @@ napi_value BernoulliNll(napi_env env, napi_callback_info info) {
       for (long start = 0; start < pixels; start += kNllChunk) {
         const long count = std::min(kNllChunk, pixels - start);
         for (long j = 0; j < count; j++) {
-          const double lj = l[start + j];
-          const double t = expNonPositive(-std::fabs(lj));
-          terms[j] = (reluAsTfjs(l[start + j]) - lj * xn[start + j]) + log1pUnit(t);
+          const float lj = l[start + j];
+          const double t = expNonPositive(-std::fabs(double(lj)));
+          terms[j] = (double(reluAsTfjs(lj)) - double(lj) * xn[start + j]) + log1pUnit(t);
         }
         for (long j = 0; j < count; j++) sum += terms[j];
       }

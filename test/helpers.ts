@@ -168,3 +168,9 @@ export async function inChromium(t: TestContext, use: (page: Page, errors: strin
     await browser.close();
   }
 }
+
+/** The Bernoulli loss of one pixel with logit l and target x, in JavaScript's doubles: max(l, 0) − l·x + log(1 + e^−|l|). */
+export const bernoulliTerm = (l: number, x: number): number => Math.max(l, 0) - l * x + Math.log1p(Math.exp(-Math.abs(l)));
+
+/** Its slope in l, in doubles: σ(l) − x. */
+export const bernoulliSlope = (l: number, x: number): number => 1 / (1 + Math.exp(-l)) - x;

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { addonPath, loadNativeAddon } from '../src/ml/native-addon.js';
 import { registerNativeKernels } from '../src/ml/native-kernels.js';
 import { registerWasmTrainingKernels } from '../src/ml/wasm-kernels.js';
+import { bernoulliSlope, bernoulliTerm } from './helpers.js';
 import { describeKernelParity } from './kernel-parity.js';
 
 // CI installs libdnnl-dev and sets ABLATE_REQUIRE_NATIVE=1, so a broken build fails there;
@@ -66,8 +67,6 @@ if ('addon' in loaded) {
   // The loss kernels compute in double with exp and log1p of their own: each result is checked
   // against the same formula in JavaScript's doubles (Math.exp, Math.log1p), rounded to float32.
   describe('the Bernoulli likelihood kernels', () => {
-    const exactTerm = (l: number, x: number) => Math.max(l, 0) - l * x + Math.log1p(Math.exp(-Math.abs(l)));
-    const exactSlope = (l: number, x: number) => 1 / (1 + Math.exp(-l)) - x;
     /** How many float32 values lie between a and b (0: the same float). */
     const floatSteps = (a: number, b: number) => {
       const ordered = (v: number) => {
@@ -100,8 +99,8 @@ if ('addon' in loaded) {
       for (let i = 0; i < n; i++) {
         const [l, t] = [logits[i]!, x[i]!];
         for (const [got, exact] of [
-          [nll[i]!, exactTerm(l, t)],
-          [dLogits[i]!, exactSlope(l, t)],
+          [nll[i]!, bernoulliTerm(l, t)],
+          [dLogits[i]!, bernoulliSlope(l, t)],
         ] as const) {
           const steps = floatSteps(got, Math.fround(exact));
           assert.ok(steps <= 1, `l = ${l}, x = ${t}: ${got} vs ${exact}`);
@@ -122,8 +121,8 @@ if ('addon' in loaded) {
       for (let n = 0; n < images; n++) {
         let sum = 0;
         for (let j = n * size; j < (n + 1) * size; j++) {
-          sum += exactTerm(l[j]!, x[j]!);
-          const slope = dy[n]! * exactSlope(l[j]!, x[j]!);
+          sum += bernoulliTerm(l[j]!, x[j]!);
+          const slope = dy[n]! * bernoulliSlope(l[j]!, x[j]!);
           assert.ok(floatSteps(dLogits[j]!, Math.fround(slope)) <= 1, `image ${n}, pixel ${j}: ${dLogits[j]} vs ${slope}`);
         }
         assert.ok(floatSteps(nll[n]!, Math.fround(sum)) <= 1, `image ${n}: ${nll[n]} vs ${sum}`);
